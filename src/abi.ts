@@ -1,0 +1,27 @@
+// The raw exports of the wasm module (assembly/index.ts). Pointers are byte addresses in linear
+// memory; sizes are element counts; every matrix is f32, row-major, with the leading dimension given.
+export interface KernelExports {
+  readonly memory: WebAssembly.Memory;
+  /** First byte above static data. */
+  heapBase(): number;
+
+  /** dst[i] = e^src[i], i < n (assembly/math.ts). */
+  vexp(src: number, dst: number, n: number): void;
+
+  /** C (+)= A·B: A M×K (lda), B K×N (ldb), C M×N (ldc). accumulate 0: C = A·B; 1: C += A·B. */
+  gemm_nn(a: number, b: number, c: number, M: number, N: number, K: number, lda: number, ldb: number, ldc: number, accumulate: number): void;
+  /** C (+)= A·Bᵀ: A M×K, B N×K. */
+  gemm_nt(a: number, b: number, c: number, M: number, N: number, K: number, lda: number, ldb: number, ldc: number, accumulate: number): void;
+  /** C (+)= Aᵀ·B: A K×M, B K×N. */
+  gemm_tn(a: number, b: number, c: number, M: number, N: number, K: number, lda: number, ldb: number, ldc: number, accumulate: number): void;
+
+  /** Bytes of scratch that exact_attention needs for these sizes. */
+  exact_scratch_bytes(Lq: number, Lk: number, d: number, dv: number): number;
+  /**
+   * One head of softmax(scale·Q·Kᵀ)·V into out (Lq×dv): q Lq×d, k Lk×d, v Lk×dv, contiguous.
+   * causal: query i sees keys j ≤ i + (Lk − Lq). mask: 0 for none, else Lk bytes, nonzero = keep.
+   * A query that sees no key gets zeros.
+   */
+  exact_attention(q: number, k: number, v: number, out: number, Lq: number, Lk: number, d: number, dv: number,
+                  scale: number, causal: number, mask: number, scratch: number): void;
+}

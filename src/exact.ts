@@ -1,0 +1,55 @@
+// Exact softmax attention, for comparison and as the fallback for short sequences.
+import { checkWorkspaceBytes } from './heap.ts';
+import { resolveShape, type AttentionShape } from './shapes.ts';
+import { checkBoolean, checkInput, checkKeyMask, checkOptions, checkOut } from './validate.ts';
+import { planWorkspace, runtime } from './wasm.ts';
+
+export interface ExactAttentionOptions {
+  /** Query i sees keys j ≤ i + (keys − queries) (aligned at the end, as with a key cache). Default false. */
+  causal?: boolean;
+  /** batch × keys bytes, nonzero = keep. Masked keys get zero weight. */
+  keyMask?: Uint8Array;
+  /** Receives the result [batch, heads, queries, valueDim] and is returned. */
+  out?: Float32Array;
+}
+
+const OPTION_KEYS = ['causal', 'keyMask', 'out'] as const;
+
+/**
+ * softmax(Q·Kᵀ/√d)·V per (batch, head), in O(L) extra memory (tiled, online softmax).
+ * A query that sees no key (all masked, or none before it) gets a zero row.
+ */
+export function exactAttention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape,
+                               options?: ExactAttentionOptions): Float32Array {
+  const rt = runtime();
+  const s = resolveShape('exactAttention', shape);
+  const o = checkOptions<ExactAttentionOptions>('exactAttention', options, OPTION_KEYS);
+  checkInput('q', q, s.qLength);
+  checkInput('k', k, s.kLength);
+  checkInput('v', v, s.vLength);
+  const causal = checkBoolean('causal', o.causal, false);
+  const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
+  const out = checkOut(o.out, s.outLength, [q, k, v]) ?? new Float32Array(s.outLength);
+
+  const { queries: Lq, keys: Lk, dim: d, valueDim: dv } = s;
+  const kernelScratch = rt.exports.exact_scratch_bytes(Lq, Lk, d, dv);
+  const plan = planWorkspace({ q: Lq * d, k: Lk * d, v: Lk * dv, out: Lq * dv, mask: Math.ceil(Lk / 4), scratch: kernelScratch / 4 });
+  checkWorkspaceBytes(plan.bytes);
+  const base = rt.scratch(plan.bytes);
+  const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
+
+  const scale = 1 / Math.sqrt(d);
+  for (let b = 0; b < s.batch; b++) {
+    if (mask) rt.u8.set(mask.subarray(b * Lk, (b + 1) * Lk), at('mask'));
+    for (let h = 0; h < s.heads; h++) {
+      const head = b * s.heads + h;
+      rt.write(at('q'), q.subarray(head * Lq * d, (head + 1) * Lq * d));
+      rt.write(at('k'), k.subarray(head * Lk * d, (head + 1) * Lk * d));
+      rt.write(at('v'), v.subarray(head * Lk * dv, (head + 1) * Lk * dv));
+      rt.exports.exact_attention(at('q'), at('k'), at('v'), at('out'), Lq, Lk, d, dv, scale, causal ? 1 : 0,
+                                 mask ? at('mask') : 0, at('scratch'));
+      out.set(rt.view(at('out'), Lq * dv), head * Lq * dv);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,107 @@
+// Argument checks shared by every public entry point. Each throws a PerformerError before any work starts.
+import { PerformerError } from './errors.ts';
+
+const MAX_SIZE = 0x7fffffff;
+
+/** A positive integer (a count or a dimension). */
+export function checkSize(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0 || value > MAX_SIZE) {
+    throw new PerformerError('INVALID_SIZE', `${name} must be a positive integer, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A Float32Array of exactly `length` elements. */
+export function checkFloat32(name: string, value: unknown, length: number): Float32Array {
+  if (!(value instanceof Float32Array)) {
+    throw new PerformerError('INVALID_TYPE', `${name} must be a Float32Array, got ${describe(value)}`);
+  }
+  if (value.length !== length) {
+    throw new PerformerError('INVALID_LENGTH', `${name} must have ${length} elements, got ${value.length}`);
+  }
+  return value;
+}
+
+/** Throws NON_FINITE at the first NaN or ±Infinity. x·0 is 0 for every finite x and NaN otherwise. */
+export function checkFinite(name: string, data: Float32Array): void {
+  let acc = 0;
+  const n = data.length;
+  for (let i = 0; i < n; i++) acc += data[i] * 0;
+  if (acc === 0) return;
+  for (let i = 0; i < n; i++) {
+    if (!Number.isFinite(data[i])) {
+      throw new PerformerError('NON_FINITE', `${name}[${i}] is ${data[i]}: inputs must be finite`);
+    }
+  }
+}
+
+/** A Float32Array input of the given length with finite entries. */
+export function checkInput(name: string, value: unknown, length: number): Float32Array {
+  const data = checkFloat32(name, value, length);
+  checkFinite(name, data);
+  return data;
+}
+
+/** An optional output buffer: undefined, or a Float32Array of the right length. It may not overlap an input. */
+export function checkOut(value: unknown, length: number, inputs: readonly Float32Array[]): Float32Array | undefined {
+  if (value === undefined) return undefined;
+  const out = checkFloat32('out', value, length);
+  for (const input of inputs) {
+    if (overlaps(out, input)) throw new PerformerError('INVALID_OPTION', 'out must not share memory with an input');
+  }
+  return out;
+}
+
+/** An optional key padding mask: a Uint8Array of batch·keys entries, nonzero = keep. */
+export function checkKeyMask(value: unknown, batch: number, keys: number): Uint8Array | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof Uint8Array)) {
+    throw new PerformerError('INVALID_TYPE', `keyMask must be a Uint8Array (batch × keys, 1 = keep), got ${describe(value)}`);
+  }
+  if (value.length !== batch * keys) {
+    throw new PerformerError('INVALID_LENGTH', `keyMask must have batch·keys = ${batch * keys} entries, got ${value.length}`);
+  }
+  return value;
+}
+
+/** An options bag: undefined or a plain object whose keys are all in `known`. */
+export function checkOptions<T extends object>(fn: string, value: unknown, known: readonly string[]): Partial<T> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new PerformerError('INVALID_TYPE', `${fn}: options must be an object, got ${describe(value)}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new PerformerError('UNKNOWN_OPTION', `${fn}: unknown option '${key}' (known: ${known.join(', ')})`);
+    }
+  }
+  return value as Partial<T>;
+}
+
+/** An optional boolean option. */
+export function checkBoolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new PerformerError('INVALID_OPTION', `${name} must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
+/** One of a fixed set of strings. */
+export function checkChoice<T extends string>(name: string, value: unknown, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) {
+    throw new PerformerError('INVALID_OPTION', `${name} must be one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${describe(value)}`);
+  }
+  return value as T;
+}
+
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  return typeof value;
+}
