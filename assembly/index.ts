@@ -1,8 +1,10 @@
 // The wasm module's exports: kernels that take pointers into linear memory and sizes, and never allocate.
 // The facade (src/) owns all memory above __heap_base; src/abi.ts types these exports.
-export { vexp } from './math';
+export { vexp, vsincos } from './math';
 export { gemm_nn, gemm_nt, gemm_tn } from './gemm';
 export { exact_attention, exact_scratch_bytes } from './exact';
+export { feature_map, feature_row_stats } from './features';
+export { favor_accumulate, favor_readout, favor_state_to_f32, project_rows } from './favor';
 
 /** First free byte of linear memory: static data (lookup tables) lives below it and must never be written. */
 export function heapBase(): usize {

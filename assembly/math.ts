@@ -65,3 +65,54 @@ export function vexp(src: usize, dst: usize, n: i32): void {
     store<f32>(dst + off, exp1(load<f32>(src + off)));
   }
 }
+
+// Vector sin and cos on f32x4, after Cephes sinf/cosf (S. L. Moshier, cephes/single/sinf.c):
+// j = the even integer nearest x·4/π, r = x − j·π/4 by a three-part Cody–Waite split of π/4 (DP1+DP2+DP3),
+// then the Cephes minimax polynomials for sin and cos on |r| ≤ π/4, chosen and signed by the octant j.
+// Accurate to a few ulp of the reduced argument for |x| ≤ 8192; beyond that the reduction loses bits
+// (random-feature arguments ωᵀx̂ stay far below that for any input whose kernel value is representable).
+const FOPI: f32 = 1.27323954473516; // 4/π
+const DP1: f32 = 0.78515625;
+const DP2: f32 = 2.4187564849853515625e-4;
+const DP3: f32 = 3.77489497744594108e-8;
+const S0: f32 = -1.9515295891e-4;
+const S1: f32 = 8.3321608736e-3;
+const S2: f32 = -1.6666654611e-1;
+const K0: f32 = 2.443315711809948e-5;
+const K1: f32 = -1.388731625493765e-3;
+const K2: f32 = 4.166664568298827e-2;
+
+/** Stores a·sin(x) at sinPtr and a·cos(x) at cosPtr (four lanes each). */
+@inline export function sincos4(x: v128, a: v128, sinPtr: usize, cosPtr: usize): void {
+  const ax = f32x4.abs(x);
+  // octant index, rounded up to even: j ∈ {0, 2, 4, 6, …}
+  let j = i32x4.trunc_sat_f32x4_s(f32x4.mul(ax, f32x4.splat(FOPI)));
+  j = v128.and(i32x4.add(j, i32x4.splat(1)), i32x4.splat(~1));
+  const y = f32x4.convert_i32x4_s(j);
+  let r = f32x4.sub(ax, f32x4.mul(y, f32x4.splat(DP1)));
+  r = f32x4.sub(r, f32x4.mul(y, f32x4.splat(DP2)));
+  r = f32x4.sub(r, f32x4.mul(y, f32x4.splat(DP3)));
+  const z = f32x4.mul(r, r);
+  // sin(r) ≈ r + r·z·(S2 + z·(S1 + z·S0)); cos(r) ≈ 1 − z/2 + z²·(K2 + z·(K1 + z·K0))
+  const ps = madd(madd(madd(f32x4.splat(S0), z, f32x4.splat(S1)), z, f32x4.splat(S2)), f32x4.mul(z, r), r);
+  const pc0 = madd(madd(f32x4.splat(K0), z, f32x4.splat(K1)), z, f32x4.splat(K2));
+  const pc = f32x4.add(f32x4.sub(f32x4.mul(f32x4.mul(pc0, z), z), f32x4.mul(z, f32x4.splat(0.5))), f32x4.splat(1));
+  // octants 2 and 6 swap the polynomials
+  const swap = i32x4.eq(v128.and(j, i32x4.splat(2)), i32x4.splat(2));
+  const sinR = v128.bitselect(pc, ps, swap);
+  const cosR = v128.bitselect(ps, pc, swap);
+  // signs: sin flips for octants 4, 6 and for x < 0; cos flips for octants 2, 4
+  const sinFlip = v128.xor(i32x4.shl(v128.and(j, i32x4.splat(4)), 29), v128.and(x, i32x4.splat(0x80000000)));
+  const cosFlip = i32x4.shl(v128.and(i32x4.add(j, i32x4.splat(2)), i32x4.splat(4)), 29);
+  v128.store(sinPtr, f32x4.mul(v128.xor(sinR, sinFlip), a));
+  v128.store(cosPtr, f32x4.mul(v128.xor(cosR, cosFlip), a));
+}
+
+/** sinDst[i] = sin(src[i]), cosDst[i] = cos(src[i]) for i < n. n must be a multiple of 4 (test helper). */
+export function vsincos(src: usize, sinDst: usize, cosDst: usize, n: i32): void {
+  const one = f32x4.splat(1);
+  for (let i = 0; i < n; i += 4) {
+    const off = <usize>i << 2;
+    sincos4(v128.load(src + off), one, sinDst + off, cosDst + off);
+  }
+}

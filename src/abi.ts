@@ -24,4 +24,22 @@ export interface KernelExports {
    */
   exact_attention(q: number, k: number, v: number, out: number, Lq: number, Lk: number, d: number, dv: number,
                   scale: number, causal: number, mask: number, scratch: number): void;
+
+  /** dst = sin(src), cos(src) for n (a multiple of 4) values (test helper of the trig features). */
+  vsincos(src: number, sinDst: number, cosDst: number, n: number): void;
+
+  // FAVOR+ (assembly/favor.ts, assembly/features.ts): kind ids in src/kernels.ts; see the wasm doc comments.
+  project_rows(x: number, rows: number, d: number, wt: number, mp: number, u: number): void;
+  feature_row_stats(kind: number, x: number, u: number, rows: number, d: number, m: number, mp: number,
+                    hScale: number, h: number, top: number): void;
+  feature_map(kind: number, u: number, rows: number, m: number, mp: number, h: number, c: number,
+              a: number, eps: number, phi: number): void;
+  favor_accumulate(kind: number, k: number, v: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number,
+                   hScale: number, a: number, eps: number, mask: number,
+                   u: number, phi: number, h: number, top: number, c: number, tmpS: number,
+                   S: number, z: number, run: number): void;
+  favor_state_to_f32(S: number, z: number, S32: number, z32: number, Mp: number, dv: number): void;
+  favor_readout(kind: number, q: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number,
+                hScale: number, a: number, eps: number,
+                u: number, phi: number, h: number, top: number, c: number, S32: number, z32: number, out: number): void;
 }

@@ -36,6 +36,7 @@ export class Runtime {
   readonly build: 'baseline' | 'relaxed' | 'custom';
   private f32View: Float32Array;
   private u8View: Uint8Array;
+  private f64View: Float64Array;
   private scratchPtr = 0;
   private scratchSize = 0;
 
@@ -45,6 +46,7 @@ export class Runtime {
     this.heap = new Heap(this.exports.memory, this.exports.heapBase());
     this.f32View = new Float32Array(this.exports.memory.buffer);
     this.u8View = new Uint8Array(this.exports.memory.buffer);
+    this.f64View = new Float64Array(this.exports.memory.buffer);
   }
 
   /** Float32 view of all of memory; recreated after growth (a grown memory detaches old views). */
@@ -56,6 +58,11 @@ export class Runtime {
   get u8(): Uint8Array {
     if (this.u8View.buffer !== this.exports.memory.buffer) this.u8View = new Uint8Array(this.exports.memory.buffer);
     return this.u8View;
+  }
+
+  get f64(): Float64Array {
+    if (this.f64View.buffer !== this.exports.memory.buffer) this.f64View = new Float64Array(this.exports.memory.buffer);
+    return this.f64View;
   }
 
   /** A scratch block of at least `bytes`, shared by all calls (one call runs at a time). Grows only. */

@@ -1,0 +1,141 @@
+// FavorAttention: the public FAVOR+ module. It owns the configuration and the projection; the passes
+// themselves live in bidirectional.ts (and causal.ts).
+import { bidirectionalForward } from './bidirectional.ts';
+import { PerformerError } from './errors.ts';
+import { prepareFeatures, type PreparedFeatures } from './features.ts';
+import { DEFAULT_KERNEL_EPSILON, FEATURE_MAPS, KERNEL_NAMES, type KernelName } from './kernels.ts';
+import { checkExplicitProjection, drawProjection, PROJECTION_KINDS, ROW_NORMS, type ProjectionKind, type RowNorms } from './projection.ts';
+import { checkSeed } from './rng.ts';
+import { resolveShape, type AttentionShape } from './shapes.ts';
+import { checkBoolean, checkChoice, checkInput, checkKeyMask, checkOptions, checkOut, checkSize, describe } from './validate.ts';
+import { runtime } from './wasm.ts';
+
+export interface FavorAttentionOptions {
+  /** Query/key dimension d (per head). */
+  dim: number;
+  /** Random features m (projection rows). Default 256; without projection it is `dim`. */
+  features?: number;
+  /** Feature map. Default 'softmax' (positive random features, FAVOR+). */
+  kernel?: KernelName;
+  /** 'orthogonal' (default), 'iid', 'none' (generalized kernels only: φ on x itself), or an explicit m×dim matrix. */
+  projection?: ProjectionKind | 'none' | Float32Array;
+  /** Row norms of orthogonal rows: 'chi' (default, unbiased) or 'sqrt-d'; 'sqrt-d' also rescales iid rows. */
+  norms?: RowNorms;
+  /** Seed of the projection, an integer in [0, 2^32). Default 0. */
+  seed?: number;
+  /** Unidirectional (autoregressive) attention. Default false. */
+  causal?: boolean;
+  /** ε added to generalized features (relu, elu1, exp, abs, gelu). Default 1e-3; ignored by softmax kernels. */
+  epsilon?: number;
+  /** Rows per streamed chunk (the wasm workspace scales with it). Default 128. */
+  chunkSize?: number;
+}
+
+export interface FavorForwardOptions {
+  /** batch × keys bytes, nonzero = keep. Masked keys leave both the numerator and the normalizer. */
+  keyMask?: Uint8Array;
+  /** Receives the result [batch, heads, queries, valueDim] and is returned. */
+  out?: Float32Array;
+}
+
+const OPTION_KEYS = ['dim', 'features', 'kernel', 'projection', 'norms', 'seed', 'causal', 'epsilon', 'chunkSize'] as const;
+const FORWARD_KEYS = ['keyMask', 'out'] as const;
+const DEFAULT_FEATURES = 256;
+const DEFAULT_CHUNK = 128;
+
+export class FavorAttention {
+  readonly dim: number;
+  readonly kernel: KernelName;
+  readonly causal: boolean;
+  readonly chunkSize: number;
+  private readonly projectionKind: ProjectionKind | 'none' | 'explicit';
+  private readonly norms: RowNorms;
+  private readonly epsilon: number;
+  private currentSeed: number;
+  private w: Float32Array | null;
+  private prepared: PreparedFeatures;
+
+  constructor(options: FavorAttentionOptions) {
+    const o = checkOptions<FavorAttentionOptions>('FavorAttention', options ?? null, OPTION_KEYS);
+    this.dim = checkSize('dim', o.dim);
+    this.kernel = checkChoice('kernel', o.kernel, KERNEL_NAMES, 'softmax');
+    this.norms = checkChoice('norms', o.norms, ROW_NORMS, 'chi');
+    this.currentSeed = checkSeed(o.seed ?? 0);
+    this.causal = checkBoolean('causal', o.causal, false);
+    this.chunkSize = checkSize('chunkSize', o.chunkSize ?? DEFAULT_CHUNK);
+    this.epsilon = checkEpsilon(o.epsilon);
+    const map = FEATURE_MAPS[this.kernel];
+    const projection = o.projection ?? 'orthogonal';
+
+    if (projection instanceof Float32Array) {
+      this.projectionKind = 'explicit';
+      this.w = checkExplicitProjection(projection, o.features === undefined ? undefined : checkSize('features', o.features), this.dim);
+    } else if (projection === 'none') {
+      if (map.softmax) throw new PerformerError('INVALID_OPTION', `projection 'none' is for the generalized kernels; '${this.kernel}' needs random features`);
+      if (o.features !== undefined && o.features !== this.dim) {
+        throw new PerformerError('INVALID_OPTION', `with projection 'none' the features are x itself: features must be dim (${this.dim}), got ${describe(o.features)}`);
+      }
+      this.projectionKind = 'none';
+      this.w = null;
+    } else {
+      this.projectionKind = checkChoice('projection', projection, PROJECTION_KINDS, 'orthogonal');
+      const m = checkSize('features', o.features ?? DEFAULT_FEATURES);
+      this.w = drawProjection(m, this.dim, this.projectionKind, this.norms, this.currentSeed);
+    }
+    this.prepared = prepareFeatures(map, this.dim, this.w, this.epsilon);
+  }
+
+  /** The projection in use (m × dim, row-major), a copy; the identity for projection 'none'. */
+  get projection(): Float32Array {
+    if (this.w) return this.w.slice();
+    const eye = new Float32Array(this.dim * this.dim);
+    for (let i = 0; i < this.dim; i++) eye[i * this.dim + i] = 1;
+    return eye;
+  }
+
+  /** M, the features per row: m, or 2m for 'softmax-hyperbolic' and 'softmax-trig'. */
+  get featureCount(): number {
+    return this.prepared.map.twoBlock ? 2 * this.prepared.m : this.prepared.m;
+  }
+
+  /** The seed of the projection in use (random projections only). */
+  get seed(): number {
+    return this.currentSeed;
+  }
+
+  /** Draws a new projection from `seed` (default: the current seed + 1). Nothing else changes. */
+  redraw(seed?: number): void {
+    if (this.projectionKind === 'none' || this.projectionKind === 'explicit') {
+      throw new PerformerError('INVALID_OPTION', `redraw needs a random projection; this instance uses projection '${this.projectionKind}'`);
+    }
+    const next = seed === undefined ? (this.currentSeed + 1) >>> 0 : checkSeed(seed);
+    const w = drawProjection(this.prepared.m, this.dim, this.projectionKind, this.norms, next);
+    this.currentSeed = next;
+    this.w = w;
+    this.prepared = prepareFeatures(this.prepared.map, this.dim, w, this.epsilon);
+  }
+
+  /** FAVOR+ attention of q [b,h,Lq,dim], k [b,h,Lk,dim], v [b,h,Lk,dv] into [b,h,Lq,dv]. */
+  forward(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape, options?: FavorForwardOptions): Float32Array {
+    runtime();
+    const s = resolveShape('forward', shape);
+    if (s.dim !== this.dim) throw new PerformerError('INVALID_SIZE', `shape.dim is ${s.dim} but this FavorAttention has dim ${this.dim}`);
+    const o = checkOptions<FavorForwardOptions>('forward', options, FORWARD_KEYS);
+    checkInput('q', q, s.qLength);
+    checkInput('k', k, s.kLength);
+    checkInput('v', v, s.vLength);
+    const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
+    const out = checkOut(o.out, s.outLength, [q, k, v]) ?? new Float32Array(s.outLength);
+    if (this.causal) throw new PerformerError('INVALID_OPTION', 'causal FAVOR+ is not implemented yet');
+    bidirectionalForward(this.prepared, this.chunkSize, s, q, k, v, mask, out);
+    return out;
+  }
+}
+
+function checkEpsilon(value: unknown): number {
+  if (value === undefined) return DEFAULT_KERNEL_EPSILON;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new PerformerError('INVALID_OPTION', `epsilon must be a finite number ≥ 0, got ${describe(value)}`);
+  }
+  return value;
+}
