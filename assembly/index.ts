@@ -10,3 +10,5 @@ export { favor_accumulate, favor_readout, favor_state_to_f32, project_rows } fro
 export function heapBase(): usize {
   return __heap_base;
 }
+export { favor_causal_chunk } from './causal';
+export { decoder_step } from './decoder';

@@ -42,4 +42,12 @@ export interface KernelExports {
   favor_readout(kind: number, q: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number,
                 hScale: number, a: number, eps: number,
                 u: number, phi: number, h: number, top: number, c: number, S32: number, z32: number, out: number): void;
+  favor_causal_chunk(kind: number, q: number, k: number, v: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number,
+                     hScale: number, a: number, eps: number, mask: number,
+                     u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, den: number, A: number,
+                     S32: number, z32: number, out: number, S: number, z: number, run: number): void;
+  decoder_step(kind: number, q: number, k: number, v: number, count: number, d: number, dv: number, wt: number, m: number, mp: number,
+               hScale: number, a: number, eps: number,
+               u: number, phiQ: number, phiK: number, h: number, top: number, cRow: number, vd: number, acc: number,
+               S: number, z: number, run: number, out: number): void;
 }

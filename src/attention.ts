@@ -1,10 +1,12 @@
 // FavorAttention: the public FAVOR+ module. It owns the configuration and the projection; the passes
 // themselves live in bidirectional.ts (and causal.ts).
 import { bidirectionalForward } from './bidirectional.ts';
+import { causalForward } from './causal.ts';
+import { checkSavedState, FavorDecoder, type DecoderIdentity } from './decoder.ts';
 import { PerformerError } from './errors.ts';
 import { prepareFeatures, type PreparedFeatures } from './features.ts';
 import { DEFAULT_KERNEL_EPSILON, FEATURE_MAPS, KERNEL_NAMES, type KernelName } from './kernels.ts';
-import { checkExplicitProjection, drawProjection, PROJECTION_KINDS, ROW_NORMS, type ProjectionKind, type RowNorms } from './projection.ts';
+import { checkExplicitProjection, checksumProjection, drawProjection, PROJECTION_KINDS, ROW_NORMS, type ProjectionKind, type RowNorms } from './projection.ts';
 import { checkSeed } from './rng.ts';
 import { resolveShape, type AttentionShape } from './shapes.ts';
 import { checkBoolean, checkChoice, checkInput, checkKeyMask, checkOptions, checkOut, checkSize, describe } from './validate.ts';
@@ -38,6 +40,14 @@ export interface FavorForwardOptions {
   out?: Float32Array;
 }
 
+export interface DecoderOptions {
+  batch?: number;
+  heads?: number;
+  /** Value dimension dv. Default: dim. */
+  valueDim?: number;
+}
+
+const DECODER_KEYS = ['batch', 'heads', 'valueDim'] as const;
 const OPTION_KEYS = ['dim', 'features', 'kernel', 'projection', 'norms', 'seed', 'causal', 'epsilon', 'chunkSize'] as const;
 const FORWARD_KEYS = ['keyMask', 'out'] as const;
 const DEFAULT_FEATURES = 256;
@@ -126,9 +136,39 @@ export class FavorAttention {
     checkInput('v', v, s.vLength);
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const out = checkOut(o.out, s.outLength, [q, k, v]) ?? new Float32Array(s.outLength);
-    if (this.causal) throw new PerformerError('INVALID_OPTION', 'causal FAVOR+ is not implemented yet');
-    bidirectionalForward(this.prepared, this.chunkSize, s, q, k, v, mask, out);
+    if (this.causal) causalForward(this.prepared, this.chunkSize, s, q, k, v, mask, out);
+    else bidirectionalForward(this.prepared, this.chunkSize, s, q, k, v, mask, out);
     return out;
+  }
+
+  /**
+   * A recurrent decoder (causal, whatever this instance's `causal`) with one state per (batch, head).
+   * It keeps this instance's projection as it is now: a later redraw() does not change it.
+   */
+  decoder(options?: DecoderOptions): FavorDecoder {
+    runtime();
+    const o = checkOptions<DecoderOptions>('decoder', options, DECODER_KEYS);
+    return new FavorDecoder(this.identity(), checkSize('batch', o.batch ?? 1), checkSize('heads', o.heads ?? 1),
+                            checkSize('valueDim', o.valueDim ?? this.dim));
+  }
+
+  /** A decoder that continues exactly where the one that saved `bytes` stopped. INVALID_STATE if they do not fit this instance. */
+  decoderFromState(bytes: Uint8Array): FavorDecoder {
+    runtime();
+    const id = this.identity();
+    const { header, view } = checkSavedState(bytes, id);
+    const decoder = new FavorDecoder(id, header.batch, header.heads, header.valueDim);
+    try {
+      decoder.load(header, view);
+    } catch (error) {
+      decoder.dispose();
+      throw error;
+    }
+    return decoder;
+  }
+
+  private identity(): DecoderIdentity {
+    return { features: this.prepared, chunkSize: this.chunkSize, projectionChecksum: this.w ? checksumProjection(this.w) : 0 };
   }
 }
 

@@ -5,6 +5,7 @@ export { init, initSync, memoryBytes, type InitOptions, type WasmSource } from '
 export { PerformerError, type PerformerErrorCode } from './errors.ts';
 export type { AttentionShape } from './shapes.ts';
 export { exactAttention, type ExactAttentionOptions } from './exact.ts';
-export { FavorAttention, type FavorAttentionOptions, type FavorForwardOptions } from './attention.ts';
+export { FavorAttention, type DecoderOptions, type FavorAttentionOptions, type FavorForwardOptions } from './attention.ts';
+export { FavorDecoder } from './decoder.ts';
 export type { KernelName } from './kernels.ts';
 export type { ProjectionKind, RowNorms } from './projection.ts';

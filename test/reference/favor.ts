@@ -142,3 +142,71 @@ export function favorConditioning(cfg: FavorReferenceConfig, q: Float32Array, k:
   }
   return kappa;
 }
+
+/** Query i sees key j when j ≤ i + (keys − queries) and the key is kept. */
+function visible(i: number, j: number, s: Shape, keyMask: Uint8Array | undefined, b: number): boolean {
+  return j <= i + s.keys - s.queries && (!keyMask || keyMask[b * s.keys + j] !== 0);
+}
+
+/**
+ * Causal FAVOR+ in float64, quadratic form: builds the masked matrix tril(φ(Q)φ(K)ᵀ) explicitly and
+ * normalizes its rows. O(L²·M): for small L.
+ */
+export function favorCausalQuadratic(cfg: FavorReferenceConfig, q: Float32Array, k: Float32Array, v: Float32Array, s: Shape,
+                                     keyMask?: Uint8Array): Float64Array {
+  const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
+  const out = new Float64Array(s.batch * s.heads * Lq * dv);
+  for (let b = 0; b < s.batch; b++) {
+    for (let hd = 0; hd < s.heads; hd++) {
+      const head = b * s.heads + hd;
+      const phiK = Array.from({ length: Lk }, (_, j) => featureVector(cfg, k.subarray((head * Lk + j) * d, (head * Lk + j + 1) * d)));
+      for (let i = 0; i < Lq; i++) {
+        const phiQ = featureVector(cfg, q.subarray((head * Lq + i) * d, (head * Lq + i + 1) * d));
+        const row = phiK.map((pk, j) => (visible(i, j, s, keyMask, b) ? pk.reduce((acc, x, r) => acc + x * phiQ[r], 0) : 0));
+        const den = row.reduce((acc, x) => acc + x, 0);
+        for (let c = 0; c < dv; c++) {
+          const num = row.reduce((acc, a, j) => acc + a * v[(head * Lk + j) * dv + c], 0);
+          out[(head * Lq + i) * dv + c] = den === 0 ? 0 : num / den;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Causal FAVOR+ in float64, linear form: prefix sums of φ(k_j)v_jᵀ and φ(k_j). O(L·M·dv). */
+export function favorCausalReference(cfg: FavorReferenceConfig, q: Float32Array, k: Float32Array, v: Float32Array, s: Shape,
+                                     keyMask?: Uint8Array): Float64Array {
+  const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
+  const out = new Float64Array(s.batch * s.heads * Lq * dv);
+  for (let b = 0; b < s.batch; b++) {
+    for (let hd = 0; hd < s.heads; hd++) {
+      const head = b * s.heads + hd;
+      let S: Float64Array | undefined;
+      let z: Float64Array | undefined;
+      let j = 0;
+      for (let i = 0; i < Lq; i++) {
+        for (; j <= i + Lk - Lq; j++) {
+          const phi = featureVector(cfg, k.subarray((head * Lk + j) * d, (head * Lk + j + 1) * d));
+          S ??= new Float64Array(phi.length * dv);
+          z ??= new Float64Array(phi.length);
+          if (keyMask && !keyMask[b * Lk + j]) continue;
+          for (let r = 0; r < phi.length; r++) {
+            z[r] += phi[r];
+            for (let c = 0; c < dv; c++) S[r * dv + c] += phi[r] * v[(head * Lk + j) * dv + c];
+          }
+        }
+        if (!S || !z) continue;
+        const phi = featureVector(cfg, q.subarray((head * Lq + i) * d, (head * Lq + i + 1) * d));
+        let den = 0;
+        for (let r = 0; r < phi.length; r++) den += phi[r] * z[r];
+        for (let c = 0; c < dv; c++) {
+          let num = 0;
+          for (let r = 0; r < phi.length; r++) num += phi[r] * S[r * dv + c];
+          out[(head * Lq + i) * dv + c] = den === 0 ? 0 : num / den;
+        }
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,81 @@
+// Causal FAVOR+, one chunk of rows at a time (design notes §1): within the chunk a masked C×C block
+// A = tril(Φ_Q Φ_Kᵀ), across chunks the running state (S, z). All of it is matmuls.
+//
+// Stabilizers: key j gets c_j = the running maximum of key exponents up to j (so a later key never
+// changes an earlier output), and query i is read out at scale c_i:
+//   num_i = exp(c_prev − c_i)·φ(q_i)ᵀS + Σ_{j≤i} exp(c_j − c_i)·(φ(q_i)ᵀφ(k_j))·v_j,  den_i likewise,
+// where every exp(·) ≤ 1. The state then moves to c_last (the chunk's last c) before Φ_Kᵀ·V is added.
+// Memory contract as in favor.ts; A is rows × rows, cK and den are one f32 per row.
+import { feature_map, feature_row_stats, isTwoBlock } from './features';
+import { queryFeatures, project_rows } from './favor';
+import { gemm_nn, gemm_nt, gemm_tn } from './gemm';
+import { addChunkToState, carry, divideRow, dot, rescaleState, stateToF32, zeroMaskedRows } from './state';
+
+export function favor_causal_chunk(kind: i32, q: usize, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
+                                   hScale: f32, a: f32, eps: f32, mask: usize,
+                                   u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
+                                   S32: usize, z32: usize, out: usize, S: usize, z: usize, run: usize): void {
+  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+  const cPrev = <f32>load<f64>(run);
+
+  // keys: prefix maxima of the exponents, then φ(k_j) at c_j
+  project_rows(k, rows, d, wt, mp, u);
+  feature_row_stats(kind, k, u, rows, d, m, mp, hScale, h, top);
+  let c = cPrev;
+  for (let j = 0; j < rows; j++) {
+    if (!mask || load<u8>(mask + j)) c = max(c, load<f32>(top + (<usize>j << 2)));
+    store<f32>(cK + (<usize>j << 2), c);
+  }
+  const cLast = c;
+  const grows = cLast != cPrev;
+  feature_map(kind, u, rows, m, mp, h, cK, a, eps, phiK);
+  zeroMaskedRows(phiK, mask, rows, Mp);
+
+  // queries, and the two parts of each output
+  queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
+  stateToF32(S, z, S32, z32, Mp, dv);
+  gemm_nn(phiQ, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
+  gemm_nt(phiQ, phiK, A, rows, rows, Mp, Mp, Mp, rows, 0);
+  for (let i = 0; i < rows; i++) {
+    const ci = load<f32>(cK + (<usize>i << 2));
+    const fromState = carry(cPrev, ci);
+    const outRow = out + (<usize>(i * dv) << 2);
+    if (fromState != 1) scaleRow(outRow, dv, fromState);
+    let di = fromState * dot(phiQ + (<usize>(i * Mp) << 2), z32, Mp);
+    const aRow = A + (<usize>(i * rows) << 2);
+    for (let j = 0; j < rows; j++) {
+      const p = aRow + (<usize>j << 2);
+      if (j > i) {
+        store<f32>(p, 0);
+        continue;
+      }
+      let w = load<f32>(p);
+      if (grows) w *= carry(load<f32>(cK + (<usize>j << 2)), ci);
+      store<f32>(p, w);
+      di += w;
+    }
+    store<f32>(den + (<usize>i << 2), di);
+  }
+  gemm_nn(A, v, out, rows, dv, rows, rows, dv, dv, 1);
+  for (let i = 0; i < rows; i++) divideRow(out + (<usize>(i * dv) << 2), dv, load<f32>(den + (<usize>i << 2)));
+
+  // the state moves to c_last, then takes this chunk's keys
+  if (cLast == -Infinity) return; // no key yet
+  if (grows) {
+    rescaleState(S, z, Mp, dv, <f64>carry(cPrev, cLast));
+    for (let j = 0; j < rows; j++) {
+      const f = carry(load<f32>(cK + (<usize>j << 2)), cLast);
+      if (f != 1) scaleRow(phiK + (<usize>(j * Mp) << 2), Mp, f);
+    }
+    store<f64>(run, <f64>cLast);
+  }
+  gemm_tn(phiK, v, S32, Mp, dv, rows, Mp, dv, dv, 0);
+  addChunkToState(S, z, S32, phiK, rows, Mp, dv);
+}
+
+function scaleRow(row: usize, n: i32, f: f32): void {
+  const fv = f32x4.splat(f);
+  let t = 0;
+  for (; t + 4 <= n; t += 4) v128.store(row + (<usize>t << 2), f32x4.mul(v128.load(row + (<usize>t << 2)), fv));
+  for (; t < n; t++) store<f32>(row + (<usize>t << 2), load<f32>(row + (<usize>t << 2)) * f);
+}

@@ -1,0 +1,81 @@
+// The FAVOR+ state of one head and the small vector helpers that maintain it.
+// S (Mp × dv) and z (Mp) are float64; the key stabilizer c is a float64 at `run` (−∞ while empty).
+// Mp is a multiple of 4 and pad rows of S and z stay zero.
+
+/** exp(from − to) for stabilizers with from ≤ to; 0 when `from` is −∞ (nothing to carry over). */
+@inline export function carry(from: f32, to: f32): f32 {
+  if (from == -Infinity || to == -Infinity) return 0;
+  return <f32>Math.exp(<f64>from - <f64>to);
+}
+
+/** S *= factor, z *= factor. */
+export function rescaleState(S: usize, z: usize, Mp: i32, dv: i32, factor: f64): void {
+  const f = f64x2.splat(factor);
+  const n = Mp * dv; // both counts are even
+  for (let i = 0; i < n; i += 2) v128.store(S + (<usize>i << 3), f64x2.mul(v128.load(S + (<usize>i << 3)), f));
+  for (let i = 0; i < Mp; i += 2) v128.store(z + (<usize>i << 3), f64x2.mul(v128.load(z + (<usize>i << 3)), f));
+}
+
+/** acc[i] += x[i] (acc f64, x f32), n even. */
+export function addToF64(acc: usize, x: usize, n: i32): void {
+  for (let i = 0; i < n; i += 2) {
+    const xv = f64x2.promote_low_f32x4(v128.load64_zero(x + (<usize>i << 2)));
+    const p = acc + (<usize>i << 3);
+    v128.store(p, f64x2.add(v128.load(p), xv));
+  }
+}
+
+/** S += Φᵀ·tmp-style update already computed in tmpS (f32, Mp × dv), and z += the column sums of phi (rows × Mp). */
+export function addChunkToState(S: usize, z: usize, tmpS: usize, phi: usize, rows: i32, Mp: i32, dv: i32): void {
+  addToF64(S, tmpS, Mp * dv);
+  for (let i = 0; i < rows; i++) addToF64(z, phi + (<usize>(i * Mp) << 2), Mp);
+}
+
+/** S32 = S, z32 = z (f64 → f32), for the f32 GEMMs of a read-out. */
+export function stateToF32(S: usize, z: usize, S32: usize, z32: usize, Mp: i32, dv: i32): void {
+  toF32(S, S32, Mp * dv);
+  toF32(z, z32, Mp);
+}
+
+function toF32(src: usize, dst: usize, n: i32): void {
+  for (let i = 0; i < n; i += 2) {
+    v128.store64_lane(dst + (<usize>i << 2), f32x4.demote_f64x2_zero(v128.load(src + (<usize>i << 3))), 0);
+  }
+}
+
+/** Smallest |denominator| used: below it the division uses ±DEN_FLOOR, so a query that sees nothing gets zeros. */
+const DEN_FLOOR: f32 = 1e-30;
+
+/** row[t] /= den (guarded); the result is clamped to ±FLT_MAX so that it is always finite. */
+export function divideRow(row: usize, n: i32, den: f32): void {
+  const safe = abs(den) >= DEN_FLOOR ? den : (den < 0 ? -DEN_FLOOR : DEN_FLOOR);
+  const divisor = f32x4.splat(safe);
+  const big = f32x4.splat(f32.MAX_VALUE);
+  let t = 0;
+  for (; t + 4 <= n; t += 4) {
+    const p = row + (<usize>t << 2);
+    v128.store(p, f32x4.min(f32x4.max(f32x4.div(v128.load(p), divisor), f32x4.neg(big)), big));
+  }
+  for (; t < n; t++) {
+    const p = row + (<usize>t << 2);
+    store<f32>(p, min(max(load<f32>(p) / safe, -f32.MAX_VALUE), f32.MAX_VALUE));
+  }
+}
+
+/** Σ a[i]·b[i] over n (a multiple of 4) f32 values, in a fixed order. */
+export function dot(a: usize, b: usize, n: i32): f32 {
+  let acc = f32x4.splat(0);
+  for (let i = 0; i < n; i += 4) {
+    const off = <usize>i << 2;
+    acc = f32x4.add(acc, f32x4.mul(v128.load(a + off), v128.load(b + off)));
+  }
+  return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 2) + (f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 3));
+}
+
+/** Zeroes the rows of phi (rows × Mp) whose mask byte is 0. */
+export function zeroMaskedRows(phi: usize, mask: usize, rows: i32, Mp: i32): void {
+  if (!mask) return;
+  for (let i = 0; i < rows; i++) {
+    if (!load<u8>(mask + i)) memory.fill(phi + (<usize>(i * Mp) << 2), 0, <usize>Mp << 2);
+  }
+}
