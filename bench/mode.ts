@@ -1,0 +1,65 @@
+// What a benchmark mode is. A new mode is one file in modes/ plus one line in modes/index.ts.
+import type { Table } from './table.ts';
+import type { Timing } from './timing.ts';
+
+export interface Flag {
+  type: 'string' | 'boolean';
+  /** One line for --help. */
+  help: string;
+  /** For string flags, the value's name in --help: '<list>'. */
+  value?: string;
+  short?: string;
+}
+
+export type FlagValues = Record<string, string | boolean | undefined>;
+
+export interface Context {
+  /** Times `fn` (warm-up call included, not counted); `label` is shown by the progress line. */
+  measure(label: string, fn: () => void): Timing;
+}
+
+export interface Mode<Options = unknown> {
+  name: string;
+  /** One line for --help. */
+  summary: string;
+  /** Part of a plain `npm run bench`. */
+  default?: boolean;
+  /** Flags this mode reads. Modes may share a flag if they declare it the same way (see shapeFlags). */
+  flags?: Record<string, Flag>;
+  /** Extra lines for --help (what is measured, limits). */
+  notes?: string[];
+  /** Reads and checks this mode's flags (throws UsageError). Runs for every selected mode before any timing. */
+  parse(flags: FlagValues): Options;
+  run(ctx: Context, options: Options): Table | Table[] | Promise<Table | Table[]>;
+}
+
+/** Declares a mode; infers its options type from `parse`. */
+export function defineMode<Options>(mode: Mode<Options>): Mode<Options> {
+  return mode;
+}
+
+/** Attention shape flags, for every mode that runs attention. */
+export const shapeFlags: Record<string, Flag> = {
+  seq: { type: 'string', value: '<list>', help: 'sequence lengths L, comma-separated' },
+  dim: { type: 'string', value: '<n>', help: 'head dimension d (= value dimension)' },
+  heads: { type: 'string', value: '<n>', help: 'heads' },
+  batch: { type: 'string', value: '<n>', help: 'batch size' },
+};
+
+export class UsageError extends Error {}
+
+/** A positive integer flag, or `fallback` when absent. */
+export function intFlag(flags: FlagValues, name: string, fallback: number): number {
+  return intList(flags, name, [fallback])[0];
+}
+
+/** A comma-separated list of positive integers, or `fallback` when absent. */
+export function intList(flags: FlagValues, name: string, fallback: number[]): number[] {
+  const raw = flags[name];
+  if (raw === undefined) return fallback;
+  const values = String(raw).split(',').map((s) => Number(s.trim()));
+  if (!values.length || values.some((v) => !Number.isInteger(v) || v < 1)) {
+    throw new UsageError(`--${name} takes positive integers, comma-separated (got "${raw}")`);
+  }
+  return values;
+}

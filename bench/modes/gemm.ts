@@ -1,0 +1,52 @@
+// GFLOP/s of the raw wasm GEMM kernels at the shapes FAVOR+ runs them.
+import { randn } from '../data.ts';
+import { defineMode } from '../mode.ts';
+import { timedRow, timingColumns } from '../table.ts';
+import { planWorkspace, runtime } from '../../src/wasm.ts';
+
+type Kernel = 'gemm_nn' | 'gemm_nt' | 'gemm_tn';
+
+/** kernel, M, N, K, and what the shape is in FAVOR+. */
+const CASES: [Kernel, number, number, number, string][] = [
+  ['gemm_nn', 4096, 256, 64, 'L×d · d×m'],
+  ['gemm_nt', 4096, 256, 64, 'X·Wᵀ (projection)'],
+  ['gemm_nn', 256, 64, 4096, 'm×L · L×dv'],
+  ['gemm_tn', 256, 64, 4096, 'Φ_Kᵀ·V'],
+];
+
+export const gemm = defineMode({
+  name: 'gemm',
+  summary: 'GFLOP/s (2·M·N·K / median) of gemm_nn, gemm_nt, gemm_tn at the FAVOR+ shapes',
+  default: true,
+  notes: ['C = op(A)·op(B) into a zeroed C (accumulate 0), operands N(0,1), contiguous (ld = row length).'],
+  parse: () => CASES,
+  run(ctx, cases) {
+    const rt = runtime();
+    const rows = cases.map(([kernel, M, N, K, role]) => {
+      // Stored shapes: nn A M×K, B K×N; nt A M×K, B N×K; tn A K×M, B K×N. C is M×N.
+      const lda = kernel === 'gemm_tn' ? M : K;
+      const ldb = kernel === 'gemm_nt' ? K : N;
+      const plan = planWorkspace({ a: M * K, b: K * N, c: M * N });
+      const base = rt.scratch(plan.bytes);
+      const [a, b, c] = [base + plan.offsets.a, base + plan.offsets.b, base + plan.offsets.c];
+      rt.write(a, randn(M * K, 1));
+      rt.write(b, randn(K * N, 2));
+      const run = rt.exports[kernel];
+      const timing = ctx.measure(`${kernel} ${M}×${N}×${K}`, () => run(a, b, c, M, N, K, lda, ldb, N, 0));
+      return timedRow({ kernel, M, N, K, role }, timing, 2 * M * N * K);
+    });
+    return {
+      mode: 'gemm',
+      title: 'GEMM kernels (wasm, one thread)',
+      columns: [
+        { key: 'kernel', label: 'kernel' },
+        { key: 'M', label: 'M', format: String },
+        { key: 'N', label: 'N', format: String },
+        { key: 'K', label: 'K', format: String },
+        ...timingColumns,
+        { key: 'role', label: 'shape in FAVOR+' },
+      ],
+      rows,
+    };
+  },
+});

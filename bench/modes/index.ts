@@ -1,0 +1,6 @@
+// The registry: a new mode is imported and listed here, in the order `npm run bench` runs them.
+import type { Mode } from '../mode.ts';
+import { exact } from './exact.ts';
+import { gemm } from './gemm.ts';
+
+export const modes: Mode<any>[] = [gemm, exact];

@@ -1,0 +1,53 @@
+// Result tables: aligned text for people, plain rows for --json.
+import type { Timing } from './timing.ts';
+
+export type Cell = string | number;
+export type Row = Record<string, Cell>;
+
+export interface Column {
+  key: string;
+  label: string;
+  /** How a number is shown; default: up to 4 significant digits. Strings are shown as they are. */
+  format?: (value: number) => string;
+}
+
+export interface Table {
+  mode: string;
+  title: string;
+  columns: Column[];
+  /** Rows may hold more keys than the columns show; --json prints them all. */
+  rows: Row[];
+}
+
+/** 4 significant digits without exponent notation for everyday magnitudes: 0.01234, 12.34, 1234. */
+export function sig(x: number): string {
+  if (!Number.isFinite(x)) return String(x);
+  const digits = x === 0 ? 0 : Math.max(0, 3 - Math.floor(Math.log10(Math.abs(x))));
+  return x.toFixed(Math.min(digits, 6));
+}
+
+/** The columns every timed row ends with, and the row fields they read. */
+export const timingColumns: Column[] = [
+  { key: 'medianMs', label: 'median ms' },
+  { key: 'gflops', label: 'GFLOP/s', format: (x) => x.toFixed(2) },
+  { key: 'rme', label: '±RME', format: (x) => `±${x.toFixed(1)}%` },
+  { key: 'samples', label: 'samples', format: String },
+];
+
+/** A timed row: its own fields, the timing, and GFLOP/s from `flops` per call. */
+export function timedRow(fields: Row, timing: Timing, flops: number): Row {
+  return { ...fields, ...timing, gflops: flops / (timing.medianMs * 1e6) };
+}
+
+export function formatTable(table: Table): string {
+  const cells = table.rows.map((row) =>
+    table.columns.map((c) => {
+      const v = row[c.key];
+      return typeof v === 'number' ? (c.format ?? sig)(v) : (v ?? '');
+    }),
+  );
+  const numeric = table.columns.map((c) => table.rows.some((r) => typeof r[c.key] === 'number'));
+  const widths = table.columns.map((c, i) => Math.max(c.label.length, ...cells.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((s, i) => (numeric[i] ? s.padStart(widths[i]) : s.padEnd(widths[i]))).join('  ').trimEnd();
+  return [table.title, line(table.columns.map((c) => c.label)), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
