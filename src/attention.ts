@@ -77,7 +77,7 @@ export class FavorAttention {
     const map = FEATURE_MAPS[this.kernel];
     const projection = o.projection ?? 'orthogonal';
 
-    if (projection instanceof Float32Array) {
+    if (typeof projection === 'object') { // an explicit matrix (checkExplicitProjection rejects anything but a Float32Array)
       this.projectionKind = 'explicit';
       this.w = checkExplicitProjection(projection, o.features === undefined ? undefined : checkSize('features', o.features), this.dim);
     } else if (projection === 'none') {
