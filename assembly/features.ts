@@ -5,7 +5,7 @@
 // 2·mp for the two-block kernels (hyperbolic: [exp(+u) | exp(−u)], trig: [sin u | cos u]), and its
 // pad lanes are written as zeros, so that they add nothing to S = Σ φ(k)vᵀ or z = Σ φ(k).
 // h, top and c are f32 arrays of one value per row. Nothing is allocated.
-import { exp4, sincos4 } from './math';
+import { exp2neg4, exp4, LOG2E, sincos4 } from './math';
 import { hmax, madd } from './simd';
 
 export const POSITIVE = 0;
@@ -90,8 +90,10 @@ export function feature_map(kind: i32, u: usize, rows: i32, m: i32, mp: i32, h: 
     const prow = phi + (<usize>(i * Mp) << 2);
     const hi = load<f32>(h + (<usize>i << 2));
     const ci = load<f32>(c + (<usize>i << 2));
-    if (kind == POSITIVE) mapPositive(urow, prow, m, mp, f32x4.splat(-hi - ci), f32x4.splat(a));
-    else if (kind == HYPERBOLIC) mapHyperbolic(urow, prow, m, mp, f32x4.splat(-hi - ci), f32x4.splat(a));
+    // exponents in log2 units: e^(u − h − c) = 2^(u·log2 e + shift), shift = −(h + c)·log2 e, all ≤ 0
+    const shift = f32x4.splat(-(hi + ci) * LOG2E);
+    if (kind == POSITIVE) mapPositive(urow, prow, m, mp, shift, f32x4.splat(a));
+    else if (kind == HYPERBOLIC) mapHyperbolic(urow, prow, m, mp, shift, f32x4.splat(a));
     else if (kind == TRIG) mapTrig(urow, prow, m, mp, a * expScalar(hi - ci));
     else if (kind == EXP) mapExp(urow, prow, m, mp, ci, a, eps);
     else mapPointwise(kind, urow, prow, m, mp, a, eps);
@@ -105,7 +107,7 @@ export function feature_map(kind: i32, u: usize, rows: i32, m: i32, mp: i32, h: 
 function mapPositive(urow: usize, prow: usize, m: i32, mp: i32, shift: v128, scale: v128): void {
   for (let r = 0; r < mp; r += 4) {
     const off = <usize>r << 2;
-    const y = f32x4.mul(exp4(f32x4.add(v128.load(urow + off), shift)), scale);
+    const y = f32x4.mul(exp2neg4(madd(v128.load(urow + off), f32x4.splat(LOG2E), shift)), scale);
     v128.store(prow + off, v128.and(y, lanesBelow(r, m)));
   }
 }
@@ -114,10 +116,10 @@ function mapHyperbolic(urow: usize, prow: usize, m: i32, mp: i32, shift: v128, s
   const neg = prow + (<usize>mp << 2);
   for (let r = 0; r < mp; r += 4) {
     const off = <usize>r << 2;
-    const uv = v128.load(urow + off);
+    const ul = f32x4.mul(v128.load(urow + off), f32x4.splat(LOG2E));
     const keep = lanesBelow(r, m);
-    v128.store(prow + off, v128.and(f32x4.mul(exp4(f32x4.add(uv, shift)), scale), keep));
-    v128.store(neg + off, v128.and(f32x4.mul(exp4(f32x4.sub(shift, uv)), scale), keep));
+    v128.store(prow + off, v128.and(f32x4.mul(exp2neg4(f32x4.add(shift, ul)), scale), keep));
+    v128.store(neg + off, v128.and(f32x4.mul(exp2neg4(f32x4.sub(shift, ul)), scale), keep));
   }
 }
 

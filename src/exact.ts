@@ -29,14 +29,15 @@ export function exactAttention(q: Float32Array, k: Float32Array, v: Float32Array
   checkInput('v', v, s.vLength);
   const causal = checkBoolean('causal', o.causal, false);
   const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
-  const out = checkOut(o.out, s.outLength, [q, k, v]) ?? new Float32Array(s.outLength);
+  const given = checkOut(o.out, s.outLength, [q, k, v]);
 
   const { queries: Lq, keys: Lk, dim: d, valueDim: dv } = s;
-  const kernelScratch = rt.exports.exact_scratch_bytes(Lq, Lk, d, dv);
+  const kernelScratch = rt.exports.exact_scratch_bytes(Lq, Lk, d, dv) >>> 0; // usize arrives as a signed i32
   const plan = planWorkspace({ q: Lq * d, k: Lk * d, v: Lk * dv, out: Lq * dv, mask: Math.ceil(Lk / 4), scratch: kernelScratch / 4 });
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
+  const out = given ?? new Float32Array(s.outLength);
 
   const scale = 1 / Math.sqrt(d);
   for (let b = 0; b < s.batch; b++) {

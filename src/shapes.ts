@@ -30,12 +30,13 @@ const SHAPE_KEYS = ['batch', 'heads', 'queries', 'keys', 'dim', 'valueDim'] as c
 
 export function resolveShape(fn: string, shape: unknown): ResolvedShape {
   const s = checkOptions<AttentionShape>(`${fn} shape`, shape ?? null, SHAPE_KEYS);
-  const batch = checkSize('shape.batch', s.batch ?? 1);
-  const heads = checkSize('shape.heads', s.heads ?? 1);
+  // only undefined means "the default": null or any other value is checked as a size
+  const batch = checkSize('shape.batch', s.batch === undefined ? 1 : s.batch);
+  const heads = checkSize('shape.heads', s.heads === undefined ? 1 : s.heads);
   const queries = checkSize('shape.queries', s.queries);
-  const keys = checkSize('shape.keys', s.keys ?? queries);
+  const keys = checkSize('shape.keys', s.keys === undefined ? queries : s.keys);
   const dim = checkSize('shape.dim', s.dim);
-  const valueDim = checkSize('shape.valueDim', s.valueDim ?? dim);
+  const valueDim = checkSize('shape.valueDim', s.valueDim === undefined ? dim : s.valueDim);
   const bh = batch * heads;
   const lengths = {
     qLength: checkSize('batch·heads·queries·dim', bh * queries * dim),

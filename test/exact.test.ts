@@ -1,0 +1,298 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import './support/setup.ts';
+import { exactAttention, memoryBytes, PerformerError, type AttentionShape, type PerformerErrorCode } from '../src/index.ts';
+import { checkWorkspaceBytes } from '../src/heap.ts';
+import { allFinite, randn, relError, rng } from './support/data.ts';
+import { referenceAttention, referenceAttentionRow, type ReferenceOptions } from './reference/attention.ts';
+
+// Tolerance against the float64 reference: the kernel rounds in float32 (unit roundoff 6e-8) through
+// dot products of ≤ 128 terms, a 2^x with relative error ≤ 1e-7, and sums over ≤ 400 keys; the error seen
+// is ≤ 5e-7, so 1e-5 (the package-wide accuracy target) leaves a 20× margin without hiding a real bug
+// (a wrong mask, a missed rescale or a dropped tile gives errors of 1e-2 and more).
+const TOL = 1e-5;
+
+interface Case {
+  shape: AttentionShape;
+  causal?: boolean;
+  /** fraction of keys masked out (random), if any */
+  masked?: number;
+  /** batch rows whose keys are all masked */
+  deadRows?: number[];
+  sigma?: number;
+}
+
+function dimsOf(shape: AttentionShape) {
+  const batch = shape.batch ?? 1;
+  const heads = shape.heads ?? 1;
+  const Lq = shape.queries;
+  const Lk = shape.keys ?? Lq;
+  const d = shape.dim;
+  const dv = shape.valueDim ?? d;
+  return { batch, heads, Lq, Lk, d, dv };
+}
+
+function makeMask(batch: number, Lk: number, fraction: number, seed: number, deadRows: number[] = []): Uint8Array {
+  const u = rng(seed);
+  const mask = new Uint8Array(batch * Lk);
+  for (let i = 0; i < mask.length; i++) mask[i] = u() < fraction ? 0 : 1 + Math.floor(u() * 254); // any nonzero keeps
+  for (const b of deadRows) mask.fill(0, b * Lk, (b + 1) * Lk);
+  return mask;
+}
+
+function makeProblem(c: Case, seed: number) {
+  const { batch, heads, Lq, Lk, d, dv } = dimsOf(c.shape);
+  const sigma = c.sigma ?? 1;
+  const q = randn(batch * heads * Lq * d, seed, sigma);
+  const k = randn(batch * heads * Lk * d, seed + 1, sigma);
+  const v = randn(batch * heads * Lk * dv, seed + 2);
+  const keyMask = c.masked !== undefined || c.deadRows ? makeMask(batch, Lk, c.masked ?? 0, seed + 3, c.deadRows) : undefined;
+  return { q, k, v, keyMask };
+}
+
+function describeCase(c: Case): string {
+  const flags = [c.causal ? 'causal' : '', c.masked !== undefined ? `masked ${c.masked}` : '', c.deadRows ? `dead rows ${c.deadRows}` : ''];
+  return `${JSON.stringify(c.shape)} ${flags.filter(Boolean).join(', ')}`;
+}
+
+const CASES: Case[] = [
+  { shape: { queries: 1, dim: 1 } },
+  { shape: { queries: 7, dim: 1 }, causal: true },
+  { shape: { queries: 7, dim: 5, valueDim: 3 } },
+  { shape: { queries: 33, keys: 65, dim: 16 } },
+  { shape: { queries: 65, keys: 33, dim: 16 } },
+  { shape: { queries: 127, dim: 64 } },
+  { shape: { queries: 127, dim: 64 }, causal: true },
+  { shape: { queries: 33, keys: 127, dim: 8, valueDim: 20 }, causal: true }, // key cache: Lq < Lk
+  { shape: { queries: 127, keys: 33, dim: 8 }, causal: true }, // the first 94 queries see no key: zeros
+  { shape: { batch: 2, heads: 3, queries: 65, keys: 65, dim: 32 } },
+  { shape: { batch: 2, heads: 3, queries: 65, dim: 32 }, causal: true },
+  { shape: { batch: 3, heads: 2, queries: 33, keys: 130, dim: 16, valueDim: 7 }, masked: 0.3 },
+  { shape: { batch: 3, heads: 2, queries: 33, keys: 130, dim: 16, valueDim: 7 }, masked: 0.3, causal: true },
+  { shape: { batch: 3, heads: 2, queries: 20, keys: 40, dim: 9 }, masked: 0.2, deadRows: [1] },
+  { shape: { batch: 2, heads: 2, queries: 70, keys: 45, dim: 9 }, masked: 0.5, deadRows: [0], causal: true },
+  { shape: { queries: 1, keys: 300, dim: 64 } }, // one decoding step over a key cache
+  { shape: { queries: 1, keys: 300, dim: 64 }, causal: true, masked: 0.9 },
+  { shape: { queries: 300, keys: 1, dim: 3 } },
+  { shape: { queries: 200, dim: 64, valueDim: 128 } },
+  { shape: { queries: 129, keys: 257, dim: 65, valueDim: 1 } },
+  { shape: { queries: 64, keys: 128, dim: 64 }, causal: true }, // exact tile multiples
+  { shape: { queries: 70, keys: 400, dim: 24 }, causal: true, masked: 0.25 }, // several key tiles, masked diagonal
+  { shape: { batch: 2, heads: 2, queries: 130, keys: 260, dim: 12, valueDim: 5 }, causal: true },
+  { shape: { batch: 2, heads: 1, queries: 1, keys: 1, dim: 4 }, deadRows: [1] },
+];
+
+test(`matches the float64 reference on ${CASES.length} shapes (relative Frobenius error ≤ ${TOL})`, () => {
+  let worst = 0;
+  CASES.forEach((c, n) => {
+    const { q, k, v, keyMask } = makeProblem(c, 100 + 10 * n);
+    const out = exactAttention(q, k, v, c.shape, { causal: c.causal, keyMask });
+    const want = referenceAttention(q, k, v, c.shape, { causal: c.causal, keyMask });
+    assert.ok(allFinite(out), `non-finite output: ${describeCase(c)}`);
+    const err = relError(out, want);
+    worst = Math.max(worst, err);
+    assert.ok(err <= TOL, `${describeCase(c)}: relative error ${err.toExponential(2)}`);
+    // queries that see no key give exact zeros, where the reference does too
+    for (let i = 0; i < want.length; i++) {
+      if (want[i] === 0 && out[i] !== 0) assert.unreachable(`${describeCase(c)}: out[${i}] = ${out[i]}, want exactly 0`);
+    }
+  });
+  console.log(`    exact vs float64: worst relative error ${worst.toExponential(2)} over ${CASES.length} shapes`);
+});
+
+test('a fully masked batch row and queries before every key give all-zero rows', () => {
+  const shape = { batch: 2, heads: 2, queries: 10, keys: 6, dim: 4 };
+  const { q, k, v } = makeProblem({ shape }, 7);
+  const keyMask = new Uint8Array(12).fill(1);
+  keyMask.fill(0, 0, 6); // batch 0: every key masked
+  const out = exactAttention(q, k, v, shape, { causal: true, keyMask });
+  const row = 10 * 4;
+  for (let i = 0; i < 2 * row; i++) assert.is(out[i], 0); // batch 0, both heads
+  // batch 1, causal with Lq > Lk: query i sees keys j ≤ i − 4, so queries 0..3 see none
+  for (let h = 0; h < 2; h++) {
+    const base = (2 + h) * row;
+    for (let i = 0; i < 4 * 4; i++) assert.is(out[base + i], 0);
+    for (let i = 4 * 4; i < row; i++) assert.ok(out[base + i] !== 0);
+  }
+});
+
+test('large logits (q, k entries ~ N(0, 10²)) stay finite and accurate', () => {
+  // Scores reach hundreds, so exp() without the running max would overflow at once. The float32 scores
+  // themselves carry absolute errors of ~|s|·2^-24·√d ≈ 1e-5 here, which become relative errors of
+  // the weights: 1e-4 is the honest bound for this regime (seen: ≤ 6e-6, at σ = 30).
+  const cases: Case[] = [
+    { shape: { queries: 100, dim: 16 }, sigma: 10 },
+    { shape: { queries: 100, dim: 64 }, sigma: 10, causal: true },
+    { shape: { batch: 2, heads: 2, queries: 70, keys: 150, dim: 32, valueDim: 8 }, sigma: 10, masked: 0.3, causal: true },
+    { shape: { queries: 30, keys: 300, dim: 8 }, sigma: 30 },
+  ];
+  cases.forEach((c, n) => {
+    const { q, k, v, keyMask } = makeProblem(c, 500 + 10 * n);
+    const out = exactAttention(q, k, v, c.shape, { causal: c.causal, keyMask });
+    assert.ok(allFinite(out), describeCase(c));
+    const err = relError(out, referenceAttention(q, k, v, c.shape, { causal: c.causal, keyMask }));
+    assert.ok(err <= 1e-4, `${describeCase(c)}: relative error ${err.toExponential(2)}`);
+  });
+});
+
+test('causal: an output row does not depend on keys or values after its limit', () => {
+  const shape = { queries: 100, keys: 100, dim: 8 };
+  const { q, k, v } = makeProblem({ shape }, 31);
+  const a = exactAttention(q, k, v, shape, { causal: true });
+  const k2 = k.slice();
+  const v2 = v.slice();
+  for (let i = 51 * 8; i < k2.length; i++) {
+    k2[i] = 50 * Math.sin(i);
+    v2[i] = 1e6;
+  }
+  const b = exactAttention(q, k2, v2, shape, { causal: true });
+  for (let i = 0; i < 51 * 8; i++) assert.is(b[i], a[i]); // rows 0..50: bit-identical
+  assert.ok(b[99 * 8] !== a[99 * 8]);
+});
+
+test('the out option is filled and returned', () => {
+  const shape = { batch: 2, heads: 1, queries: 5, keys: 9, dim: 3, valueDim: 2 };
+  const { q, k, v } = makeProblem({ shape }, 41);
+  const out = new Float32Array(2 * 5 * 2).fill(123);
+  assert.is(exactAttention(q, k, v, shape, { out }), out);
+  assert.ok(relError(out, referenceAttention(q, k, v, shape)) <= TOL);
+});
+
+test('L = 16384 runs in O(L) memory and matches the reference on sampled rows', () => {
+  const L = 16384;
+  const d = 16;
+  const shape = { queries: L, dim: d };
+  const { q, k, v } = makeProblem({ shape }, 61);
+  const t0 = performance.now();
+  const out = exactAttention(q, k, v, shape);
+  const ms = performance.now() - t0;
+  const bytes = memoryBytes();
+  // q, k, v and out are 1 MiB each here; an L×L score matrix alone would be 4·L² = 1 GiB
+  assert.ok(bytes < 64 * 2 ** 20, `wasm memory is ${bytes} bytes`);
+  assert.ok(allFinite(out));
+  const rows = [0, 1, 63, 64, 4095, 8191, 12345, L - 1];
+  let worst = 0;
+  for (const i of rows) {
+    const want = referenceAttentionRow(q, k, v, shape, {}, 0, 0, i);
+    const err = relError(out.subarray(i * d, (i + 1) * d), want);
+    worst = Math.max(worst, err);
+    assert.ok(err <= TOL, `row ${i}: relative error ${err.toExponential(2)}`);
+  }
+  console.log(`    L=${L}, d=${d}: ${ms.toFixed(0)} ms, wasm memory ${(bytes / 2 ** 20).toFixed(1)} MiB, sampled rows within ${worst.toExponential(2)}`);
+});
+
+// ---- bad inputs: each throws its code before any work, leaves out untouched, and the next call works ----
+
+const SENTINEL = -777.25;
+const GOOD_SHAPE = { batch: 2, heads: 2, queries: 9, keys: 11, dim: 5, valueDim: 3 };
+const GOOD = makeProblem({ shape: GOOD_SHAPE, masked: 0.3 }, 71);
+const GOOD_OPTIONS: ReferenceOptions = { causal: true, keyMask: GOOD.keyMask };
+const GOOD_WANT = referenceAttention(GOOD.q, GOOD.k, GOOD.v, GOOD_SHAPE, GOOD_OPTIONS);
+const OUT_LENGTH = 2 * 2 * 9 * 3;
+
+function sentinelOut(length = OUT_LENGTH): Float32Array {
+  return new Float32Array(length).fill(SENTINEL);
+}
+
+/** Runs `call`, expects a PerformerError with `code`, checks `out` is untouched, then checks a valid call. */
+function expectFailure(code: PerformerErrorCode, call: (out: Float32Array) => unknown, out = sentinelOut()): void {
+  let thrown: unknown;
+  try {
+    call(out);
+  } catch (error) {
+    thrown = error;
+  }
+  assert.ok(thrown instanceof PerformerError, `expected a PerformerError ${code}, got ${String(thrown)}`);
+  assert.is((thrown as PerformerError).code, code, (thrown as Error).message);
+  for (let i = 0; i < out.length; i++) if (out[i] !== SENTINEL) assert.unreachable(`out[${i}] was written: ${out[i]}`);
+  const after = exactAttention(GOOD.q, GOOD.k, GOOD.v, GOOD_SHAPE, { ...GOOD_OPTIONS, out: sentinelOut() });
+  assert.ok(relError(after, GOOD_WANT) <= TOL, 'the valid call after the error is wrong');
+}
+
+const { q: Q, k: K, v: V, keyMask: MASK } = GOOD;
+const OPTS = GOOD_OPTIONS;
+
+test('INVALID_LENGTH: q, k, v, out and keyMask of the wrong length', () => {
+  expectFailure('INVALID_LENGTH', (out) => exactAttention(Q.subarray(1), K, V, GOOD_SHAPE, { ...OPTS, out }));
+  expectFailure('INVALID_LENGTH', (out) => exactAttention(Q, new Float32Array(K.length + 5), V, GOOD_SHAPE, { ...OPTS, out }));
+  expectFailure('INVALID_LENGTH', (out) => exactAttention(Q, K, V.subarray(0, V.length - 3), GOOD_SHAPE, { ...OPTS, out }));
+  expectFailure('INVALID_LENGTH', (out) => exactAttention(Q, K, V, GOOD_SHAPE, { ...OPTS, out }), sentinelOut(OUT_LENGTH - 1));
+  expectFailure('INVALID_LENGTH', (out) => exactAttention(Q, K, V, GOOD_SHAPE, { ...OPTS, out }), sentinelOut(OUT_LENGTH + 1));
+  expectFailure('INVALID_LENGTH', (out) => exactAttention(Q, K, V, GOOD_SHAPE, { causal: true, keyMask: MASK!.subarray(1), out }));
+  // a shape that disagrees with the buffers
+  expectFailure('INVALID_LENGTH', (out) => exactAttention(Q, K, V, { ...GOOD_SHAPE, keys: 10 }, { ...OPTS, out }));
+});
+
+test('INVALID_TYPE: number[] instead of Float32Array, keyMask not a Uint8Array, options not an object', () => {
+  expectFailure('INVALID_TYPE', (out) => exactAttention(Array.from(Q) as unknown as Float32Array, K, V, GOOD_SHAPE, { ...OPTS, out }));
+  expectFailure('INVALID_TYPE', (out) => exactAttention(Q, Float64Array.from(K) as unknown as Float32Array, V, GOOD_SHAPE, { ...OPTS, out }));
+  expectFailure('INVALID_TYPE', (out) => exactAttention(Q, K, Array.from(V) as unknown as Float32Array, GOOD_SHAPE, { ...OPTS, out }));
+  expectFailure('INVALID_TYPE', (out) => exactAttention(Q, K, V, GOOD_SHAPE, { causal: true, keyMask: Array.from(MASK!) as unknown as Uint8Array, out }));
+  expectFailure('INVALID_TYPE', (out) => exactAttention(Q, K, V, GOOD_SHAPE, { causal: true, keyMask: Int8Array.from(MASK!) as unknown as Uint8Array, out }));
+  expectFailure('INVALID_TYPE', () => exactAttention(Q, K, V, GOOD_SHAPE, { out: Array.from(sentinelOut()) as unknown as Float32Array }));
+  expectFailure('INVALID_TYPE', () => exactAttention(Q, K, V, GOOD_SHAPE, 'causal' as never));
+});
+
+test('INVALID_SIZE: zero, negative, fractional, NaN and non-number sizes', () => {
+  const bad: Record<string, unknown>[] = [
+    { queries: 0 }, { keys: 0 }, { dim: -5 }, { valueDim: -3 }, { batch: 1.5 }, { heads: 0.5 }, { queries: NaN },
+    { dim: Infinity }, { keys: '11' }, { heads: -Infinity },
+  ];
+  for (const patch of bad) {
+    expectFailure('INVALID_SIZE', (out) => exactAttention(Q, K, V, { ...GOOD_SHAPE, ...patch } as AttentionShape, { ...OPTS, out }));
+  }
+});
+
+test('NON_FINITE: NaN or ±Infinity anywhere in q, k or v', () => {
+  const cases: [string, number, number][] = [['q', 0, NaN], ['q', Q.length - 1, Infinity], ['k', 17, -Infinity], ['k', K.length - 1, NaN], ['v', 0, Infinity], ['v', 40, NaN]];
+  for (const [name, at, value] of cases) {
+    const bad = { q: Q.slice(), k: K.slice(), v: V.slice() };
+    bad[name as 'q' | 'k' | 'v'][at] = value;
+    expectFailure('NON_FINITE', (out) => exactAttention(bad.q, bad.k, bad.v, GOOD_SHAPE, { ...OPTS, out }));
+  }
+});
+
+test('UNKNOWN_OPTION: an unknown option key or shape key', () => {
+  expectFailure('UNKNOWN_OPTION', (out) => exactAttention(Q, K, V, GOOD_SHAPE, { ...OPTS, out, casual: true } as never));
+  expectFailure('UNKNOWN_OPTION', (out) => exactAttention(Q, K, V, { ...GOOD_SHAPE, valueDims: 3 } as never, { ...OPTS, out }));
+  expectFailure('UNKNOWN_OPTION', (out) => exactAttention(Q, K, V, { ...GOOD_SHAPE, seqLen: 9 } as never, { ...OPTS, out }));
+});
+
+test('INVALID_OPTION: causal not a boolean, out sharing memory with an input', () => {
+  for (const causal of [1, 'true', null, 0]) {
+    expectFailure('INVALID_OPTION', (out) => exactAttention(Q, K, V, GOOD_SHAPE, { causal: causal as never, keyMask: MASK, out }));
+  }
+  // out overlapping q: q itself must stay untouched as well
+  const shared = new Float32Array(Q.length + OUT_LENGTH);
+  shared.set(Q);
+  shared.fill(SENTINEL, Q.length);
+  const q = shared.subarray(0, Q.length);
+  expectFailure('INVALID_OPTION', () => exactAttention(q, K, V, GOOD_SHAPE, { ...OPTS, out: shared.subarray(Q.length - 1, Q.length - 1 + OUT_LENGTH) }));
+  assert.equal(q, Q);
+});
+
+test('OUT_OF_MEMORY: a shape whose workspace passes 4 GiB is refused before any allocation', () => {
+  // The kernel's tile scratch is 4·8·(d + dv + 8) bytes for one query and one key, so dim = 2^27 needs
+  // 4 GiB + 288 bytes of scratch while q and k are 512 MiB each: they can be one zero-filled array
+  // (untouched pages cost no RAM). Before the kernel computed its scratch size in 64 bits, this size
+  // wrapped around to 288 bytes and the check passed; the kernel now saturates at 0xFFFFFFFF, which the
+  // facade must read unsigned (`exact_scratch_bytes(...) >>> 0`; as a signed i32 it is −1 and the kernel
+  // then writes past its workspace until it traps).
+  const dim = 2 ** 27;
+  const big = new Float32Array(dim);
+  const before = memoryBytes();
+  expectFailure('OUT_OF_MEMORY', (out) => exactAttention(big, big, new Float32Array(1), { queries: 1, keys: 1, dim, valueDim: 1 }, { out }), sentinelOut(1));
+  assert.is(memoryBytes(), before);
+  // the check itself, at its boundary
+  checkWorkspaceBytes(2 ** 32);
+  for (const bytes of [2 ** 32 + 1, 2 ** 40, NaN]) {
+    try {
+      checkWorkspaceBytes(bytes);
+      assert.unreachable(`${bytes} bytes accepted`);
+    } catch (error) {
+      assert.is((error as PerformerError).code, 'OUT_OF_MEMORY');
+    }
+  }
+});
+
+test.run();
