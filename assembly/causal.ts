@@ -70,7 +70,7 @@ export function favor_causal_chunk(kind: i32, q: usize, k: usize, v: usize, rows
     store<f64>(run, <f64>cLast);
   }
   gemm_tn(phiK, v, S32, Mp, dv, rows, Mp, dv, dv, 0);
-  addChunkToState(S, z, S32, phiK, rows, Mp, dv);
+  addChunkToState(S, z, S32, phiK, rows, Mp, dv, z32); // S32 and z32 are free again: scratch
 }
 
 function scaleRow(row: usize, n: i32, f: f32): void {

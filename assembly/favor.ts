@@ -4,7 +4,7 @@
 //
 // Memory contract (all f32 unless said): wt is Wᵀ (d × mp, pad columns zero), already scaled by
 // d^(-1/4) for the softmax kernels; 0 means "no projection" (u is x itself, padded). u, phi, h, top,
-// c, tmpS are the caller's scratch of sizes rows·mp, rows·Mp, rows, rows, rows, Mp·dv. S and z are
+// c, tmpS, colSum are the caller's scratch of sizes rows·mp, rows·Mp, rows, rows, rows, Mp·dv, Mp. S and z are
 // f64. mask is 0 or one byte per row (nonzero = keep).
 import { feature_map, feature_row_stats, isTwoBlock } from './features';
 import { gemm_nn, gemm_tn } from './gemm';
@@ -37,7 +37,7 @@ export function queryFeatures(kind: i32, x: usize, rows: i32, d: i32, wt: usize,
  */
 export function favor_accumulate(kind: i32, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
                                  hScale: f32, a: f32, eps: f32, mask: usize,
-                                 u: usize, phi: usize, h: usize, top: usize, c: usize, tmpS: usize,
+                                 u: usize, phi: usize, h: usize, top: usize, c: usize, tmpS: usize, colSum: usize,
                                  S: usize, z: usize, run: usize): void {
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
   project_rows(k, rows, d, wt, mp, u);
@@ -58,7 +58,7 @@ export function favor_accumulate(kind: i32, k: usize, v: usize, rows: i32, d: i3
   feature_map(kind, u, rows, m, mp, h, c, a, eps, phi);
   zeroMaskedRows(phi, mask, rows, Mp);
   gemm_tn(phi, v, tmpS, Mp, dv, rows, Mp, dv, dv, 0);
-  addChunkToState(S, z, tmpS, phi, rows, Mp, dv);
+  addChunkToState(S, z, tmpS, phi, rows, Mp, dv, colSum);
 }
 
 /** S32 = S, z32 = z (f64 → f32), before the read-out. */

@@ -25,10 +25,23 @@ export function addToF64(acc: usize, x: usize, n: i32): void {
   }
 }
 
-/** S += Φᵀ·tmp-style update already computed in tmpS (f32, Mp × dv), and z += the column sums of phi (rows × Mp). */
-export function addChunkToState(S: usize, z: usize, tmpS: usize, phi: usize, rows: i32, Mp: i32, dv: i32): void {
+/**
+ * S += tmpS (this chunk's Φᵀ·V, f32 Mp × dv) and z += the column sums of phi (rows × Mp). Like Φᵀ·V,
+ * the column sums are taken in float32 over the chunk (into colSum, Mp f32) and added once to float64.
+ */
+export function addChunkToState(S: usize, z: usize, tmpS: usize, phi: usize, rows: i32, Mp: i32, dv: i32, colSum: usize): void {
   addToF64(S, tmpS, Mp * dv);
-  for (let i = 0; i < rows; i++) addToF64(z, phi + (<usize>(i * Mp) << 2), Mp);
+  const rowBytes = <usize>Mp << 2;
+  for (let f = 0; f < Mp; f += 4) {
+    let p = phi + (<usize>f << 2);
+    let acc = v128.load(p);
+    for (let i = 1; i < rows; i++) {
+      p += rowBytes;
+      acc = f32x4.add(acc, v128.load(p));
+    }
+    v128.store(colSum + (<usize>f << 2), acc);
+  }
+  addToF64(z, colSum, Mp);
 }
 
 /** S32 = S, z32 = z (f64 → f32), for the f32 GEMMs of a read-out. */

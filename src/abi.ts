@@ -36,7 +36,7 @@ export interface KernelExports {
               a: number, eps: number, phi: number): void;
   favor_accumulate(kind: number, k: number, v: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number,
                    hScale: number, a: number, eps: number, mask: number,
-                   u: number, phi: number, h: number, top: number, c: number, tmpS: number,
+                   u: number, phi: number, h: number, top: number, c: number, tmpS: number, colSum: number,
                    S: number, z: number, run: number): void;
   favor_state_to_f32(S: number, z: number, S32: number, z32: number, Mp: number, dv: number): void;
   favor_readout(kind: number, q: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number,

@@ -35,7 +35,7 @@ export function bidirectionalForward(f: PreparedFeatures, chunk: number, s: Reso
         rt.write(at('v'), v.subarray((head * Lk + j) * dv, (head * Lk + j + rows) * dv));
         if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + rows), at('mask'));
         e.favor_accumulate(kind, at('x'), at('v'), rows, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon, mask ? at('mask') : 0,
-                           at('u'), at('phi'), at('h'), at('top'), at('c'), at('tmpS'), at('S'), at('z'), at('run'));
+                           at('u'), at('phi'), at('h'), at('top'), at('c'), at('tmpS'), at('z32'), at('S'), at('z'), at('run'));
       }
       e.favor_state_to_f32(at('S'), at('z'), at('S32'), at('z32'), Mp, dv);
       for (let i = 0; i < Lq; i += C) {
