@@ -38,42 +38,61 @@ export function decoder_step(kind: i32, q: usize, k: usize, v: usize, count: i32
 /**
  * One pass over the state: S_f += φk_f·v and z_f += φk_f, and at the same time num += φq_f·S_f and
  * den += φq_f·z_f with the updated rows (position t sees its own key). out = num / den, in f32.
+ * Columns go in blocks of 8 (four f64x2 accumulators held in registers while the block walks every
+ * feature row), then pairs, then a last single column.
  */
 function updateAndRead(phiQ: usize, phiK: usize, v: usize, S: usize, z: usize, Mp: i32, dv: i32, vd: usize, acc: usize, out: usize): void {
-  for (let t = 0; t < dv; t++) {
-    store<f64>(vd + (<usize>t << 3), <f64>load<f32>(v + (<usize>t << 2)));
-    store<f64>(acc + (<usize>t << 3), 0);
-  }
-  const pairs = dv & ~1;
+  for (let t = 0; t < dv; t++) store<f64>(vd + (<usize>t << 3), <f64>load<f32>(v + (<usize>t << 2)));
   let den: f64 = 0;
   for (let f = 0; f < Mp; f++) {
-    const pk = <f64>load<f32>(phiK + (<usize>f << 2));
-    const pq = <f64>load<f32>(phiQ + (<usize>f << 2));
     const zp = z + (<usize>f << 3);
-    const zf = load<f64>(zp) + pk;
+    const zf = load<f64>(zp) + <f64>load<f32>(phiK + (<usize>f << 2));
     store<f64>(zp, zf);
-    den += pq * zf;
-    if (pk == 0 && pq == 0) continue; // pad lanes and masked features: nothing to add or read
-    const row = S + (<usize>(f * dv) << 3);
-    const kv = f64x2.splat(pk);
-    const qv = f64x2.splat(pq);
-    let t = 0;
-    for (; t < pairs; t += 2) {
-      const off = <usize>t << 3;
-      const s = f64x2.add(v128.load(row + off), f64x2.mul(kv, v128.load(vd + off)));
-      v128.store(row + off, s);
-      v128.store(acc + off, f64x2.add(v128.load(acc + off), f64x2.mul(qv, s)));
+    den += <f64>load<f32>(phiQ + (<usize>f << 2)) * zf;
+  }
+  const rowBytes = <usize>dv << 3;
+  let t = 0;
+  for (; t + 8 <= dv; t += 8) {
+    const col = <usize>t << 3;
+    const v0 = v128.load(vd + col), v1 = v128.load(vd + col, 16), v2 = v128.load(vd + col, 32), v3 = v128.load(vd + col, 48);
+    let a0 = f64x2.splat(0), a1 = f64x2.splat(0), a2 = f64x2.splat(0), a3 = f64x2.splat(0);
+    let p = S + col;
+    for (let f = 0; f < Mp; f++, p += rowBytes) {
+      const kv = f64x2.splat(<f64>load<f32>(phiK + (<usize>f << 2)));
+      const qv = f64x2.splat(<f64>load<f32>(phiQ + (<usize>f << 2)));
+      const s0 = f64x2.add(v128.load(p), f64x2.mul(kv, v0));
+      const s1 = f64x2.add(v128.load(p, 16), f64x2.mul(kv, v1));
+      const s2 = f64x2.add(v128.load(p, 32), f64x2.mul(kv, v2));
+      const s3 = f64x2.add(v128.load(p, 48), f64x2.mul(kv, v3));
+      v128.store(p, s0);
+      v128.store(p, s1, 16);
+      v128.store(p, s2, 32);
+      v128.store(p, s3, 48);
+      a0 = f64x2.add(a0, f64x2.mul(qv, s0));
+      a1 = f64x2.add(a1, f64x2.mul(qv, s1));
+      a2 = f64x2.add(a2, f64x2.mul(qv, s2));
+      a3 = f64x2.add(a3, f64x2.mul(qv, s3));
     }
-    for (; t < dv; t++) {
-      const off = <usize>t << 3;
-      const s = load<f64>(row + off) + pk * load<f64>(vd + off);
-      store<f64>(row + off, s);
-      store<f64>(acc + off, load<f64>(acc + off) + pq * s);
+    v128.store(acc + col, a0);
+    v128.store(acc + col, a1, 16);
+    v128.store(acc + col, a2, 32);
+    v128.store(acc + col, a3, 48);
+  }
+  for (; t < dv; t++) {
+    const col = <usize>t << 3;
+    const vt = load<f64>(vd + col);
+    let a: f64 = 0;
+    let p = S + col;
+    for (let f = 0; f < Mp; f++, p += rowBytes) {
+      const sv = load<f64>(p) + <f64>load<f32>(phiK + (<usize>f << 2)) * vt;
+      store<f64>(p, sv);
+      a += <f64>load<f32>(phiQ + (<usize>f << 2)) * sv;
     }
+    store<f64>(acc + col, a);
   }
   const safe = abs(den) >= 1e-30 ? den : (den < 0 ? -1e-30 : 1e-30);
-  for (let t = 0; t < dv; t++) {
-    const y = load<f64>(acc + (<usize>t << 3)) / safe;
-    store<f32>(out + (<usize>t << 2), <f32>min(max(y, -f32.MAX_VALUE), f32.MAX_VALUE));
+  for (let c = 0; c < dv; c++) {
+    const y = load<f64>(acc + (<usize>c << 3)) / safe;
+    store<f32>(out + (<usize>c << 2), <f32>min(max(y, -f32.MAX_VALUE), f32.MAX_VALUE));
   }
 }

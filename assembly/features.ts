@@ -43,6 +43,26 @@ export const GELU = 7;
   return s;
 }
 
+/** y, with the lanes at or past m zeroed when r is the last, partial vector of a row (full = m & ~3). */
+@inline function keepLanes(y: v128, r: i32, full: i32, m: i32): v128 {
+  return r < full ? y : v128.and(y, lanesBelow(r, m));
+}
+
+/** max_r u_r (or max_r |u_r|) over the m real lanes of a row. pmax: one instruction (no NaN handling needed). */
+@inline function rowMax(row: usize, m: i32, absolute: bool): f32 {
+  let best = f32x4.splat(-Infinity);
+  const full = m & ~3;
+  for (let r = 0; r < full; r += 4) {
+    const uv = v128.load(row + (<usize>r << 2));
+    best = f32x4.pmax(best, absolute ? f32x4.abs(uv) : uv);
+  }
+  if (full < m) {
+    const uv = v128.load(row + (<usize>full << 2));
+    best = f32x4.pmax(best, v128.bitselect(absolute ? f32x4.abs(uv) : uv, f32x4.splat(-Infinity), lanesBelow(full, m)));
+  }
+  return hmax(best);
+}
+
 /**
  * Per-row quantities of a block: h[i] = hScale·‖x_i‖² (= ‖x̂_i‖²/2 with hScale = 1/(2√d)) and
  * top[i] = the largest exponent in the row's features, the stabilizer that makes every exponent ≤ 0:
@@ -56,15 +76,7 @@ export function feature_row_stats(kind: i32, x: usize, u: usize, rows: i32, d: i
     store<f32>(h + (<usize>i << 2), hi);
     let t: f32 = 0;
     if (kind == POSITIVE || kind == HYPERBOLIC || kind == EXP) {
-      const row = u + (<usize>(i * mp) << 2);
-      const flip = kind == HYPERBOLIC;
-      let best = f32x4.splat(-Infinity);
-      for (let r = 0; r < mp; r += 4) {
-        let uv = v128.load(row + (<usize>r << 2));
-        if (flip) uv = f32x4.abs(uv);
-        best = f32x4.max(best, v128.bitselect(uv, f32x4.splat(-Infinity), lanesBelow(r, m)));
-      }
-      t = hmax(best);
+      t = rowMax(u + (<usize>(i * mp) << 2), m, kind == HYPERBOLIC);
       t = kind == EXP ? max(t, 0) : t - hi;
     } else if (kind == TRIG) {
       t = hi;
@@ -105,44 +117,49 @@ export function feature_map(kind: i32, u: usize, rows: i32, m: i32, mp: i32, h: 
 }
 
 function mapPositive(urow: usize, prow: usize, m: i32, mp: i32, shift: v128, scale: v128): void {
+  const full = m & ~3;
   for (let r = 0; r < mp; r += 4) {
     const off = <usize>r << 2;
     const y = f32x4.mul(exp2neg4(madd(v128.load(urow + off), f32x4.splat(LOG2E), shift)), scale);
-    v128.store(prow + off, v128.and(y, lanesBelow(r, m)));
+    v128.store(prow + off, keepLanes(y, r, full, m));
   }
 }
 
 function mapHyperbolic(urow: usize, prow: usize, m: i32, mp: i32, shift: v128, scale: v128): void {
+  const full = m & ~3;
   const neg = prow + (<usize>mp << 2);
   for (let r = 0; r < mp; r += 4) {
     const off = <usize>r << 2;
     const ul = f32x4.mul(v128.load(urow + off), f32x4.splat(LOG2E));
-    const keep = lanesBelow(r, m);
-    v128.store(prow + off, v128.and(f32x4.mul(exp2neg4(f32x4.add(shift, ul)), scale), keep));
-    v128.store(neg + off, v128.and(f32x4.mul(exp2neg4(f32x4.sub(shift, ul)), scale), keep));
+    v128.store(prow + off, keepLanes(f32x4.mul(exp2neg4(f32x4.add(shift, ul)), scale), r, full, m));
+    v128.store(neg + off, keepLanes(f32x4.mul(exp2neg4(f32x4.sub(shift, ul)), scale), r, full, m));
   }
 }
 
 function mapTrig(urow: usize, prow: usize, m: i32, mp: i32, scale: f32): void {
+  const full = m & ~3;
   const cosRow = prow + (<usize>mp << 2);
   const a = f32x4.splat(scale);
   for (let r = 0; r < mp; r += 4) {
     const off = <usize>r << 2;
     sincos4(v128.load(urow + off), a, prow + off, cosRow + off);
-    const keep = lanesBelow(r, m);
-    v128.store(prow + off, v128.and(v128.load(prow + off), keep));
-    v128.store(cosRow + off, v128.and(v128.load(cosRow + off), keep));
+    if (r >= full) {
+      const keep = lanesBelow(r, m);
+      v128.store(prow + off, v128.and(v128.load(prow + off), keep));
+      v128.store(cosRow + off, v128.and(v128.load(cosRow + off), keep));
+    }
   }
 }
 
 function mapExp(urow: usize, prow: usize, m: i32, mp: i32, c: f32, a: f32, eps: f32): void {
+  const full = m & ~3;
   const shift = f32x4.splat(-c);
   const scale = f32x4.splat(a);
   const floor = f32x4.splat(eps * expScalar(-c));
   for (let r = 0; r < mp; r += 4) {
     const off = <usize>r << 2;
     const y = madd(exp4(f32x4.add(v128.load(urow + off), shift)), scale, floor);
-    v128.store(prow + off, v128.and(y, lanesBelow(r, m)));
+    v128.store(prow + off, keepLanes(y, r, full, m));
   }
 }
 
@@ -165,11 +182,12 @@ const GELU_C: f32 = 0.044715;
 }
 
 function mapPointwise(kind: i32, urow: usize, prow: usize, m: i32, mp: i32, a: f32, eps: f32): void {
+  const full = m & ~3;
   const scale = f32x4.splat(a);
   const floor = f32x4.splat(eps);
   for (let r = 0; r < mp; r += 4) {
     const off = <usize>r << 2;
     const y = madd(pointwise(kind, v128.load(urow + off)), scale, floor);
-    v128.store(prow + off, v128.and(y, lanesBelow(r, m)));
+    v128.store(prow + off, keepLanes(y, r, full, m));
   }
 }
