@@ -2,12 +2,18 @@
 // per (batch, head), key/value chunks build the state (S, z) in wasm, then query chunks are read out.
 // The workspace depends on the chunk size, dim, valueDim and features, never on the sequence length.
 import type { PreparedFeatures } from './features.ts';
+import { withKernel } from './guard.ts';
 import { checkWorkspaceBytes } from './heap.ts';
 import type { ResolvedShape } from './shapes.ts';
 import { planWorkspace, runtime } from './wasm.ts';
 
-export function bidirectionalForward(f: PreparedFeatures, chunk: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
-                                     v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
+/** The pass under withKernel (guard.ts): a wasm trap becomes KERNEL_FAULT and the module is rebuilt. */
+export function bidirectionalForward(...args: Parameters<typeof bidirectionalPass>): void {
+  withKernel(() => bidirectionalPass(...args));
+}
+
+function bidirectionalPass(f: PreparedFeatures, chunk: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
+                           v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
   const rt = runtime();
   const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
   const { mp, Mp } = f;

@@ -4,6 +4,7 @@
 // first keys are a prefix every query sees (added to the state first); with fewer, the first queries
 // see no key and get zeros.
 import type { PreparedFeatures } from './features.ts';
+import { withKernel } from './guard.ts';
 import { checkWorkspaceBytes } from './heap.ts';
 import type { ResolvedShape } from './shapes.ts';
 import { planWorkspace, runtime, type Runtime } from './wasm.ts';
@@ -95,8 +96,13 @@ export class CausalWorkspace {
   }
 }
 
-export function causalForward(f: PreparedFeatures, chunk: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
-                              v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
+/** The pass under withKernel (guard.ts): a wasm trap becomes KERNEL_FAULT and the module is rebuilt. */
+export function causalForward(...args: Parameters<typeof causalPass>): void {
+  withKernel(() => causalPass(...args));
+}
+
+function causalPass(f: PreparedFeatures, chunk: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
+                    v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
   const { queries: Lq, keys: Lk, valueDim: dv } = s;
   const ws = new CausalWorkspace(f, Math.min(chunk, Lq), dv, true);
   const rt = runtime();

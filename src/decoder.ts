@@ -6,6 +6,7 @@ import { CausalWorkspace, type StatePointers } from './causal.ts';
 import { HEADER_BYTES, readHeader, seal, stateLength, writeHeader, type StateHeader } from './decoder-state.ts';
 import { PerformerError } from './errors.ts';
 import type { PreparedFeatures } from './features.ts';
+import { withKernel } from './guard.ts';
 import { checkWorkspaceBytes } from './heap.ts';
 import { checkInput, checkOut, checkSize } from './validate.ts';
 import { planWorkspace, runtime, type Runtime } from './wasm.ts';
@@ -85,6 +86,15 @@ export class FavorDecoder {
     checkInput('k', k, count * d);
     checkInput('v', v, count * dv);
     const result = checkOut(out, count * dv, [q, k, v]) ?? new Float32Array(count * dv);
+    // under withKernel (guard.ts): a trap rebuilds the module, and this decoder (its state was in the
+    // old memory) throws INVALID_STATE from then on
+    withKernel(() => this.stepKernel(rt, q, k, v, result));
+    this.tokens += 1;
+    return result;
+  }
+
+  private stepKernel(rt: Runtime, q: Float32Array, k: Float32Array, v: Float32Array, result: Float32Array): void {
+    const { count, dim: d, valueDim: dv } = this;
     const f = this.id.features;
     const { mp, Mp } = f;
     const plan = planWorkspace({
@@ -100,8 +110,6 @@ export class FavorDecoder {
     rt.exports.decoder_step(f.map.id, at('q'), at('k'), at('v'), count, d, dv, this.wt, f.m, mp, f.hScale, f.a, f.epsilon,
       at('u'), at('phiQ'), at('phiK'), at('h'), at('top'), at('cRow'), at('vd'), at('acc'), this.S, this.z, this.run, at('out'));
     result.set(rt.view(at('out'), count * dv));
-    this.tokens += 1;
-    return result;
   }
 
   /**
@@ -116,8 +124,10 @@ export class FavorDecoder {
     checkInput('k', k, count * n * d);
     checkInput('v', v, count * n * dv);
     const result = checkOut(out, count * n * dv, [q, k, v]) ?? new Float32Array(count * n * dv);
-    const ws = new CausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), dv, false);
-    for (let r = 0; r < count; r++) ws.run(this.statePointers(r), n, q, r * n, k, v, r * n, undefined, 0, result, r * n);
+    withKernel(() => { // (guard.ts) as in step()
+      const ws = new CausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), dv, false);
+      for (let r = 0; r < count; r++) ws.run(this.statePointers(r), n, q, r * n, k, v, r * n, undefined, 0, result, r * n);
+    });
     this.tokens += n;
     return result;
   }
@@ -178,8 +188,19 @@ export class FavorDecoder {
     this.block = 0;
   }
 
+  /**
+   * The runtime this decoder's state lives in, if it may still be used: not after dispose(), and not
+   * once that instance was replaced (after a kernel fault, or by a new init()), since the running
+   * instance's memory does not hold this state.
+   */
   private live(): Runtime {
     if (!this.block) throw new PerformerError('INVALID_STATE', 'this decoder was disposed');
+    if (this.rt.retired === 'fault') {
+      throw new PerformerError('INVALID_STATE', 'the module was rebuilt after a fault; restore from saveState()');
+    }
+    if (this.rt.retired) {
+      throw new PerformerError('INVALID_STATE', 'init() loaded a new module since this decoder was created; restore from saveState()');
+    }
     return this.rt;
   }
 

@@ -1,6 +1,7 @@
 // Exact softmax attention, for comparison and as the fallback for short sequences.
+import { withKernel } from './guard.ts';
 import { checkWorkspaceBytes } from './heap.ts';
-import { resolveShape, type AttentionShape } from './shapes.ts';
+import { resolveShape, type AttentionShape, type ResolvedShape } from './shapes.ts';
 import { checkBoolean, checkInput, checkKeyMask, checkOptions, checkOut } from './validate.ts';
 import { planWorkspace, runtime } from './wasm.ts';
 
@@ -21,7 +22,7 @@ const OPTION_KEYS = ['causal', 'keyMask', 'out'] as const;
  */
 export function exactAttention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape,
                                options?: ExactAttentionOptions): Float32Array {
-  const rt = runtime();
+  runtime();
   const s = resolveShape('exactAttention', shape);
   const o = checkOptions<ExactAttentionOptions>('exactAttention', options, OPTION_KEYS);
   checkInput('q', q, s.qLength);
@@ -30,14 +31,20 @@ export function exactAttention(q: Float32Array, k: Float32Array, v: Float32Array
   const causal = checkBoolean('causal', o.causal, false);
   const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
   const given = checkOut(o.out, s.outLength, [q, k, v]);
+  // under withKernel (guard.ts): a wasm trap becomes KERNEL_FAULT and the module is rebuilt
+  const out = given ?? new Float32Array(s.outLength);
+  return withKernel(() => exactPass(s, q, k, v, causal, mask, out));
+}
 
+function exactPass(s: ResolvedShape, q: Float32Array, k: Float32Array, v: Float32Array, causal: boolean,
+                   mask: Uint8Array | undefined, out: Float32Array): Float32Array {
+  const rt = runtime();
   const { queries: Lq, keys: Lk, dim: d, valueDim: dv } = s;
   const kernelScratch = rt.exports.exact_scratch_bytes(Lq, Lk, d, dv) >>> 0; // usize arrives as a signed i32
   const plan = planWorkspace({ q: Lq * d, k: Lk * d, v: Lk * dv, out: Lq * dv, mask: Math.ceil(Lk / 4), scratch: kernelScratch / 4 });
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
-  const out = given ?? new Float32Array(s.outLength);
 
   const scale = 1 / Math.sqrt(d);
   for (let b = 0; b < s.batch; b++) {

@@ -23,6 +23,8 @@ export interface DefaultSources {
 
 let defaults: DefaultSources | undefined;
 let current: Runtime | undefined;
+/** The module `current` was instantiated from: rebuild() makes a fresh instance of it after a trap. */
+let currentModule: WebAssembly.Module | undefined;
 
 export function setDefaultSources(sources: DefaultSources): void {
   defaults = sources;
@@ -34,6 +36,12 @@ export class Runtime {
   readonly heap: Heap;
   /** Which build is running. */
   readonly build: 'baseline' | 'relaxed' | 'custom';
+  /**
+   * Why this instance is no longer the running one (set when init() or rebuild() replaces it), else
+   * undefined. Decoders keep their state in the memory of the instance they were created on, so they
+   * check this and refuse to work on a retired instance (src/decoder.ts).
+   */
+  retired: 'reinit' | 'fault' | undefined = undefined;
   private f32View: Float32Array;
   private u8View: Uint8Array;
   private f64View: Float64Array;
@@ -188,7 +196,21 @@ function instantiate(module: WebAssembly.Module, build: Runtime['build']): void 
   if (!(exports.memory instanceof WebAssembly.Memory) || typeof exports.heapBase !== 'function') {
     throw new PerformerError('INIT_FAILED', 'this wasm module is not a performer-wasm build');
   }
+  if (current) current.retired = 'reinit';
   current = new Runtime(instance, build);
+  currentModule = module;
+}
+
+/**
+ * After a wasm trap (src/guard.ts): replaces the running instance with a fresh instance of the same
+ * module, with a new, empty memory, since the trapped one may hold half-written buffers. The old
+ * instance is marked retired ('fault'); decoders whose state lived in it then throw INVALID_STATE.
+ */
+export function rebuild(): void {
+  if (!current || !currentModule) return;
+  const old = current;
+  instantiate(currentModule, old.build);
+  old.retired = 'fault';
 }
 
 function initFailed(error: unknown): PerformerError {
