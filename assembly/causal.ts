@@ -9,6 +9,7 @@
 import { feature_map, feature_row_stats, isTwoBlock } from './features';
 import { queryFeatures, project_rows } from './favor';
 import { gemm_nn, gemm_nt, gemm_tn } from './gemm';
+import { hsum } from './simd';
 import { addChunkToState, carry, divideRow, dot, rescaleState, stateToF32, zeroMaskedRows } from './state';
 
 export function favor_causal_chunk(kind: i32, q: usize, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
@@ -43,17 +44,15 @@ export function favor_causal_chunk(kind: i32, q: usize, k: usize, v: usize, rows
     if (fromState != 1) scaleRow(outRow, dv, fromState);
     let di = fromState * dot(phiQ + (<usize>(i * Mp) << 2), z32, Mp);
     const aRow = A + (<usize>(i * rows) << 2);
-    for (let j = 0; j < rows; j++) {
-      const p = aRow + (<usize>j << 2);
-      if (j > i) {
-        store<f32>(p, 0);
-        continue;
+    if (grows) {
+      // keys of this chunk sit at different scales: A_ij·exp(c_j − c_i), every factor ≤ 1
+      for (let j = 0; j <= i; j++) {
+        const p = aRow + (<usize>j << 2);
+        store<f32>(p, load<f32>(p) * carry(load<f32>(cK + (<usize>j << 2)), ci));
       }
-      let w = load<f32>(p);
-      if (grows) w *= carry(load<f32>(cK + (<usize>j << 2)), ci);
-      store<f32>(p, w);
-      di += w;
     }
+    di += sumPrefix(aRow, i + 1);
+    memory.fill(aRow + (<usize>(i + 1) << 2), 0, <usize>(rows - i - 1) << 2); // tril: keys after i
     store<f32>(den + (<usize>i << 2), di);
   }
   gemm_nn(A, v, out, rows, dv, rows, rows, dv, dv, 1);
@@ -71,6 +70,16 @@ export function favor_causal_chunk(kind: i32, q: usize, k: usize, v: usize, rows
   }
   gemm_tn(phiK, v, S32, Mp, dv, rows, Mp, dv, dv, 0);
   addChunkToState(S, z, S32, phiK, rows, Mp, dv, z32); // S32 and z32 are free again: scratch
+}
+
+/** Σ row[0..n) in f32, four lanes at a time. */
+function sumPrefix(row: usize, n: i32): f32 {
+  let acc = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) acc = f32x4.add(acc, v128.load(row + (<usize>j << 2)));
+  let s = hsum(acc);
+  for (; j < n; j++) s += load<f32>(row + (<usize>j << 2));
+  return s;
 }
 
 function scaleRow(row: usize, n: i32, f: f32): void {
