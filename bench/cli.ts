@@ -8,13 +8,14 @@ import { runtime } from '../src/wasm.ts';
 import { UsageError, type Context, type Flag, type FlagValues, type Mode } from './mode.ts';
 import { modes } from './modes/index.ts';
 import { formatTable, type Table } from './table.ts';
-import { measure, MIN_SAMPLES_FAST, MIN_SAMPLES_SLOW, SLOW_CALL } from './timing.ts';
+import { measure, MIN_SAMPLES_FAST, MIN_SAMPLES_SLOW, SLOW_CALL, VERY_SLOW_CALL } from './timing.ts';
 
 const DEFAULT_BUDGET = 1;
 
 const globalFlags: Record<string, Flag> = {
   json: { type: 'boolean', help: 'print JSON on stdout instead of tables' },
   baseline: { type: 'boolean', help: 'force the baseline SIMD build: init(undefined, { relaxedSimd: false })' },
+  wasm: { type: 'string', value: '<file>', help: 'load this .wasm build with init(bytes) instead of the inlined one (env PERFORMER_WASM too)' },
   time: { type: 'string', value: '<s>', help: `sampling budget per case, seconds (default ${DEFAULT_BUDGET})` },
   help: { type: 'boolean', short: 'h', help: 'this text' },
 };
@@ -57,11 +58,14 @@ function usage(): string {
     `  ≥ 50 ms (a single call when calls are slower). Sampling stops once there are ≥ ${MIN_SAMPLES_FAST} samples`,
     `  (≥ ${MIN_SAMPLES_SLOW} when a call takes ≥ ${SLOW_CALL * 1e3} ms) and about --time seconds have passed. benchmark.js`,
     '  also makes one untimed check call before every cycle, so a case whose call takes T ≥ 50 ms costs',
-    `  roughly T + 2·max(--time, ${MIN_SAMPLES_SLOW}·T) seconds. Reported: the median sample (ms per call) and GFLOP/s`,
-    '  from it; ±RME is the 95% margin of error of the mean, in percent.',
+    `  roughly T + 2·max(--time, ${MIN_SAMPLES_SLOW}·T) seconds. Calls of T ≥ ${VERY_SLOW_CALL} s skip benchmark.js: ${MIN_SAMPLES_SLOW}+ calls timed`,
+    `  one by one (until --time has passed), costing T + max(--time, ${MIN_SAMPLES_SLOW}·T). Reported: the median sample (ms per`,
+    '  call) and GFLOP/s from it; ±RME is the 95% margin of error of the mean, in percent.',
     'Wasm is compiled by V8\'s optimizing tier up front (--no-liftoff), so no call runs baseline-tier code.',
     'Build: the relaxed-SIMD build runs when the engine accepts it (Node 20 only with',
     '  --experimental-wasm-relaxed-simd, which is not allowed in NODE_OPTIONS); the header names the build.',
+    'Private build: npx asc assembly/index.ts --config asconfig.json --target baseline --outFile /tmp/p.wasm,',
+    '  then --wasm /tmp/p.wasm (or PERFORMER_WASM=/tmp/p.wasm): init(bytes) runs it instead of the inlined build.',
   ].join('\n');
 }
 
@@ -93,13 +97,22 @@ function budgetOf(flags: FlagValues): number {
   return t;
 }
 
-function header(requestedRelaxed: boolean, budget: number) {
+function readWasm(file: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new UsageError(`--wasm / PERFORMER_WASM: cannot read "${file}" (${(error as Error).message})`);
+  }
+}
+
+function header(requestedRelaxed: boolean, budget: number, wasmFile: string | undefined) {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
   const build = runtime().build;
   const cpus = os.cpus();
   return {
     package: `${pkg.name}@${pkg.version}`,
     build,
+    ...(wasmFile === undefined ? {} : { wasmFile }),
     relaxedUnavailable: requestedRelaxed && build === 'baseline',
     node: process.version,
     cpu: cpus[0]?.model.trim() ?? 'unknown',
@@ -131,10 +144,13 @@ async function main(): Promise<void> {
   // Compile wasm with the optimizing tier up front: V8 never swaps tiers inside a running call, so
   // with its baseline tier (Liftoff, ~3.5× slower here) a slow warm-up call would run unoptimized.
   v8.setFlagsFromString('--no-liftoff');
-  await init(undefined, { relaxedSimd: !flags.baseline });
-  const head = header(!flags.baseline, budget);
+  const wasmFile = typeof flags.wasm === 'string' ? flags.wasm : process.env.PERFORMER_WASM || undefined;
+  if (wasmFile !== undefined) await init(readWasm(wasmFile));
+  else await init(undefined, { relaxedSimd: !flags.baseline });
+  const head = header(wasmFile === undefined && !flags.baseline, budget, wasmFile);
   if (!flags.json) {
-    console.log(`${head.package} bench | build: ${head.build} | node ${head.node} | ${head.cpu} (${head.cores} cores)`);
+    const build = head.wasmFile === undefined ? head.build : `${head.build} (${head.wasmFile})`;
+    console.log(`${head.package} bench | build: ${build} | node ${head.node} | ${head.cpu} (${head.cores} cores)`);
     if (head.relaxedUnavailable) console.log('(relaxed SIMD not accepted by this engine; on Node 20 run node with --experimental-wasm-relaxed-simd)');
   }
   const tables: Table[] = [];

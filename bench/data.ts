@@ -13,3 +13,40 @@ export function randn(n: number, seed: number, sigma = 1): Float32Array {
   for (let i = 0; i < n; i++) out[i] = sigma * Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
   return out;
 }
+
+/** ‖x − ref‖_F / ‖ref‖_F, summed in float64. */
+export function relError(x: Float32Array, ref: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const e = x[i] - ref[i];
+    num += e * e;
+    den += ref[i] * ref[i];
+  }
+  return Math.sqrt(num / den);
+}
+
+/**
+ * The trivial baseline's error: every query of a (batch, head) answered by the mean over keys of that
+ * head's values (causal: the mean of the values at positions ≤ its own, queries = keys). v is
+ * [count, keys, dv], ref (exact attention) [count, queries, dv]; returns ‖mean(V) − ref‖_F / ‖ref‖_F.
+ */
+export function meanValueError(v: Float32Array, ref: Float32Array, count: number, keys: number, queries: number, dv: number, causal = false): number {
+  const sum = new Float64Array(dv);
+  let num = 0;
+  let den = 0;
+  for (let r = 0; r < count; r++) {
+    sum.fill(0);
+    if (!causal) for (let j = 0; j < keys; j++) for (let t = 0; t < dv; t++) sum[t] += v[(r * keys + j) * dv + t];
+    for (let i = 0; i < queries; i++) {
+      if (causal) for (let t = 0; t < dv; t++) sum[t] += v[(r * keys + i) * dv + t];
+      const n = causal ? i + 1 : keys;
+      for (let t = 0; t < dv; t++) {
+        const y = ref[(r * queries + i) * dv + t];
+        num += (sum[t] / n - y) ** 2;
+        den += y * y;
+      }
+    }
+  }
+  return Math.sqrt(num / den);
+}

@@ -1,4 +1,5 @@
 // What a benchmark mode is. A new mode is one file in modes/ plus one line in modes/index.ts.
+import { KERNEL_NAMES, type KernelName } from '../src/kernels.ts';
 import type { Table } from './table.ts';
 import type { Timing } from './timing.ts';
 
@@ -42,11 +43,30 @@ export function defineMode<Options>(mode: Mode<Options>): Mode<Options> {
 export const shapeFlags: Record<string, Flag> = {
   seq: { type: 'string', value: '<list>', help: 'sequence lengths L, comma-separated' },
   dim: { type: 'string', value: '<n>', help: 'head dimension d (= value dimension)' },
-  heads: { type: 'string', value: '<n>', help: 'heads' },
+  heads: { type: 'string', value: '<list>', help: 'heads (a comma-separated list in favor, causal; other modes take the first)' },
   batch: { type: 'string', value: '<n>', help: 'batch size' },
 };
 
+/** FAVOR+ configuration flags, for every mode that runs FavorAttention. */
+export const favorFlags: Record<string, Flag> = {
+  features: { type: 'string', value: '<m>', help: 'random features m (FavorAttention features)' },
+  kernel: { type: 'string', value: '<name>', help: `feature map: ${KERNEL_NAMES.join(', ')}` },
+};
+
+/** The exact-attention size limit of the modes that compare FAVOR+ with exact attention. */
+export const exactMaxFlag: Record<string, Flag> = {
+  'exact-max': { type: 'string', value: '<L>', help: 'time exact attention only while batch·heads·L² ≤ <L>² (default 16384; 0: never)' },
+};
+
 export class UsageError extends Error {}
+
+/** The --kernel flag, checked against the package's kernel names. */
+export function kernelFlag(flags: FlagValues, fallback: KernelName = 'softmax'): KernelName {
+  const raw = flags.kernel;
+  if (raw === undefined) return fallback;
+  if (!(KERNEL_NAMES as string[]).includes(String(raw))) throw new UsageError(`--kernel takes one of ${KERNEL_NAMES.join(', ')} (got "${raw}")`);
+  return raw as KernelName;
+}
 
 /** A positive integer flag, or `fallback` when absent. */
 export function intFlag(flags: FlagValues, name: string, fallback: number): number {

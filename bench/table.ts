@@ -34,6 +34,12 @@ export const timingColumns: Column[] = [
   { key: 'samples', label: 'samples', format: String },
 ];
 
+/** A timing's fields under a prefix, for rows that hold several timings: prefixed(t, 'exact') → exactMedianMs, … */
+export function prefixed(timing: Timing, prefix: string): Row {
+  const cap = (k: string) => prefix + k[0].toUpperCase() + k.slice(1);
+  return { [cap('medianMs')]: timing.medianMs, [cap('meanMs')]: timing.meanMs, [cap('rme')]: timing.rme, [cap('samples')]: timing.samples };
+}
+
 /** A timed row: its own fields, the timing, and GFLOP/s from `flops` per call. */
 export function timedRow(fields: Row, timing: Timing, flops: number): Row {
   return { ...fields, ...timing, gflops: flops / (timing.medianMs * 1e6) };
@@ -43,10 +49,11 @@ export function formatTable(table: Table): string {
   const cells = table.rows.map((row) =>
     table.columns.map((c) => {
       const v = row[c.key];
-      return typeof v === 'number' ? (c.format ?? sig)(v) : (v ?? '');
+      return typeof v === 'number' ? (c.format ?? sig)(v) : (v ?? '–'); // '–': not measured
     }),
   );
-  const numeric = table.columns.map((c) => table.rows.some((r) => typeof r[c.key] === 'number'));
+  // Right-aligned: columns with a number, and columns of nothing but '–'.
+  const numeric = table.columns.map((c) => table.rows.some((r) => typeof r[c.key] === 'number') || table.rows.every((r) => r[c.key] === undefined));
   const widths = table.columns.map((c, i) => Math.max(c.label.length, ...cells.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((s, i) => (numeric[i] ? s.padStart(widths[i]) : s.padEnd(widths[i]))).join('  ').trimEnd();
   return [table.title, line(table.columns.map((c) => c.label)), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');

@@ -1,0 +1,85 @@
+// Causal FAVOR+ (chunked prefix sums) beside bidirectional FAVOR+ and exact causal attention.
+import { meanValueError, randn, relError } from '../data.ts';
+import { defineMode, exactMaxFlag, favorFlags, intFlag, intList, kernelFlag, shapeFlags } from '../mode.ts';
+import { prefixed, type Row } from '../table.ts';
+import { exactAttention, FavorAttention } from '../../src/index.ts';
+import { ERROR_MAX_L, exactMaxOf, exactTimed, QK_SIGMA, sci } from './favor.ts';
+
+export const causal = defineMode({
+  name: 'causal',
+  summary: 'causal FAVOR+ ms beside bidirectional FAVOR+ and exact causal attention; error vs exact causal',
+  flags: { ...shapeFlags, ...favorFlags, ...exactMaxFlag },
+  notes: [
+    'Defaults: --seq 1024,4096,16384 --heads 1 --dim 64 --features 256 --kernel softmax --batch 1 --exact-max 16384;',
+    '  FavorAttention chunkSize 128 (its default). Both FAVOR+ instances share the seed 0 projection.',
+    'causal/bidir = causal FAVOR+ median / bidirectional median; speedup = exact causal median / causal FAVOR+ median.',
+    `Errors (L ≤ ${ERROR_MAX_L}) against exact causal attention, inputs as in favor; the baseline answers query i with the`,
+    '  mean of v over positions ≤ i.',
+  ],
+  parse: (flags) => ({
+    seq: intList(flags, 'seq', [1024, 4096, 16384]),
+    heads: intList(flags, 'heads', [1]),
+    dim: intFlag(flags, 'dim', 64),
+    batch: intFlag(flags, 'batch', 1),
+    features: intFlag(flags, 'features', 256),
+    kernel: kernelFlag(flags),
+    exactMax: exactMaxOf(flags),
+  }),
+  run(ctx, { seq, heads, dim, batch, features, kernel, exactMax }) {
+    const causalAttn = new FavorAttention({ dim, features, kernel, seed: 0, causal: true });
+    const bidirAttn = new FavorAttention({ dim, features, kernel, seed: 0 });
+    const M = causalAttn.featureCount;
+    const maxHeads = Math.max(...heads);
+    const rows: Row[] = [];
+    for (const L of seq) {
+      const n = batch * maxHeads * L * dim;
+      const [q, k, v] = [randn(n, 11, QK_SIGMA), randn(n, 12, QK_SIGMA), randn(n, 13, 1)];
+      const [causalOut, bidirOut] = [new Float32Array(n), new Float32Array(n)];
+      let exactOut: Float32Array | undefined;
+      for (const h of heads) {
+        const len = batch * h * L * dim;
+        const [qs, ks, vs, co, bo] = [q, k, v, causalOut, bidirOut].map((a) => a.subarray(0, len));
+        const shape = { batch, heads: h, queries: L, dim };
+        const tc = ctx.measure(`causal FAVOR+ L=${L} heads=${h}`, () => causalAttn.forward(qs, ks, vs, shape, { out: co }));
+        const tb = ctx.measure(`FAVOR+ L=${L} heads=${h}`, () => bidirAttn.forward(qs, ks, vs, shape, { out: bo }));
+        const row: Row = {
+          L, heads: h, batch, d: dim, M, kernel,
+          ...prefixed(tc, 'causal'), ...prefixed(tb, 'bidir'), ratio: tc.medianMs / tb.medianMs,
+        };
+        const timed = exactTimed(batch, h, L, exactMax);
+        if (timed || L <= ERROR_MAX_L) {
+          exactOut ??= new Float32Array(n);
+          const eo = exactOut.subarray(0, len);
+          const call = () => exactAttention(qs, ks, vs, shape, { causal: true, out: eo });
+          if (timed) {
+            const te = ctx.measure(`exact causal L=${L} heads=${h}`, call);
+            Object.assign(row, prefixed(te, 'exact'), { speedup: te.medianMs / tc.medianMs });
+          } else {
+            call();
+          }
+          if (L <= ERROR_MAX_L) {
+            row.causalError = relError(co, eo);
+            row.meanVError = meanValueError(vs, eo, batch * h, L, L, dim, true);
+          }
+        }
+        rows.push(row);
+      }
+    }
+    return {
+      mode: 'causal',
+      title: `Causal FAVOR+ vs bidirectional FAVOR+ and exact causal (d = ${dim}, M = ${M}, kernel ${kernel}, batch ${batch})`,
+      columns: [
+        { key: 'L', label: 'L', format: String },
+        { key: 'heads', label: 'heads', format: String },
+        { key: 'causalMedianMs', label: 'causal ms' },
+        { key: 'bidirMedianMs', label: 'bidir ms' },
+        { key: 'ratio', label: 'causal/bidir', format: (x) => x.toFixed(2) },
+        { key: 'exactMedianMs', label: 'exact causal ms' },
+        { key: 'speedup', label: 'speedup', format: (x) => `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}×` },
+        { key: 'causalError', label: 'causal err', format: sci },
+        { key: 'meanVError', label: 'prefix-mean err', format: sci },
+      ],
+      rows,
+    };
+  },
+});

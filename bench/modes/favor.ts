@@ -1,0 +1,105 @@
+// FAVOR+ (bidirectional) beside exact attention: time, effective GFLOP/s, speedup, and accuracy
+// against exact attention next to the trivial mean(V) baseline.
+import { meanValueError, randn, relError } from '../data.ts';
+import { defineMode, exactMaxFlag, UsageError, type FlagValues, favorFlags, intFlag, intList, kernelFlag, shapeFlags } from '../mode.ts';
+import { prefixed, type Row } from '../table.ts';
+import { exactAttention, FavorAttention } from '../../src/index.ts';
+
+/** Errors are measured up to this L (they need an exact pass, timed or not). */
+export const ERROR_MAX_L = 4096;
+/** Input scales: q, k ~ N(0, 0.5²) (the regime where FAVOR+ converges at d = 64), v ~ N(0, 1). */
+export const QK_SIGMA = 0.5;
+
+/** Whether exact attention is timed at this size: batch·heads·L² ≤ exactMax². */
+export const exactTimed = (batch: number, heads: number, L: number, exactMax: number) => batch * heads * L * L <= exactMax * exactMax;
+
+export const favor = defineMode({
+  name: 'favor',
+  summary: 'FAVOR+ (bidirectional) ms, GFLOP/s, speedup over exact, error vs exact and vs the mean(V) baseline',
+  default: true,
+  flags: { ...shapeFlags, ...favorFlags, ...exactMaxFlag },
+  notes: [
+    'Defaults: --seq 256,1024,4096,16384,65536 --heads 1,8 --dim 64 --features 256 --kernel softmax --batch 1',
+    `  --exact-max 16384 (exact is timed up to L = 16384 at 1 head, 4096 at 8 heads; "–" where not).`,
+    'GFLOP/s: 8·L·M·d per head and median call (M = featureCount, dv = d): the Q and K projections, Φ_Kᵀ·V and',
+    '  Φ_Q·S, 2·L·M·d each (nominal for 2m-feature kernels). Not counted: the 2·L·M exps (sin/cos) of φ and',
+    '  the ~2·L·M flops of z and φ(q)ᵀz; counted as 1 flop each they would add 1/(2d) ≈ 0.8% at d = 64.',
+    `Errors (L ≤ ${ERROR_MAX_L}): ‖out − exact‖_F / ‖exact‖_F on the timed inputs, q, k ~ N(0, ${QK_SIGMA}²), v ~ N(0, 1), for FAVOR+`,
+    '  (seed 0 projection) and for the baseline that answers every query with its head\'s mean over keys of v.',
+    'speedup = exact median / FAVOR+ median. Both through the public API with a preallocated out (copies in and out of',
+    '  wasm memory included). Inputs are built once per L (for the most heads; fewer heads use a prefix).',
+  ],
+  parse: (flags) => ({
+    seq: intList(flags, 'seq', [256, 1024, 4096, 16384, 65536]),
+    heads: intList(flags, 'heads', [1, 8]),
+    dim: intFlag(flags, 'dim', 64),
+    batch: intFlag(flags, 'batch', 1),
+    features: intFlag(flags, 'features', 256),
+    kernel: kernelFlag(flags),
+    exactMax: exactMaxOf(flags),
+  }),
+  run(ctx, { seq, heads, dim, batch, features, kernel, exactMax }) {
+    const attn = new FavorAttention({ dim, features, kernel, seed: 0 });
+    const M = attn.featureCount;
+    const maxHeads = Math.max(...heads);
+    const rows: Row[] = [];
+    for (const L of seq) {
+      const n = batch * maxHeads * L * dim;
+      const [q, k, v] = [randn(n, 11, QK_SIGMA), randn(n, 12, QK_SIGMA), randn(n, 13, 1)];
+      const favorOut = new Float32Array(n);
+      let exactOut: Float32Array | undefined;
+      for (const h of heads) {
+        const len = batch * h * L * dim;
+        const [qs, ks, vs, fo] = [q.subarray(0, len), k.subarray(0, len), v.subarray(0, len), favorOut.subarray(0, len)];
+        const shape = { batch, heads: h, queries: L, dim };
+        const tf = ctx.measure(`FAVOR+ L=${L} heads=${h}`, () => attn.forward(qs, ks, vs, shape, { out: fo }));
+        const flops = 8 * L * M * dim * batch * h;
+        const row: Row = { L, heads: h, batch, d: dim, M, kernel, flops, ...prefixed(tf, 'favor'), gflops: flops / (tf.medianMs * 1e6) };
+        const timed = exactTimed(batch, h, L, exactMax);
+        if (timed || L <= ERROR_MAX_L) {
+          exactOut ??= new Float32Array(n);
+          const eo = exactOut.subarray(0, len);
+          if (timed) {
+            const te = ctx.measure(`exact L=${L} heads=${h}`, () => exactAttention(qs, ks, vs, shape, { out: eo }));
+            Object.assign(row, prefixed(te, 'exact'), { speedup: te.medianMs / tf.medianMs });
+          } else {
+            exactAttention(qs, ks, vs, shape, { out: eo });
+          }
+          if (L <= ERROR_MAX_L) {
+            row.favorError = relError(fo, eo);
+            row.meanVError = meanValueError(vs, eo, batch * h, L, L, dim);
+          }
+        }
+        rows.push(row);
+      }
+    }
+    return {
+      mode: 'favor',
+      title: `FAVOR+ bidirectional vs exact attention (d = ${dim}, M = ${M}, kernel ${kernel}, batch ${batch})`,
+      columns: [
+        { key: 'L', label: 'L', format: String },
+        { key: 'heads', label: 'heads', format: String },
+        { key: 'favorMedianMs', label: 'FAVOR+ ms' },
+        { key: 'gflops', label: 'GFLOP/s', format: (x) => x.toFixed(2) },
+        { key: 'favorRme', label: '±RME', format: (x) => `±${x.toFixed(1)}%` },
+        { key: 'exactMedianMs', label: 'exact ms' },
+        { key: 'speedup', label: 'speedup', format: (x) => `${sig3(x)}×` },
+        { key: 'favorError', label: 'FAVOR+ err', format: sci },
+        { key: 'meanVError', label: 'mean(V) err', format: sci },
+      ],
+      rows,
+    };
+  },
+});
+
+/** --exact-max: an integer ≥ 0 (0: never time exact attention). */
+export function exactMaxOf(flags: FlagValues): number {
+  const raw = flags['exact-max'];
+  if (raw === undefined) return 16384;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--exact-max takes an integer ≥ 0 (got "${raw}")`);
+  return n;
+}
+
+export const sci = (x: number) => x.toExponential(2);
+const sig3 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
