@@ -12,3 +12,4 @@ export function heapBase(): usize {
 }
 export { favor_causal_chunk } from './causal';
 export { decoder_step } from './decoder';
+export { head_accumulate, head_bidirectional, head_causal, head_readout, state_clear, state_merge } from './heads';

@@ -50,4 +50,8 @@ export interface KernelExports {
                hScale: number, a: number, eps: number,
                u: number, phiQ: number, phiK: number, h: number, top: number, cRow: number, vd: number, acc: number,
                S: number, z: number, run: number, out: number): void;
+
+  // whole-head drivers for the thread pool (assembly/heads.ts)
+  state_clear(S: number, z: number, run: number, Mp: number, dv: number): void;
+  state_merge(Sa: number, za: number, runA: number, Sb: number, zb: number, runB: number, Mp: number, dv: number): void;
 }

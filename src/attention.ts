@@ -8,7 +8,9 @@ import { prepareFeatures, type PreparedFeatures } from './features.ts';
 import { DEFAULT_KERNEL_EPSILON, FEATURE_MAPS, KERNEL_NAMES, type KernelName } from './kernels.ts';
 import { checkExplicitProjection, checksumProjection, drawProjection, PROJECTION_KINDS, ROW_NORMS, type ProjectionKind, type RowNorms } from './projection.ts';
 import { checkSeed } from './rng.ts';
-import { resolveShape, type AttentionShape } from './shapes.ts';
+import { resolveShape, type AttentionShape, type ResolvedShape } from './shapes.ts';
+import { threadedForward } from './threaded.ts';
+import { withKernel } from './guard.ts';
 import { checkBoolean, checkChoice, checkInput, checkKeyMask, checkOptions, checkOut, checkSize, describe } from './validate.ts';
 import { runtime } from './wasm.ts';
 
@@ -136,7 +138,10 @@ export class FavorAttention {
     checkInput('v', v, s.vLength);
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const out = checkOut(o.out, s.outLength, [q, k, v]) ?? new Float32Array(s.outLength);
-    if (this.causal) causalForward(this.prepared, this.chunkSize, s, q, k, v, mask, out);
+    const pool = runtime().pool;
+    if (pool && worthThreads(s, this.causal)) {
+      withKernel(() => threadedForward(pool, this.prepared, this.chunkSize, s, q, k, v, mask, out, this.causal));
+    } else if (this.causal) causalForward(this.prepared, this.chunkSize, s, q, k, v, mask, out);
     else bidirectionalForward(this.prepared, this.chunkSize, s, q, k, v, mask, out);
     return out;
   }
@@ -170,6 +175,16 @@ export class FavorAttention {
   private identity(): DecoderIdentity {
     return { features: this.prepared, chunkSize: this.chunkSize, projectionChecksum: this.w ? checksumProjection(this.w) : 0 };
   }
+}
+
+/**
+ * Threads pay for a round trip to the workers and for copying whole heads into wasm memory: worth it
+ * for several heads, or one long bidirectional head (one causal head stays on one thread).
+ */
+function worthThreads(s: ResolvedShape, causal: boolean): boolean {
+  const heads = s.batch * s.heads;
+  if (heads === 1 && causal) return false;
+  return heads * (s.queries + s.keys) >= 1024;
 }
 
 function checkEpsilon(value: unknown): number {

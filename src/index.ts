@@ -1,7 +1,7 @@
 // performer-wasm: FAVOR+ (Performer) attention and exact attention in WebAssembly SIMD.
 import './inline-source.ts';
 
-export { init, initSync, memoryBytes, type InitOptions, type WasmSource } from './wasm.ts';
+export { init, initSync, memoryBytes, runtimeInfo, type InitOptions, type RuntimeInfo, type WasmSource } from './wasm.ts';
 export { PerformerError, type PerformerErrorCode } from './errors.ts';
 export type { AttentionShape } from './shapes.ts';
 export { exactAttention, type ExactAttentionOptions } from './exact.ts';

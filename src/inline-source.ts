@@ -1,4 +1,5 @@
-// Default wasm source for Node, browsers, Deno and Bun: both builds inlined as base64, decoded once.
+// Default wasm source for Node, browsers, Deno and Bun: the builds inlined as base64, decoded once.
+// The shared-memory builds (threads) are in a module of their own, imported only when asked for.
 import { baselineWasmBase64, relaxedWasmBase64 } from './generated/wasm-inline.ts';
 import { setDefaultSources } from './wasm.ts';
 
@@ -15,4 +16,8 @@ let relaxed: Uint8Array | undefined;
 setDefaultSources({
   baseline: () => (baseline ??= decode(baselineWasmBase64)),
   relaxed: () => (relaxed ??= decode(relaxedWasmBase64)),
+  threaded: async (useRelaxed) => {
+    const builds = await import('./generated/wasm-threads-inline.ts');
+    return decode(useRelaxed ? builds.relaxedThreadsWasmBase64 : builds.threadsWasmBase64);
+  },
 });

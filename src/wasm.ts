@@ -2,7 +2,9 @@
 import type { KernelExports } from './abi.ts';
 import { PerformerError } from './errors.ts';
 import { Heap } from './heap.ts';
-import { checkBoolean, checkOptions, describe } from './validate.ts';
+import { Pool, threadSupport } from './pool.ts';
+import { POOL_BYTES } from './pool-protocol.ts';
+import { checkBoolean, checkOptions, checkSize, describe } from './validate.ts';
 
 /** What `init` accepts: a compiled module, the .wasm bytes, or a fetch Response (or its promise). */
 export type WasmSource = WebAssembly.Module | ArrayBuffer | ArrayBufferView | Response | PromiseLike<Response>;
@@ -13,12 +15,29 @@ export interface InitOptions {
    * false forces the baseline SIMD build, whose results are bit-identical in every runtime.
    */
   relaxedSimd?: boolean;
+  /**
+   * Threads for FavorAttention.forward: batch × heads are spread over a pool of workers sharing one
+   * memory (and a single bidirectional head is split along the sequence). Default 1. Needs `init`
+   * (not initSync); where workers or shared memory are unavailable it falls back to one thread and
+   * runtimeInfo().threadFallback says why.
+   */
+  threads?: number;
 }
 
 /** Where the default builds come from: inlined bytes (index.ts) or imported modules (edge entry). */
 export interface DefaultSources {
   baseline(): WebAssembly.Module | Uint8Array;
   relaxed(): WebAssembly.Module | Uint8Array;
+  /** The shared-memory builds, for threads (loaded only when asked for). */
+  threaded?(relaxed: boolean): Promise<WebAssembly.Module | Uint8Array>;
+}
+
+export interface RuntimeInfo {
+  build: Runtime['build'];
+  /** Threads that forward() uses (1 without a pool). */
+  threads: number;
+  /** Why fewer threads than asked for are used, if so. */
+  threadFallback?: string;
 }
 
 let defaults: DefaultSources | undefined;
@@ -36,6 +55,10 @@ export class Runtime {
   readonly heap: Heap;
   /** Which build is running. */
   readonly build: 'baseline' | 'relaxed' | 'custom';
+  /** The worker pool of a threaded instance (shared memory), else undefined. */
+  readonly pool: Pool | undefined;
+  /** Why threads asked for at init are not used, if so. */
+  threadFallback: string | undefined;
   /**
    * Why this instance is no longer the running one (set when init() or rebuild() replaces it), else
    * undefined. Decoders keep their state in the memory of the instance they were created on, so they
@@ -48,10 +71,12 @@ export class Runtime {
   private scratchPtr = 0;
   private scratchSize = 0;
 
-  constructor(instance: WebAssembly.Instance, build: Runtime['build']) {
+  /** reserved: bytes kept free above __heap_base (a threaded instance's pool control block). */
+  constructor(instance: WebAssembly.Instance, build: Runtime['build'], pool?: Pool, reserved = 0) {
     this.exports = instance.exports as unknown as KernelExports;
     this.build = build;
-    this.heap = new Heap(this.exports.memory, this.exports.heapBase());
+    this.pool = pool;
+    this.heap = new Heap(this.exports.memory, this.exports.heapBase() + reserved);
     this.f32View = new Float32Array(this.exports.memory.buffer);
     this.u8View = new Uint8Array(this.exports.memory.buffer);
     this.f64View = new Float64Array(this.exports.memory.buffer);
@@ -122,22 +147,75 @@ export function memoryBytes(): number {
   return runtime().exports.memory.buffer.byteLength;
 }
 
+/** The running build and its threads. */
+export function runtimeInfo(): RuntimeInfo {
+  const rt = runtime();
+  return { build: rt.build, threads: rt.pool?.threads ?? 1, ...(rt.threadFallback ? { threadFallback: rt.threadFallback } : {}) };
+}
+
 /** Compiles and instantiates the module. With no source, the build that comes with the package. */
 export async function init(source?: WasmSource, options?: InitOptions): Promise<void> {
-  readInitOptions('init', options);
-  if (source === undefined) return initSync(undefined, options);
+  const { relaxed, threads } = readInitOptions('init', options);
+  const unsupported = threads > 1 ? threadSupport() : undefined;
+  if (threads > 1 && !unsupported) return initThreaded(source, relaxed, threads);
+  if (source === undefined) {
+    initSync(undefined, { relaxedSimd: relaxed });
+  } else {
+    let module: WebAssembly.Module;
+    try {
+      module = await compile(await source);
+    } catch (error) {
+      throw initFailed(error);
+    }
+    instantiate(module, 'custom');
+  }
+  if (unsupported) runtime().threadFallback = unsupported;
+}
+
+/** A shared-memory instance and a pool of threads − 1 workers on it. */
+async function initThreaded(source: WasmSource | undefined, relaxed: boolean, threads: number): Promise<void> {
   let module: WebAssembly.Module;
+  let build: Runtime['build'] = 'custom';
   try {
-    module = await compile(await source);
+    if (source !== undefined) module = await compile(await source);
+    else {
+      if (!defaults?.threaded) throw new PerformerError('INIT_FAILED', 'this entry has no threaded build');
+      const relaxedBuild = relaxed ? await defaults.threaded(true) : undefined;
+      const useRelaxed = relaxedBuild !== undefined && isValid(relaxedBuild);
+      module = await compile(useRelaxed ? relaxedBuild : await defaults.threaded(false));
+      build = useRelaxed ? 'relaxed' : 'baseline';
+    }
   } catch (error) {
     throw initFailed(error);
   }
-  instantiate(module, 'custom');
+  if (!WebAssembly.Module.imports(module).some((i) => i.kind === 'memory')) {
+    throw new PerformerError('INIT_FAILED', 'threads need a shared-memory build (one that imports its memory)');
+  }
+  const memory = new WebAssembly.Memory({ initial: 2, maximum: 65536, shared: true });
+  const instance = instantiateWith(module, { env: { memory } });
+  const base = alignedPoolBase(instance);
+  let pool: Pool;
+  try {
+    pool = await Pool.start(threads, module, memory, instance.exports as Record<string, unknown>, base);
+  } catch (error) {
+    throw initFailed(error);
+  }
+  install(new Runtime(instance, build, pool, base + POOL_BYTES - heapBaseOf(instance)), module);
 }
 
-/** Like `init`, synchronously. Browsers refuse synchronous compiles of large modules on the main thread: use `init` there. */
+function heapBaseOf(instance: WebAssembly.Instance): number {
+  return (instance.exports as unknown as KernelExports).heapBase();
+}
+
+/** The pool's control block sits right above static data, 64-byte aligned, before the heap. */
+function alignedPoolBase(instance: WebAssembly.Instance): number {
+  return Math.ceil(heapBaseOf(instance) / 64) * 64;
+}
+
+/** Like `init`, synchronously (one thread). Browsers refuse synchronous compiles of large modules on the main thread: use `init` there. */
 export function initSync(source?: WebAssembly.Module | ArrayBuffer | ArrayBufferView, options?: InitOptions): void {
-  const relaxed = readInitOptions('initSync', options);
+  const { relaxed, threads } = readInitOptions('initSync', options);
+  if (threads > 1) throw new PerformerError('INVALID_OPTION', 'threads need `await init(source, { threads })`: starting workers is asynchronous');
   if (source === undefined) {
     if (!defaults) throw new PerformerError('INIT_FAILED', 'no wasm source: import performer-wasm through its package entry');
     const relaxedSource = relaxed ? defaults.relaxed() : undefined;
@@ -152,9 +230,9 @@ export function initSync(source?: WebAssembly.Module | ArrayBuffer | ArrayBuffer
   instantiate(toModule(source), 'custom');
 }
 
-function readInitOptions(fn: string, options: unknown): boolean {
-  const o = checkOptions<InitOptions>(fn, options, ['relaxedSimd']);
-  return checkBoolean('relaxedSimd', o.relaxedSimd, true);
+function readInitOptions(fn: string, options: unknown): { relaxed: boolean; threads: number } {
+  const o = checkOptions<InitOptions>(fn, options, ['relaxedSimd', 'threads']);
+  return { relaxed: checkBoolean('relaxedSimd', o.relaxedSimd, true), threads: checkSize('threads', o.threads ?? 1) };
 }
 
 async function compile(source: WebAssembly.Module | ArrayBuffer | ArrayBufferView | Response): Promise<WebAssembly.Module> {
@@ -186,9 +264,16 @@ function bytesOf(source: unknown): Uint8Array<ArrayBuffer> {
 }
 
 function instantiate(module: WebAssembly.Module, build: Runtime['build']): void {
+  if (WebAssembly.Module.imports(module).some((i) => i.kind === 'memory')) {
+    throw new PerformerError('INIT_FAILED', 'this is a shared-memory build: use `await init(source, { threads })`');
+  }
+  install(new Runtime(instantiateWith(module, {}), build), module);
+}
+
+function instantiateWith(module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance {
   let instance: WebAssembly.Instance;
   try {
-    instance = new WebAssembly.Instance(module, {});
+    instance = new WebAssembly.Instance(module, imports);
   } catch (error) {
     throw initFailed(error);
   }
@@ -196,8 +281,16 @@ function instantiate(module: WebAssembly.Module, build: Runtime['build']): void 
   if (!(exports.memory instanceof WebAssembly.Memory) || typeof exports.heapBase !== 'function') {
     throw new PerformerError('INIT_FAILED', 'this wasm module is not a performer-wasm build');
   }
-  if (current) current.retired = 'reinit';
-  current = new Runtime(instance, build);
+  return instance;
+}
+
+/** Makes `rt` the running instance; the one it replaces is retired (and its pool stopped). */
+function install(rt: Runtime, module: WebAssembly.Module): void {
+  if (current) {
+    current.retired = 'reinit';
+    if (current.pool !== rt.pool) current.pool?.stop();
+  }
+  current = rt;
   currentModule = module;
 }
 
@@ -209,7 +302,15 @@ function instantiate(module: WebAssembly.Module, build: Runtime['build']): void 
 export function rebuild(): void {
   if (!current || !currentModule) return;
   const old = current;
-  instantiate(currentModule, old.build);
+  if (old.pool) {
+    // a threaded instance keeps its shared memory and workers (they hold no state between rounds):
+    // a fresh heap over the same instance abandons every block the old one handed out
+    const instance = { exports: old.exports } as unknown as WebAssembly.Instance;
+    const base = alignedPoolBase(instance);
+    install(new Runtime(instance, old.build, old.pool, base + POOL_BYTES - old.exports.heapBase()), currentModule);
+  } else {
+    instantiate(currentModule, old.build);
+  }
   old.retired = 'fault';
 }
 

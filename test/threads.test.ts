@@ -1,0 +1,70 @@
+// The thread pool: every result against the one-thread pass (bit for bit where a head runs whole on
+// one thread; to rounding where one head is split along the sequence), and the init options.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import './support/setup.ts';
+import { FavorAttention, init, initSync, runtimeInfo } from '../src/index.ts';
+import { allFinite, randn, relError } from './support/data.ts';
+import { throwsCode } from './support/expect.ts';
+
+// A split head sums keys in two parts and merges them in float64: the same numbers in another order.
+const SPLIT = 1e-6;
+
+interface Case { batch: number; heads: number; queries: number; keys: number; dim: number; valueDim: number; causal: boolean; kernel: string; masked?: boolean }
+
+const CASES: Case[] = [
+  { batch: 2, heads: 4, queries: 300, keys: 300, dim: 16, valueDim: 8, causal: false, kernel: 'softmax' },
+  { batch: 1, heads: 3, queries: 257, keys: 400, dim: 8, valueDim: 8, causal: false, kernel: 'softmax-hyperbolic', masked: true },
+  { batch: 3, heads: 1, queries: 200, keys: 200, dim: 8, valueDim: 5, causal: true, kernel: 'softmax', masked: true },
+  { batch: 1, heads: 5, queries: 180, keys: 150, dim: 4, valueDim: 4, causal: true, kernel: 'relu' },       // the first 30 queries see nothing
+  { batch: 1, heads: 2, queries: 150, keys: 180, dim: 4, valueDim: 4, causal: true, kernel: 'softmax-trig' }, // a 30-key prefix
+  { batch: 1, heads: 1, queries: 1500, keys: 1300, dim: 16, valueDim: 7, causal: false, kernel: 'softmax' }, // split head
+  { batch: 1, heads: 1, queries: 600, keys: 700, dim: 8, valueDim: 8, causal: false, kernel: 'exp', masked: true },
+];
+
+function run(c: Case) {
+  const bh = c.batch * c.heads;
+  const q = randn(bh * c.queries * c.dim, 1, 0.5);
+  const k = randn(bh * c.keys * c.dim, 2, 0.5);
+  const v = randn(bh * c.keys * c.valueDim, 3);
+  const keyMask = c.masked ? new Uint8Array(c.batch * c.keys).map((_, i) => (i % 7 === 3 ? 0 : 1)) : undefined;
+  const attn = new FavorAttention({ dim: c.dim, features: 40, kernel: c.kernel as never, causal: c.causal, seed: 4, chunkSize: 64 });
+  const { batch, heads, queries, keys, dim, valueDim } = c;
+  return attn.forward(q, k, v, { batch, heads, queries, keys, dim, valueDim }, { keyMask });
+}
+
+test('threads: 2 threads give the one-thread results', async () => {
+  initSync(undefined, { relaxedSimd: false });
+  const single = CASES.map(run);
+  await init(undefined, { relaxedSimd: false, threads: 2 });
+  assert.equal(runtimeInfo(), { build: 'baseline', threads: 2 });
+  CASES.forEach((c, i) => {
+    const out = run(c);
+    assert.ok(allFinite(out));
+    const split = c.batch * c.heads === 1 && !c.causal;
+    if (split) {
+      const err = relError(out, single[i]);
+      assert.ok(err <= SPLIT, `split head ${JSON.stringify(c)}: ${err.toExponential(2)}`);
+    } else {
+      assert.ok(out.every((x, j) => Object.is(x, single[i][j])), `not bit-identical: ${JSON.stringify(c)}`);
+    }
+  });
+});
+
+test('threads: a decoder and exact attention keep working on the threaded instance', async () => {
+  const attn = new FavorAttention({ dim: 8, features: 16, causal: true, seed: 1 });
+  const dec = attn.decoder({ heads: 2 });
+  const y = dec.step(randn(16, 1), randn(16, 2), randn(16, 3));
+  assert.ok(allFinite(y));
+});
+
+test('threads: options are checked; initSync cannot start workers', () => {
+  throwsCode(() => initSync(undefined, { threads: 2 }), 'INVALID_OPTION');
+  throwsCode(() => initSync(undefined, { threads: 0 }), 'INVALID_SIZE');
+  throwsCode(() => initSync(undefined, { threads: 1.5 }), 'INVALID_SIZE');
+  // back to the one-thread baseline build that the other test files expect
+  initSync(undefined, { relaxedSimd: false });
+  assert.equal(runtimeInfo(), { build: 'baseline', threads: 1 });
+});
+
+test.run();
