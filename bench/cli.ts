@@ -17,6 +17,7 @@ const globalFlags: Record<string, Flag> = {
   baseline: { type: 'boolean', help: 'force the baseline SIMD build: init(undefined, { relaxedSimd: false })' },
   wasm: { type: 'string', value: '<file>', help: 'load this .wasm build with init(bytes) instead of the inlined one (env PERFORMER_WASM too)' },
   time: { type: 'string', value: '<s>', help: `sampling budget per case, seconds (default ${DEFAULT_BUDGET})` },
+  threads: { type: 'string', value: '<n>', help: 'threads: init({ threads }) (default 1); --peers run at the same count' },
   help: { type: 'boolean', short: 'h', help: 'this text' },
 };
 
@@ -145,8 +146,10 @@ async function main(): Promise<void> {
   // with its baseline tier (Liftoff, ~3.5× slower here) a slow warm-up call would run unoptimized.
   v8.setFlagsFromString('--no-liftoff');
   const wasmFile = typeof flags.wasm === 'string' ? flags.wasm : process.env.PERFORMER_WASM || undefined;
-  if (wasmFile !== undefined) await init(readWasm(wasmFile));
-  else await init(undefined, { relaxedSimd: !flags.baseline });
+  const threads = flags.threads === undefined ? 1 : Number(flags.threads);
+  if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads takes a positive integer (got "${flags.threads}")`);
+  if (wasmFile !== undefined) await init(readWasm(wasmFile), { threads });
+  else await init(undefined, { relaxedSimd: !flags.baseline, threads });
   const head = header(wasmFile === undefined && !flags.baseline, budget, wasmFile);
   if (!flags.json) {
     const build = head.wasmFile === undefined ? head.build : `${head.build} (${head.wasmFile})`;

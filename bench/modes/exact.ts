@@ -1,23 +1,25 @@
 // Exact attention through the public API, output preallocated so only the computation is timed.
 import { randn } from '../data.ts';
 import { defineMode, intFlag, intList, shapeFlags } from '../mode.ts';
-import { timedRow, timingColumns } from '../table.ts';
+import { peerFlags, peerNotes, peerOptions } from '../peers/flags.ts';
+import { timedRow, timingColumns, type Table } from '../table.ts';
 import { exactAttention } from '../../src/index.ts';
 
 export const exact = defineMode({
   name: 'exact',
   summary: 'exactAttention ms and effective GFLOP/s (4·L²·d per head), non-causal',
   default: true,
-  flags: shapeFlags,
+  flags: { ...shapeFlags, ...peerFlags },
   notes: ['Defaults: --seq 256,1024,4096 --dim 64 --heads 1 --batch 1; q, k, v ~ N(0, 0.5²).',
-          'Includes the facade\'s copies in and out of wasm memory; excludes allocating the output.'],
+          'Includes the facade\'s copies in and out of wasm memory; excludes allocating the output.', ...peerNotes],
   parse: (flags) => ({
     seq: intList(flags, 'seq', [256, 1024, 4096]),
     dim: intFlag(flags, 'dim', 64),
     heads: intFlag(flags, 'heads', 1),
     batch: intFlag(flags, 'batch', 1),
+    peers: peerOptions(flags),
   }),
-  run(ctx, { seq, dim, heads, batch }) {
+  async run(ctx, { seq, dim, heads, batch, peers }) {
     const rows = seq.map((L) => {
       const n = batch * heads * L * dim;
       const [q, k, v, out] = [randn(n, 1, 0.5), randn(n, 2, 0.5), randn(n, 3, 0.5), new Float32Array(n)];
@@ -25,7 +27,7 @@ export const exact = defineMode({
       const timing = ctx.measure(`exact L=${L}`, () => exactAttention(q, k, v, shape, { out }));
       return timedRow({ L, d: dim, batch, heads }, timing, 4 * L * L * dim * batch * heads);
     });
-    return {
+    const table: Table = {
       mode: 'exact',
       title: 'Exact attention (exactAttention, non-causal)',
       columns: [
@@ -37,5 +39,8 @@ export const exact = defineMode({
       ],
       rows,
     };
+    if (!peers.peers) return table;
+    const { exactPeers } = await import('../peers/hooks.ts');
+    return [table, ...(await exactPeers(table, { seq, heads, dim, batch }, peers))];
   },
 });

@@ -2,7 +2,8 @@
 // against exact attention next to the trivial mean(V) baseline.
 import { meanValueError, randn, relError } from '../data.ts';
 import { defineMode, exactMaxFlag, UsageError, type FlagValues, favorFlags, intFlag, intList, kernelFlag, shapeFlags } from '../mode.ts';
-import { prefixed, type Row } from '../table.ts';
+import { peerFlags, peerNotes, peerOptions } from '../peers/flags.ts';
+import { prefixed, type Row, type Table } from '../table.ts';
 import { exactAttention, FavorAttention } from '../../src/index.ts';
 
 /** Errors are measured up to this L (they need an exact pass, timed or not). */
@@ -17,7 +18,7 @@ export const favor = defineMode({
   name: 'favor',
   summary: 'FAVOR+ (bidirectional) ms, GFLOP/s, speedup over exact, error vs exact and vs the mean(V) baseline',
   default: true,
-  flags: { ...shapeFlags, ...favorFlags, ...exactMaxFlag },
+  flags: { ...shapeFlags, ...favorFlags, ...exactMaxFlag, ...peerFlags },
   notes: [
     'Defaults: --seq 256,1024,4096,16384,65536 --heads 1,8 --dim 64 --features 256 --kernel softmax --batch 1',
     `  --exact-max 16384 (exact is timed up to L = 16384 at 1 head, 4096 at 8 heads; "–" where not).`,
@@ -28,6 +29,7 @@ export const favor = defineMode({
     '  (seed 0 projection) and for the baseline that answers every query with its head\'s mean over keys of v.',
     'speedup = exact median / FAVOR+ median. Both through the public API with a preallocated out (copies in and out of',
     '  wasm memory included). Inputs are built once per L (for the most heads; fewer heads use a prefix).',
+    ...peerNotes,
   ],
   parse: (flags) => ({
     seq: intList(flags, 'seq', [256, 1024, 4096, 16384, 65536]),
@@ -37,8 +39,9 @@ export const favor = defineMode({
     features: intFlag(flags, 'features', 256),
     kernel: kernelFlag(flags),
     exactMax: exactMaxOf(flags),
+    peers: peerOptions(flags),
   }),
-  run(ctx, { seq, heads, dim, batch, features, kernel, exactMax }) {
+  async run(ctx, { seq, heads, dim, batch, features, kernel, exactMax, peers }) {
     const attn = new FavorAttention({ dim, features, kernel, seed: 0 });
     const M = attn.featureCount;
     const maxHeads = Math.max(...heads);
@@ -73,7 +76,7 @@ export const favor = defineMode({
         rows.push(row);
       }
     }
-    return {
+    const table: Table = {
       mode: 'favor',
       title: `FAVOR+ bidirectional vs exact attention (d = ${dim}, M = ${M}, kernel ${kernel}, batch ${batch})`,
       columns: [
@@ -89,6 +92,9 @@ export const favor = defineMode({
       ],
       rows,
     };
+    if (!peers.peers) return table;
+    const { favorPeers } = await import('../peers/hooks.ts');
+    return [table, ...(await favorPeers(table, { seq, heads, dim, batch, features, kernel }, peers))];
   },
 });
 

@@ -1,0 +1,65 @@
+// What the favor and exact modes call when --peers is given (imported dynamically from them).
+import { FavorAttention, runtimeInfo } from '../../src/index.ts';
+import { randn } from '../data.ts';
+import { ERROR_MAX_L, QK_SIGMA } from '../modes/favor.ts';
+import type { Row, Table } from '../table.ts';
+import type { PeerOptions } from './flags.ts';
+import { runPeers } from './index.ts';
+
+/** Peers are not run past this L (a tfjs-wasm FAVOR+ call at 8 heads and L = 16384 already takes seconds). */
+export const PEER_MAX_L = 16384;
+
+const find = (rows: Row[], L: number, heads: number) => rows.find((r) => r.L === L && r.heads === heads);
+const num = (x: unknown) => (typeof x === 'number' ? x : undefined);
+const ourThreads = () => runtimeInfo().threads;
+
+/** favor mode: FAVOR+ peers (ratio to our FAVOR+) and exact peers (ratio to our exact), same inputs. */
+export async function favorPeers(
+  table: Table,
+  o: { seq: number[]; heads: number[]; dim: number; batch: number; features: number; kernel: string },
+  options: PeerOptions,
+): Promise<Table[]> {
+  if (o.kernel !== 'softmax') throw new Error('--peers: the peers compute the positive softmax kernel only (--kernel softmax)');
+  const seq = o.seq.filter((L) => L <= PEER_MAX_L);
+  return runPeers({
+    kinds: ['favor', 'exact'],
+    seq,
+    heads: o.heads,
+    batch: o.batch,
+    dim: o.dim,
+    features: o.features,
+    errorMaxL: ERROR_MAX_L,
+    inputs: (L, count) => {
+      const n = count * L * o.dim;
+      return { q: randn(n, 11, QK_SIGMA), k: randn(n, 12, QK_SIGMA), v: randn(n, 13, 1) }; // as favor.ts
+    },
+    projection: new FavorAttention({ dim: o.dim, features: o.features, kernel: 'softmax', seed: 0 }).projection,
+    ours: (kind, L, h) => {
+      const row = find(table.rows, L, h);
+      return kind === 'favor' ? { ms: num(row?.favorMedianMs), error: num(row?.favorError) } : { ms: num(row?.exactMedianMs) };
+    },
+    ourThreads: ourThreads(),
+    options,
+  });
+}
+
+/** exact mode: exact peers at the mode's shapes and inputs. */
+export async function exactPeers(table: Table, o: { seq: number[]; heads: number; dim: number; batch: number }, options: PeerOptions): Promise<Table[]> {
+  return runPeers({
+    kinds: ['exact'],
+    seq: o.seq,
+    heads: [o.heads],
+    batch: o.batch,
+    dim: o.dim,
+    features: 0,
+    errorMaxL: ERROR_MAX_L,
+    inputs: (L, count) => {
+      const n = count * L * o.dim;
+      return { q: randn(n, 1, 0.5), k: randn(n, 2, 0.5), v: randn(n, 3, 0.5) }; // as exact.ts
+    },
+    projection: new Float32Array(0),
+    ours: (_kind, L) => ({ ms: num(find(table.rows, L, o.heads)?.medianMs) }),
+    ourThreads: ourThreads(),
+    options,
+  });
+}

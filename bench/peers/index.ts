@@ -1,0 +1,133 @@
+// Peers side by side with performer-wasm (--peers): the same inputs, the same thread count, the
+// median ms and its ratio to ours, and (L ≤ ERROR_MAX_L) the error against exact attention.
+// Every peer package is imported here dynamically, so a plain `npm run bench` never loads one.
+import { exactAttention } from '../../src/index.ts';
+import { relError } from '../data.ts';
+import type { Row, Table } from '../table.ts';
+import type { PeerOptions } from './flags.ts';
+import { measureAsync } from './timing.ts';
+import type { Peer, PeerLoader, Problem } from './types.ts';
+
+/** Exact attention peers are timed up to this L (they materialize L×L scores). */
+export const PEER_EXACT_MAX_L = 4096;
+
+export interface PeerRun {
+  /** Which tables: FAVOR+ peers, exact peers, or both. */
+  kinds: ('favor' | 'exact')[];
+  seq: number[];
+  heads: number[];
+  batch: number;
+  dim: number;
+  features: number;
+  /** Errors against exact attention are computed up to this L. */
+  errorMaxL: number;
+  /** The mode's inputs for this L at `count` = batch·heads (the same seeds as the mode's own timings). */
+  inputs(L: number, count: number): { q: Float32Array; k: Float32Array; v: Float32Array };
+  projection: Float32Array;
+  /** Our median ms (and FAVOR+ error) from the same run, when timed. */
+  ours(kind: 'favor' | 'exact', L: number, heads: number): { ms?: number; error?: number };
+  /** Threads performer-wasm ran with. */
+  ourThreads: number;
+  options: PeerOptions;
+}
+
+async function loaders(): Promise<PeerLoader[]> {
+  const [{ tfjsWasm }, { ortWeb, ortNode }, { ruvector }] = await Promise.all([import('./tfjs.ts'), import('./ort.ts'), import('./ruvector.ts')]);
+  return [tfjsWasm, ortWeb, ortNode, ruvector];
+}
+
+const progress = (text: string) => process.stderr.isTTY && process.stderr.write(`\r\x1b[K${text}`);
+
+export async function runPeers(run: PeerRun): Promise<Table[]> {
+  const { threads, budget } = run.options;
+  const peers: Peer[] = [];
+  const unavailable: string[] = [];
+  for (const loader of await loaders()) {
+    try {
+      progress(`[peers] loading ${loader.id} …`);
+      peers.push(await loader.load(threads));
+    } catch (error) {
+      unavailable.push(`${loader.id}: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+  const rows: Record<'favor' | 'exact', Row[]> = { favor: [], exact: [] };
+  const maxCount = run.batch * Math.max(...run.heads);
+  for (const L of run.seq) {
+    const all = run.inputs(L, maxCount);
+    for (const h of run.heads) {
+      const count = run.batch * h;
+      const len = count * L * run.dim;
+      const [q, k, v] = [all.q.subarray(0, len), all.k.subarray(0, len), all.v.subarray(0, len)];
+      let reference: Float32Array | undefined;
+      const exact = () => (reference ??= exactAttention(q, k, v, { batch: run.batch, heads: h, queries: L, dim: run.dim }));
+      for (const kind of run.kinds) {
+        if (kind === 'exact' && L > PEER_EXACT_MAX_L) continue;
+        const problem: Problem = { kind, count, L, d: run.dim, m: run.features, q, k, v, projection: run.projection };
+        const ours = run.ours(kind, L, h);
+        for (const peer of peers) {
+          const row: Row = { peer: peer.name, threads: peer.threads, L, heads: h, batch: run.batch };
+          if (ours.ms !== undefined) row.oursMs = ours.ms;
+          if (ours.error !== undefined) row.oursError = ours.error;
+          const why = peer.skip(problem);
+          if (why) continue;
+          progress(`[peers] ${kind} ${peer.name} L=${L} heads=${h} …`);
+          try {
+            const prepared = await peer.prepare(problem);
+            const t = await measureAsync(() => prepared.run(), budget);
+            const factor = prepared.extrapolate ?? 1;
+            Object.assign(row, { medianMs: t.medianMs * factor, meanMs: t.meanMs * factor, rme: t.rme, samples: t.samples });
+            if (factor !== 1) Object.assign(row, { extrapolated: factor, timedMs: t.medianMs });
+            if (ours.ms !== undefined) row.ratio = (t.medianMs * factor) / ours.ms;
+            if (L <= run.errorMaxL) row.error = errorOf(prepared.output(), exact(), prepared.rows, run.dim);
+            prepared.dispose();
+          } catch (error) {
+            row.failed = (error as Error).message.split('\n')[0];
+          }
+          rows[kind].push(row);
+        }
+      }
+    }
+  }
+  progress('');
+  for (const peer of peers) await peer.close?.();
+  const threadNote = `performer-wasm at ${run.ourThreads} thread${run.ourThreads > 1 ? 's' : ''}, peers asked for ${threads}`;
+  const tables: Table[] = [];
+  const sig3 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+  const sci = (x: number) => x.toExponential(2);
+  for (const kind of run.kinds) {
+    const title =
+      kind === 'favor'
+        ? `Peers: FAVOR+ (d = ${run.dim}, m = ${run.features}, batch ${run.batch}; ${threadNote}; ratio = peer ms / ours; err vs exact attention)`
+        : `Peers: exact attention (d = ${run.dim}, batch ${run.batch}, L ≤ ${PEER_EXACT_MAX_L}; ${threadNote}; ratio = peer ms / ours)`;
+    const shown = rows[kind].map((r) => ({
+      ...r,
+      ms: r.failed ? `failed: ${r.failed}` : r.extrapolated ? `${(r.medianMs as number).toFixed(0)} (×${sig3(r.extrapolated as number)})` : r.medianMs,
+    }));
+    tables.push({
+      mode: `peers-${kind}`,
+      title: unavailable.length ? `${title}\n(not loaded: ${unavailable.join('; ')})` : title,
+      columns: [
+        { key: 'peer', label: 'peer' },
+        { key: 'threads', label: 'thr', format: String },
+        { key: 'L', label: 'L', format: String },
+        { key: 'heads', label: 'heads', format: String },
+        { key: 'ms', label: 'median ms' },
+        { key: 'rme', label: '±RME', format: (x) => `±${x.toFixed(1)}%` },
+        { key: 'oursMs', label: 'ours ms' },
+        { key: 'ratio', label: 'ratio', format: (x) => `${sig3(x)}×` },
+        { key: 'error', label: kind === 'favor' ? 'err' : 'err vs ours', format: sci },
+        ...(kind === 'favor' ? [{ key: 'oursError', label: 'our err', format: sci }] : []),
+      ],
+      rows: shown,
+    });
+  }
+  return tables;
+}
+
+/** ‖out − ref‖/‖ref‖ over all rows, or over `rows` (out holds just those rows, in order). */
+function errorOf(out: Float32Array, ref: Float32Array, rows: number[] | undefined, d: number): number {
+  if (!rows) return relError(out, ref);
+  const picked = new Float32Array(rows.length * d);
+  rows.forEach((r, i) => picked.set(ref.subarray(r * d, (r + 1) * d), i * d));
+  return relError(out, picked);
+}
