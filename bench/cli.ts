@@ -1,12 +1,14 @@
 // performer-wasm microbenchmarks: `npm run bench -- [mode...] [flags]`. See --help.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { basename } from 'node:path';
 import v8 from 'node:v8';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { init } from '../src/index.ts';
 import { runtime } from '../src/wasm.ts';
 import { UsageError, type Context, type Flag, type FlagValues, type Mode } from './mode.ts';
 import { modes } from './modes/index.ts';
+import { writeCharts } from './svg.ts';
 import { formatTable, type Table } from './table.ts';
 import { measure, MIN_SAMPLES_FAST, MIN_SAMPLES_SLOW, SLOW_CALL, VERY_SLOW_CALL } from './timing.ts';
 
@@ -16,6 +18,7 @@ const globalFlags: Record<string, Flag> = {
   json: { type: 'boolean', help: 'print JSON on stdout instead of tables' },
   baseline: { type: 'boolean', help: 'force the baseline SIMD build: init(undefined, { relaxedSimd: false })' },
   wasm: { type: 'string', value: '<file>', help: 'load this .wasm build with init(bytes) instead of the inlined one (env PERFORMER_WASM too)' },
+  svg: { type: 'string', value: '<file>', help: 'also write the charts (time against L; accuracy against m) as SVG: <file>, or <file>-<chart>.svg when several' },
   time: { type: 'string', value: '<s>', help: `sampling budget per case, seconds (default ${DEFAULT_BUDGET})` },
   threads: { type: 'string', value: '<n>', help: 'threads: init({ threads }) (default 1); --peers run at the same count' },
   help: { type: 'boolean', short: 'h', help: 'this text' },
@@ -170,6 +173,12 @@ async function main(): Promise<void> {
       tables.push(table);
       if (!flags.json) console.log(`\n${formatTable(table)}`);
     }
+  }
+  if (typeof flags.svg === 'string') {
+    const build = head.wasmFile === undefined ? `${head.build} build` : `${head.build} build (${basename(head.wasmFile)})`;
+    const footer = `${head.package} · ${build} · node ${head.node} · ${head.cpu} (${head.cores} cores) · ${head.date.slice(0, 10)}`;
+    const written = writeCharts(flags.svg, tables, footer);
+    console.error(written.length ? `bench: wrote ${written.join(', ')}` : 'bench: --svg: nothing in these results to chart (no timings against L, no mode charts)');
   }
   if (flags.json) {
     console.log(JSON.stringify({ ...head, tables: tables.map(({ mode, title, rows }) => ({ mode, title, rows })) }, null, 2));
