@@ -1,0 +1,13 @@
+// performer-wasm for workerd / edge-light (the `workerd` and `edge-light` export conditions): the same
+// public surface as index.ts, with the wasm imported as modules (edge-source.ts) instead of inlined.
+// Keep the exports identical to index.ts (test/package.test.ts checks it).
+import './edge-source.ts';
+
+export { init, initSync, memoryBytes, type InitOptions, type WasmSource } from './wasm.ts';
+export { PerformerError, type PerformerErrorCode } from './errors.ts';
+export type { AttentionShape } from './shapes.ts';
+export { exactAttention, type ExactAttentionOptions } from './exact.ts';
+export { FavorAttention, type DecoderOptions, type FavorAttentionOptions, type FavorForwardOptions } from './attention.ts';
+export { FavorDecoder } from './decoder.ts';
+export type { KernelName } from './kernels.ts';
+export type { ProjectionKind, RowNorms } from './projection.ts';

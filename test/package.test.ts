@@ -1,0 +1,95 @@
+// The published package: what `npm pack` puts in it, its exports, no runtime dependencies, the size of
+// the wasm builds, and the edge entry (workerd / edge-light) matching the default one.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { baselineWasmBase64, relaxedWasmBase64 } from '../src/generated/wasm-inline.ts';
+import { assertBuilt, ROOT } from './runtimes/harness.ts';
+
+interface PackedFile { path: string; size: number }
+interface Manifest {
+  dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  bundleDependencies?: unknown;
+  exports: Record<string, string | Record<string, string>>;
+  main: string;
+  types: string;
+  sideEffects: string[];
+}
+
+const WASM_LIMIT = 64 * 1024;
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Manifest;
+let files: PackedFile[] = [];
+
+test.before(() => {
+  assertBuilt();
+  // --ignore-scripts: no `prepare` (which would rebuild the wasm); npm test has just built everything
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const out = execFileSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  files = (JSON.parse(out) as { files: PackedFile[] }[])[0]!.files;
+});
+
+const paths = () => files.map((f) => f.path);
+
+test('the tarball holds dist (JS, types, both wasm builds), README and package.json, and nothing else', () => {
+  const allowed = [/^package\.json$/, /^README\.md$/, /^LICENSE(\.md)?$/, /^dist\/[\w./-]+\.(js|d\.ts)$/, /^dist\/performer(-relaxed)?\.wasm$/];
+  const stray = paths().filter((p) => !allowed.some((re) => re.test(p)));
+  assert.equal(stray, [], `unexpected files in the package: ${stray.join(', ')}`);
+  for (const dir of ['src/', 'test/', 'bench/', 'assembly/', 'scripts/', 'demo/', 'docs/', 'build/']) {
+    assert.not.ok(paths().some((p) => p.startsWith(dir)), `${dir} must not be published`);
+  }
+  for (const required of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/inline-source.js',
+    'dist/generated/wasm-inline.js', 'dist/index-edge.js', 'dist/index-edge.d.ts', 'dist/edge-source.js', 'dist/wasm.js',
+    'dist/performer.wasm', 'dist/performer-relaxed.wasm']) {
+    assert.ok(paths().includes(required), `${required} is missing from the package`);
+  }
+  // every emitted module comes with its declaration
+  for (const js of paths().filter((p) => p.endsWith('.js'))) assert.ok(paths().includes(js.replace(/\.js$/, '.d.ts')), `${js} has no .d.ts`);
+});
+
+test('zero runtime dependencies', () => {
+  assert.equal(Object.keys(pkg.dependencies ?? {}), [], 'dependencies');
+  assert.equal(Object.keys(pkg.peerDependencies ?? {}), [], 'peerDependencies');
+  assert.is(pkg.bundleDependencies, undefined);
+});
+
+test('each wasm build is at most 64 KiB', () => {
+  for (const name of ['dist/performer.wasm', 'dist/performer-relaxed.wasm']) {
+    const file = files.find((f) => f.path === name)!;
+    assert.ok(file.size > 1000 && file.size <= WASM_LIMIT, `${name}: ${file.size} bytes (limit ${WASM_LIMIT})`);
+  }
+});
+
+test('exports: workerd and edge-light → the edge entry, default → the inlined entry, ./performer.wasm; all published', () => {
+  const main = pkg.exports['.'] as Record<string, string>;
+  assert.equal(Object.keys(main), ['types', 'workerd', 'edge-light', 'default'], 'condition order (types first, default last)');
+  assert.is(main.workerd, './dist/index-edge.js');
+  assert.is(main['edge-light'], './dist/index-edge.js');
+  assert.is(main.default, './dist/index.js');
+  assert.is(pkg.exports['./performer.wasm'], './dist/performer.wasm');
+  assert.is(pkg.exports['./performer-relaxed.wasm'], './dist/performer-relaxed.wasm');
+  const targets = [pkg.main, pkg.types, ...Object.values(main), ...Object.values(pkg.exports).filter((t): t is string => typeof t === 'string')];
+  for (const target of targets) assert.ok(paths().includes(target.replace(/^\.\//, '')), `${target} is exported but not published`);
+  for (const file of pkg.sideEffects) assert.ok(paths().includes(file.replace(/^\.\//, '')), `sideEffects: ${file} is not published`);
+  // the edge entry imports the wasm files as modules, relative to itself
+  const edge = readFileSync(join(ROOT, 'dist/edge-source.js'), 'utf8');
+  assert.match(edge, /from '\.\/performer\.wasm'/);
+  assert.match(edge, /from '\.\/performer-relaxed\.wasm'/);
+});
+
+test('the edge entry exports exactly what the default entry exports', () => {
+  const exportsOf = (file: string) => readFileSync(join(ROOT, file), 'utf8').split('\n').filter((line) => line.startsWith('export ')).sort();
+  assert.equal(exportsOf('src/index-edge.ts'), exportsOf('src/index.ts'));
+  assert.equal(exportsOf('dist/index-edge.d.ts'), exportsOf('dist/index.d.ts'));
+});
+
+test('the shipped .wasm files are the builds that are inlined', () => {
+  const inlined = { 'dist/performer.wasm': baselineWasmBase64, 'dist/performer-relaxed.wasm': relaxedWasmBase64 };
+  for (const [file, base64] of Object.entries(inlined)) {
+    assert.ok(readFileSync(join(ROOT, file)).equals(Buffer.from(base64, 'base64')), `${file} differs from the inlined build (run npm run build)`);
+  }
+});
+
+test.run();
