@@ -1,9 +1,9 @@
 // performer-wasm for workerd / edge-light (the `workerd` and `edge-light` export conditions): the same
 // public surface as index.ts, with the wasm imported as modules (edge-source.ts) instead of inlined.
-// Keep the exports identical to index.ts (test/package.test.ts checks it).
+// Keep the export lines identical to index.ts (test/package.test.ts checks it).
 import './edge-source.ts';
 
-export { init, initSync, memoryBytes, type InitOptions, type WasmSource } from './wasm.ts';
+export { init, initSync, memoryBytes, runtimeInfo, type InitOptions, type RuntimeInfo, type WasmSource } from './wasm.ts';
 export { PerformerError, type PerformerErrorCode } from './errors.ts';
 export type { AttentionShape } from './shapes.ts';
 export { exactAttention, type ExactAttentionOptions } from './exact.ts';

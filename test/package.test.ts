@@ -81,8 +81,9 @@ test('exports: workerd and edge-light → the edge entry, default → the inline
 
 test('the edge entry exports exactly what the default entry exports', () => {
   const exportsOf = (file: string) => readFileSync(join(ROOT, file), 'utf8').split('\n').filter((line) => line.startsWith('export ')).sort();
-  assert.equal(exportsOf('src/index-edge.ts'), exportsOf('src/index.ts'));
-  assert.equal(exportsOf('dist/index-edge.d.ts'), exportsOf('dist/index.d.ts'));
+  const sync = 'src/index-edge.ts must export what src/index.ts exports: copy the export lines of src/index.ts into it';
+  assert.equal(exportsOf('src/index-edge.ts'), exportsOf('src/index.ts'), sync);
+  assert.equal(exportsOf('dist/index-edge.d.ts'), exportsOf('dist/index.d.ts'), `${sync} (then npm run build)`);
 });
 
 test('the shipped .wasm files are the builds that are inlined', () => {
