@@ -45,10 +45,15 @@ export interface Charted {
 /** Names for the `<prefix>MedianMs` timings of the modes; `exact` depends on the mode (causal or not). */
 const PREFIX_NAMES: Record<string, string> = { favor: 'FAVOR+ bidirectional', bidir: 'FAVOR+ bidirectional', causal: 'FAVOR+ causal' };
 
+/** What a peers-<kind> table times: a peer library may appear in several such tables. */
+const KIND_NAMES: Record<string, string> = { favor: 'FAVOR+', exact: 'exact', causal: 'causal' };
+
 function timingName(table: Table, prefix: string, row: Row): string {
   if (prefix === '') {
     const named = row.peer ?? row.impl ?? row.library ?? row.name;
-    return named !== undefined ? String(named) : table.mode;
+    if (named === undefined) return table.mode;
+    const kind = /^peers?-(.+)$/.exec(table.mode)?.[1];
+    return kind ? `${named} · ${KIND_NAMES[kind] ?? kind}` : String(named);
   }
   if (prefix === 'exact') return table.mode === 'causal' || row.causal === 'yes' ? 'exact causal' : 'exact';
   return PREFIX_NAMES[prefix] ?? prefix;
@@ -58,7 +63,7 @@ function timingName(table: Table, prefix: string, row: Row): string {
 function timeChart(tables: Table[]): Chart | undefined {
   type Acc = { name: string; heads: number; points: Point[] };
   const found = new Map<string, Acc>();
-  const configs = new Set<string>();
+  const config = { d: new Set<string>(), M: new Set<string>(), kernel: new Set<string>() };
   for (const table of tables) {
     if ((table as Table & Charted).charts) continue;
     for (const row of table.rows) {
@@ -72,7 +77,7 @@ function timeChart(tables: Table[]): Chart | undefined {
         const acc = found.get(id) ?? { name, heads, points: [] };
         found.set(id, acc);
         if (!acc.points.some(([x]) => x === row.L)) acc.points.push([row.L, value]);
-        if (typeof row.d === 'number') configs.add(`d = ${row.d}${typeof row.M === 'number' ? `, M = ${row.M}` : ''}${row.kernel ? `, ${row.kernel}` : ''}`);
+        for (const field of ['d', 'M', 'kernel'] as const) if (row[field] !== undefined) config[field].add(String(row[field]));
       }
     }
   }
@@ -80,7 +85,11 @@ function timeChart(tables: Table[]): Chart | undefined {
   const headCounts = new Set([...found.values()].map((s) => s.heads));
   const several = headCounts.size > 1;
   const least = Math.min(...headCounts);
-  const order = [...new Set([...found.values()].map((s) => s.name))];
+  // Legend order: the package's own series first (in FIXED's order), then the rest as found.
+  const ours = Object.keys(FIXED);
+  const order = [...new Set([...found.values()].map((s) => s.name))].sort(
+    (a, b) => (ours.includes(a) ? ours.indexOf(a) : ours.length) - (ours.includes(b) ? ours.indexOf(b) : ours.length),
+  );
   const series: Series[] = [...found.values()]
     .sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name) || a.heads - b.heads)
     .map((s) => ({
@@ -90,7 +99,14 @@ function timeChart(tables: Table[]): Chart | undefined {
       points: s.points,
     }));
   const only = [...headCounts][0];
-  const parts = [configs.size === 1 ? [...configs][0] : '', several ? '' : `batch·heads = ${only}`, 'median per call'].filter(Boolean);
+  const unique = (field: keyof typeof config, show: (v: string) => string) => (config[field].size === 1 ? show([...config[field]][0]) : '');
+  const parts = [
+    unique('d', (v) => `d = ${v}`),
+    unique('M', (v) => `M = ${v} features`),
+    unique('kernel', (v) => `kernel ${v}`),
+    several ? '' : `batch·heads = ${only}`,
+    'median time per call',
+  ].filter(Boolean);
   return { id: 'time', title: 'Attention time against sequence length', subtitle: parts.join('; '), xLabel: 'sequence length L', yLabel: 'time per call (ms)', series };
 }
 
@@ -148,12 +164,13 @@ export function writeCharts(file: string, tables: Table[], footer?: string): str
 
 // ---------------------------------------------------------------- rendering
 
-const WIDTH = 800;
+/** Plot area width; the SVG grows to the right with the legend. */
+const PLOT_WIDTH = 600;
 const HEIGHT = 520;
 const FONT = "system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif";
 /** Okabe–Ito, readable by the colour-blind; fixed colours for the package's own series. */
 const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#8C564B', '#7F3C8D'];
-const FIXED: Record<string, string> = { exact: '#222222', 'exact causal': '#777777', 'FAVOR+ bidirectional': '#0072B2', 'FAVOR+ causal': '#D55E00' };
+const FIXED: Record<string, string> = { 'FAVOR+ bidirectional': '#0072B2', 'FAVOR+ causal': '#D55E00', exact: '#222222', 'exact causal': '#777777' };
 const MARKERS = ['circle', 'square', 'triangle', 'diamond', 'down', 'cross', 'plus', 'star'] as const;
 type Marker = (typeof MARKERS)[number];
 
@@ -286,19 +303,22 @@ export function renderSvg(chart: Chart, footer?: string): string {
   const [ylo, yhi] = ys.length ? span(ys, 0.06) : [0, 1];
 
   // Layout: title and subtitle on top, legend on the right, footer at the bottom.
-  const legendFont = 13;
-  const legendW = Math.min(300, Math.max(...styled.map((s) => textWidth(s.name, legendFont)), 60) + 46);
   const left = 84;
   const top = chart.subtitle ? 72 : 52;
-  const right = WIDTH - legendW - 18;
+  const right = left + PLOT_WIDTH;
   const bottom = HEIGHT - (footer ? 74 : 58);
+  // The legend: one line per series, tighter and smaller when there are many.
+  const legendStep = Math.max(14, Math.min(22, (bottom - top - 8) / Math.max(1, styled.length)));
+  const legendFont = legendStep >= 20 ? 13 : legendStep >= 16 ? 12 : 11;
+  const legendW = Math.max(...styled.map((s) => textWidth(s.name, legendFont)), 60) + 46;
+  const width = Math.ceil(Math.max(right + 18 + legendW, left + textWidth(chart.subtitle ?? '', 12.5), left + textWidth(footer ?? '', 10.5)) + 12);
   const X = (x: number) => left + ((Math.log10(x) - xlo) / (xhi - xlo)) * (right - left);
   const Y = (y: number) => bottom - ((Math.log10(y) - ylo) / (yhi - ylo)) * (bottom - top);
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="${esc(FONT)}">`);
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${HEIGHT}" viewBox="0 0 ${width} ${HEIGHT}" font-family="${esc(FONT)}">`);
   out.push(`<title>${esc(chart.title)}</title>`);
-  out.push(`<rect width="${WIDTH}" height="${HEIGHT}" fill="#ffffff"/>`);
+  out.push(`<rect width="${width}" height="${HEIGHT}" fill="#ffffff"/>`);
   out.push(`<text x="${left}" y="26" font-size="17" font-weight="600" fill="#111">${esc(chart.title)}</text>`);
   if (chart.subtitle) out.push(`<text x="${left}" y="47" font-size="12.5" fill="#555">${esc(chart.subtitle)}</text>`);
 
@@ -360,7 +380,7 @@ export function renderSvg(chart: Chart, footer?: string): string {
     out.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 28}" y2="${ly}" stroke="${s.color}" stroke-width="2"${dash}/>`);
     if (s.marker) out.push(markers(s.marker, [[lx + 14, ly]], s.color, s.open));
     out.push(`<text x="${lx + 36}" y="${ly + 4.5}">${esc(s.name)}</text>`);
-    ly += 22;
+    ly += legendStep;
   }
   out.push('</g>');
   if (footer) out.push(`<text x="${left}" y="${HEIGHT - 12}" font-size="10.5" fill="#888">${esc(footer)}</text>`);
