@@ -176,7 +176,8 @@ async function main(): Promise<void> {
   }
   if (typeof flags.svg === 'string') {
     const build = head.wasmFile === undefined ? `${head.build} build` : `${head.build} build (${basename(head.wasmFile)})`;
-    const footer = `${head.package} · ${build} · node ${head.node} · ${head.cpu} (${head.cores} cores) · ${head.date.slice(0, 10)}`;
+    const load = os.loadavg()[0]; // other processes slow the timings down: say how busy the machine was
+    const footer = `${head.package} · ${build} · node ${head.node} · ${head.cpu} (${head.cores} cores, load ${load.toFixed(1)} at the end) · ${head.date.slice(0, 10)}`;
     const written = writeCharts(flags.svg, tables, footer);
     console.error(written.length ? `bench: wrote ${written.join(', ')}` : 'bench: --svg: nothing in these results to chart (no timings against L, no mode charts)');
   }
