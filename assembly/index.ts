@@ -13,3 +13,4 @@ export function heapBase(): usize {
 export { favor_causal_chunk } from './causal';
 export { decoder_step } from './decoder';
 export { head_accumulate, head_bidirectional, head_causal, head_readout, state_clear, state_merge } from './heads';
+export { exact_attention_backward, exact_backward_scratch_bytes } from './exact-backward';

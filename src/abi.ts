@@ -54,4 +54,15 @@ export interface KernelExports {
   // whole-head drivers for the thread pool (assembly/heads.ts)
   state_clear(S: number, z: number, run: number, Mp: number, dv: number): void;
   state_merge(Sa: number, za: number, runA: number, Sb: number, zb: number, runB: number, Mp: number, dv: number): void;
+
+  // gradients of exact attention (assembly/exact-backward.ts)
+  /** Bytes of scratch that exact_attention_backward needs (usize: read it with `>>> 0`). */
+  exact_backward_scratch_bytes(Lq: number, Lk: number, d: number, dv: number): number;
+  /**
+   * One head: dq (Lq×d), dk (Lk×d), dv (Lk×dv) = the vector–Jacobian products of softmax(scale·Q·Kᵀ)·V with
+   * dout (Lq×dv). causal and mask as in exact_attention. Outputs are overwritten and must not overlap anything.
+   */
+  exact_attention_backward(q: number, k: number, v: number, dout: number, dq: number, dk: number, dvOut: number,
+                           Lq: number, Lk: number, d: number, dv: number, scale: number, causal: number, mask: number,
+                           scratch: number): void;
 }

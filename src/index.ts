@@ -9,3 +9,4 @@ export { FavorAttention, type DecoderOptions, type FavorAttentionOptions, type F
 export { FavorDecoder } from './decoder.ts';
 export type { KernelName } from './kernels.ts';
 export type { ProjectionKind, RowNorms } from './projection.ts';
+export { exactAttentionBackward, type ExactAttentionBackwardOptions, type ExactAttentionGradients } from './exact-backward.ts';

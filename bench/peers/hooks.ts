@@ -1,10 +1,11 @@
 // What the favor and exact modes call when --peers is given (imported dynamically from them).
-import { FavorAttention, runtimeInfo } from '../../src/index.ts';
+import { exactAttention, FavorAttention, runtimeInfo } from '../../src/index.ts';
 import { randn } from '../data.ts';
 import { ERROR_MAX_L, QK_SIGMA } from '../modes/favor.ts';
 import type { Row, Table } from '../table.ts';
 import type { PeerOptions } from './flags.ts';
 import { runPeers } from './index.ts';
+import type { Problem } from './types.ts';
 
 /** Peers are not run past this L (a tfjs-wasm FAVOR+ call at 8 heads and L = 16384 already takes seconds). */
 export const PEER_MAX_L = 16384;
@@ -38,9 +39,19 @@ export async function favorPeers(
       const row = find(table.rows, L, h);
       return kind === 'favor' ? { ms: num(row?.favorMedianMs), error: num(row?.favorError) } : { ms: num(row?.exactMedianMs) };
     },
+    oursCall: (kind, p, h) => oursCall(kind, p, o.batch, h, o.features),
     ourThreads: ourThreads(),
     options,
   });
+}
+
+/** Our forward (FAVOR+, seed 0 as in favor.ts) or exactAttention on a peer case, output preallocated. */
+function oursCall(kind: 'favor' | 'exact', p: Problem, batch: number, heads: number, features: number): () => void {
+  const shape = { batch, heads, queries: p.L, dim: p.d };
+  const out = new Float32Array(p.count * p.L * p.d);
+  if (kind === 'exact') return () => void exactAttention(p.q, p.k, p.v, shape, { out });
+  const attn = new FavorAttention({ dim: p.d, features, kernel: 'softmax', seed: 0 });
+  return () => void attn.forward(p.q, p.k, p.v, shape, { out });
 }
 
 /** exact mode: exact peers at the mode's shapes and inputs. */
@@ -59,6 +70,7 @@ export async function exactPeers(table: Table, o: { seq: number[]; heads: number
     },
     projection: new Float32Array(0),
     ours: (_kind, L) => ({ ms: num(find(table.rows, L, o.heads)?.medianMs) }),
+    oursCall: (kind, p, h) => oursCall(kind, p, o.batch, h, 0),
     ourThreads: ourThreads(),
     options,
   });
