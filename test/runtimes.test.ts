@@ -15,7 +15,11 @@ import type { SmokeResult } from './runtimes/smoke.js';
 import { resolveExport, writeWorkerdConfig } from './runtimes/workerd/config.ts';
 
 let reference: SmokeResult;
-const started = Date.now();
+let started = 0;
+
+test.before(() => {
+  started = Date.now();
+});
 
 function report(name: string, version: string, result: SmokeResult, ms: number): void {
   version = version.replace(/^(deno \S+) .*/, '$1').replace(/^(\d[\w.-]*)$/, `${name} $1`); // `deno --version`, `bun --version`
