@@ -13,4 +13,5 @@ export function heapBase(): usize {
 export { favor_causal_chunk } from './causal';
 export { decoder_step } from './decoder';
 export { head_accumulate, head_bidirectional, head_causal, head_readout, state_clear, state_merge } from './heads';
+export { favor_backward_keys, favor_backward_queries, favor_causal_backward_forward, favor_causal_backward_reverse, feature_backward, suffix_to_state_grad } from './backward';
 export { exact_attention_backward, exact_backward_scratch_bytes } from './exact-backward';

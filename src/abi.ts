@@ -55,6 +55,27 @@ export interface KernelExports {
   state_clear(S: number, z: number, run: number, Mp: number, dv: number): void;
   state_merge(Sa: number, za: number, runA: number, Sb: number, zb: number, runB: number, Mp: number, dv: number): void;
 
+  // FAVOR+ backward (assembly/backward.ts)
+  favor_backward_queries(kind: number, q: number, dOut: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number,
+                         hScale: number, a: number, eps: number, S32: number, z32: number,
+                         u: number, phi: number, h: number, top: number, dphi: number, du: number, dh: number,
+                         dnum: number, dden: number, tmpS: number, colSum: number, dS: number, dz: number, dq: number): void;
+  favor_backward_keys(kind: number, k: number, v: number, mask: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number,
+                      hScale: number, a: number, eps: number, dS32: number, dz32: number, cRow: number,
+                      u: number, phi: number, h: number, top: number, dphi: number, du: number, dh: number, dk: number, dvOut: number): void;
+  favor_causal_backward_forward(kind: number, q: number, k: number, v: number, dOut: number, rows: number, d: number, dv: number,
+                                wt: number, m: number, mp: number, hScale: number, a: number, eps: number, mask: number,
+                                u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, den: number, A: number,
+                                S32: number, z32: number, out: number, S: number, z: number, run: number,
+                                dphi: number, du: number, dh: number, B: number, dnum: number, dden: number, dq: number): void;
+  favor_causal_backward_reverse(kind: number, q: number, k: number, v: number, rows: number, d: number, dv: number,
+                                wt: number, m: number, mp: number, hScale: number, a: number, eps: number, mask: number,
+                                u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, A: number, B: number,
+                                dnum: number, dden: number, dphi: number, du: number, dh: number,
+                                R: number, r: number, rho: number, R32: number, r32: number, tmpK: number, tmpV: number,
+                                colSum: number, dk: number, dvOut: number): void;
+  suffix_to_state_grad(R: number, r: number, rho: number, c: number, dS32: number, dz32: number, Mp: number, dv: number): void;
+
   // gradients of exact attention (assembly/exact-backward.ts)
   /** Bytes of scratch that exact_attention_backward needs (usize: read it with `>>> 0`). */
   exact_backward_scratch_bytes(Lq: number, Lk: number, d: number, dv: number): number;

@@ -10,6 +10,7 @@ import { checkExplicitProjection, checksumProjection, drawProjection, PROJECTION
 import { checkSeed } from './rng.ts';
 import { resolveShape, type AttentionShape, type ResolvedShape } from './shapes.ts';
 import { threadedForward } from './threaded.ts';
+import { favorBackward, type Gradients } from './backward.ts';
 import { withKernel } from './guard.ts';
 import { checkBoolean, checkChoice, checkInput, checkKeyMask, checkOptions, checkOut, checkSize, describe } from './validate.ts';
 import { runtime } from './wasm.ts';
@@ -35,6 +36,13 @@ export interface FavorAttentionOptions {
   chunkSize?: number;
 }
 
+export interface FavorBackwardOptions {
+  /** batch × keys bytes, nonzero = keep (as in forward). */
+  keyMask?: Uint8Array;
+  /** Buffers that receive the gradients (each the length of its input) and are returned. */
+  out?: { dq: Float32Array; dk: Float32Array; dv: Float32Array };
+}
+
 export interface FavorForwardOptions {
   /** batch × keys bytes, nonzero = keep. Masked keys leave both the numerator and the normalizer. */
   keyMask?: Uint8Array;
@@ -52,6 +60,7 @@ export interface DecoderOptions {
 const DECODER_KEYS = ['batch', 'heads', 'valueDim'] as const;
 const OPTION_KEYS = ['dim', 'features', 'kernel', 'projection', 'norms', 'seed', 'causal', 'epsilon', 'chunkSize'] as const;
 const FORWARD_KEYS = ['keyMask', 'out'] as const;
+const BACKWARD_KEYS = ['keyMask', 'out'] as const;
 const DEFAULT_FEATURES = 256;
 const DEFAULT_CHUNK = 128;
 
@@ -147,6 +156,26 @@ export class FavorAttention {
   }
 
   /**
+   * Gradients of forward (vector–Jacobian products): given dOut = ∂loss/∂out [b,h,Lq,dv], returns
+   * ∂loss/∂q, ∂loss/∂k, ∂loss/∂v. The projection and the stabilizers are constants. Runs on one thread.
+   */
+  backward(q: Float32Array, k: Float32Array, v: Float32Array, dOut: Float32Array, shape: AttentionShape,
+           options?: FavorBackwardOptions): Gradients {
+    runtime();
+    const s = resolveShape('backward', shape);
+    if (s.dim !== this.dim) throw new PerformerError('INVALID_SIZE', `shape.dim is ${s.dim} but this FavorAttention has dim ${this.dim}`);
+    const o = checkOptions<FavorBackwardOptions>('backward', options, BACKWARD_KEYS);
+    checkInput('q', q, s.qLength);
+    checkInput('k', k, s.kLength);
+    checkInput('v', v, s.vLength);
+    checkInput('dOut', dOut, s.outLength);
+    const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
+    const g = checkGradientBuffers(o.out, s, [q, k, v, dOut]);
+    withKernel(() => favorBackward(this.prepared, this.chunkSize, s, q, k, v, dOut, mask, this.causal, g));
+    return g;
+  }
+
+  /**
    * A recurrent decoder (causal, whatever this instance's `causal`) with one state per (batch, head).
    * It keeps this instance's projection as it is now: a later redraw() does not change it.
    */
@@ -185,6 +214,17 @@ function worthThreads(s: ResolvedShape, causal: boolean): boolean {
   const heads = s.batch * s.heads;
   if (heads === 1 && causal) return false;
   return heads * (s.queries + s.keys) >= 1024;
+}
+
+/** out: { dq, dk, dv }, each a Float32Array of its input's length not sharing memory with an input; or fresh buffers. */
+export function checkGradientBuffers(out: unknown, s: ResolvedShape, inputs: Float32Array[]): Gradients {
+  if (out === undefined) return { dq: new Float32Array(s.qLength), dk: new Float32Array(s.kLength), dv: new Float32Array(s.vLength) };
+  const o = checkOptions<Gradients>('backward out', out, ['dq', 'dk', 'dv']);
+  const dq = checkOut(o.dq, s.qLength, inputs);
+  const dk = checkOut(o.dk, s.kLength, inputs);
+  const dv = checkOut(o.dv, s.vLength, inputs);
+  if (!dq || !dk || !dv) throw new PerformerError('INVALID_OPTION', 'out must have all of dq, dk and dv');
+  return { dq, dk, dv };
 }
 
 function checkEpsilon(value: unknown): number {
