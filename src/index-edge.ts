@@ -7,7 +7,9 @@ export { init, initSync, memoryBytes, runtimeInfo, type InitOptions, type Runtim
 export { PerformerError, type PerformerErrorCode } from './errors.ts';
 export type { AttentionShape } from './shapes.ts';
 export { exactAttention, type ExactAttentionOptions } from './exact.ts';
-export { FavorAttention, type DecoderOptions, type FavorAttentionOptions, type FavorForwardOptions } from './attention.ts';
+export { FavorAttention, type DecoderOptions, type FavorAttentionOptions, type FavorBackwardOptions, type FavorForwardOptions } from './attention.ts';
+export type { Gradients } from './backward.ts';
 export { FavorDecoder } from './decoder.ts';
 export type { KernelName } from './kernels.ts';
 export type { ProjectionKind, RowNorms } from './projection.ts';
+export { exactAttentionBackward, type ExactAttentionBackwardOptions, type ExactAttentionGradients } from './exact-backward.ts';
