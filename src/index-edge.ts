@@ -1,6 +1,7 @@
 // performer-wasm for workerd / edge-light (the `workerd` and `edge-light` export conditions): the same
 // public surface as index.ts, with the wasm imported as modules (edge-source.ts) instead of inlined.
-// Keep the export lines identical to index.ts (test/package.test.ts checks it).
+// Keep the export lines identical to index.ts (test/package.test.ts checks it; scripts/sync-edge-entry.mjs
+// rewrites this file from index.ts).
 import './edge-source.ts';
 
 export { init, initSync, memoryBytes, runtimeInfo, type InitOptions, type RuntimeInfo, type WasmSource } from './wasm.ts';
