@@ -18,7 +18,7 @@ const FIDELITY = 1e-5;
 
 function gradientErrors(g: { dq: ArrayLike<number>; dk: ArrayLike<number>; dv: ArrayLike<number> },
                         r: { dq: ArrayLike<number>; dk: ArrayLike<number>; dv: ArrayLike<number> }): Record<'dq' | 'dk' | 'dv', number> {
-  const norm = (a: ArrayLike<number>) => Math.sqrt(Array.prototype.reduce.call(a, (acc: number, x: number) => acc + x * x, 0) as number);
+  const norm = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((acc, x) => acc + x * x, 0));
   const scale = Math.hypot(norm(r.dq), norm(r.dk), norm(r.dv));
   const diff = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((acc, x, i) => acc + (x - b[i]) ** 2, 0));
   return { dq: diff(g.dq, r.dq) / scale, dk: diff(g.dk, r.dk) / scale, dv: diff(g.dv, r.dv) / scale };
