@@ -12,7 +12,8 @@ import { resolveShape, type AttentionShape, type ResolvedShape } from './shapes.
 import { threadedForward } from './threaded.ts';
 import { favorBackward, type Gradients } from './backward.ts';
 import { withKernel } from './guard.ts';
-import { checkBoolean, checkChoice, checkInput, checkKeyMask, checkOptions, checkOut, checkSize, describe } from './validate.ts';
+import { checkBoolean, checkChoice, checkInput, checkInputMax, checkKeyMask, checkOptions, checkOut, checkSize, describe } from './validate.ts';
+import { withValueScale } from './value-scale.ts';
 import { runtime } from './wasm.ts';
 
 export interface FavorAttentionOptions {
@@ -81,12 +82,12 @@ export class FavorAttention {
     this.dim = checkSize('dim', o.dim);
     this.kernel = checkChoice('kernel', o.kernel, KERNEL_NAMES, 'softmax');
     this.norms = checkChoice('norms', o.norms, ROW_NORMS, 'chi');
-    this.currentSeed = checkSeed(o.seed ?? 0);
+    this.currentSeed = checkSeed(o.seed === undefined ? 0 : o.seed);
     this.causal = checkBoolean('causal', o.causal, false);
-    this.chunkSize = checkSize('chunkSize', o.chunkSize ?? DEFAULT_CHUNK);
+    this.chunkSize = checkSize('chunkSize', o.chunkSize === undefined ? DEFAULT_CHUNK : o.chunkSize);
     this.epsilon = checkEpsilon(o.epsilon);
     const map = FEATURE_MAPS[this.kernel];
-    const projection = o.projection ?? 'orthogonal';
+    const projection = o.projection === undefined ? 'orthogonal' : o.projection;
 
     if (typeof projection === 'object') { // an explicit matrix (checkExplicitProjection rejects anything but a Float32Array)
       this.projectionKind = 'explicit';
@@ -100,7 +101,7 @@ export class FavorAttention {
       this.w = null;
     } else {
       this.projectionKind = checkChoice('projection', projection, PROJECTION_KINDS, 'orthogonal');
-      const m = checkSize('features', o.features ?? DEFAULT_FEATURES);
+      const m = checkSize('features', o.features === undefined ? DEFAULT_FEATURES : o.features);
       this.w = drawProjection(m, this.dim, this.projectionKind, this.norms, this.currentSeed);
     }
     this.prepared = prepareFeatures(map, this.dim, this.w, this.epsilon);
@@ -144,14 +145,16 @@ export class FavorAttention {
     const o = checkOptions<FavorForwardOptions>('forward', options, FORWARD_KEYS);
     checkInput('q', q, s.qLength);
     checkInput('k', k, s.kLength);
-    checkInput('v', v, s.vLength);
+    const vMax = checkInputMax('v', v, s.vLength).max;
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const out = checkOut(o.out, s.outLength, [q, k, v]) ?? new Float32Array(s.outLength);
     const pool = runtime().pool;
-    if (pool && worthThreads(s, this.causal)) {
-      withKernel(() => threadedForward(pool, this.prepared, this.chunkSize, s, q, k, v, mask, out, this.causal));
-    } else if (this.causal) causalForward(this.prepared, this.chunkSize, s, q, k, v, mask, out);
-    else bidirectionalForward(this.prepared, this.chunkSize, s, q, k, v, mask, out);
+    withValueScale(v, vMax, out, (values) => {
+      if (pool && worthThreads(s, this.causal)) {
+        withKernel(() => threadedForward(pool, this.prepared, this.chunkSize, s, q, k, values, mask, out, this.causal));
+      } else if (this.causal) causalForward(this.prepared, this.chunkSize, s, q, k, values, mask, out);
+      else bidirectionalForward(this.prepared, this.chunkSize, s, q, k, values, mask, out);
+    });
     return out;
   }
 

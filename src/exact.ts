@@ -2,7 +2,8 @@
 import { withKernel } from './guard.ts';
 import { checkWorkspaceBytes } from './heap.ts';
 import { resolveShape, type AttentionShape, type ResolvedShape } from './shapes.ts';
-import { checkBoolean, checkInput, checkKeyMask, checkOptions, checkOut } from './validate.ts';
+import { checkBoolean, checkInput, checkInputMax, checkKeyMask, checkOptions, checkOut } from './validate.ts';
+import { withValueScale } from './value-scale.ts';
 import { planWorkspace, runtime } from './wasm.ts';
 
 export interface ExactAttentionOptions {
@@ -27,13 +28,14 @@ export function exactAttention(q: Float32Array, k: Float32Array, v: Float32Array
   const o = checkOptions<ExactAttentionOptions>('exactAttention', options, OPTION_KEYS);
   checkInput('q', q, s.qLength);
   checkInput('k', k, s.kLength);
-  checkInput('v', v, s.vLength);
+  const vMax = checkInputMax('v', v, s.vLength).max;
   const causal = checkBoolean('causal', o.causal, false);
   const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
   const given = checkOut(o.out, s.outLength, [q, k, v]);
   // under withKernel (guard.ts): a wasm trap becomes KERNEL_FAULT and the module is rebuilt
   const out = given ?? new Float32Array(s.outLength);
-  return withKernel(() => exactPass(s, q, k, v, causal, mask, out));
+  withValueScale(v, vMax, out, (values) => withKernel(() => exactPass(s, q, k, values, causal, mask, out)));
+  return out;
 }
 
 function exactPass(s: ResolvedShape, q: Float32Array, k: Float32Array, v: Float32Array, causal: boolean,

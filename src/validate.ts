@@ -22,17 +22,21 @@ export function checkFloat32(name: string, value: unknown, length: number): Floa
   return value;
 }
 
-/** Throws NON_FINITE at the first NaN or ±Infinity. x·0 is 0 for every finite x and NaN otherwise. */
-export function checkFinite(name: string, data: Float32Array): void {
-  let acc = 0;
+/**
+ * Throws NON_FINITE at the first NaN or ±Infinity; returns max|x|. (Math.max propagates NaN and ∞, so one
+ * pass finds both; the slow search for the index runs only when something is wrong.)
+ */
+export function checkFinite(name: string, data: Float32Array): number {
+  let big = 0;
   const n = data.length;
-  for (let i = 0; i < n; i++) acc += data[i] * 0;
-  if (acc === 0) return;
+  for (let i = 0; i < n; i++) big = Math.max(big, Math.abs(data[i]));
+  if (big <= 3.4028234663852886e38) return big;
   for (let i = 0; i < n; i++) {
     if (!Number.isFinite(data[i])) {
       throw new PerformerError('NON_FINITE', `${name}[${i}] is ${data[i]}: inputs must be finite`);
     }
   }
+  return big;
 }
 
 /** A Float32Array input of the given length with finite entries. */
@@ -40,6 +44,12 @@ export function checkInput(name: string, value: unknown, length: number): Float3
   const data = checkFloat32(name, value, length);
   checkFinite(name, data);
   return data;
+}
+
+/** Like checkInput; also returns max|x| (for value scaling, src/value-scale.ts). */
+export function checkInputMax(name: string, value: unknown, length: number): { data: Float32Array; max: number } {
+  const data = checkFloat32(name, value, length);
+  return { data, max: checkFinite(name, data) };
 }
 
 /** An optional output buffer: undefined, or a Float32Array of the right length. It may not overlap an input. */

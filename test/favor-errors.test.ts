@@ -21,6 +21,11 @@ test('constructor: every option is checked', () => {
   throwsCode(() => new FavorAttention({ dim: 4, features: 0 }), 'INVALID_SIZE');
   throwsCode(() => new FavorAttention({ dim: 4, features: -3 }), 'INVALID_SIZE');
   throwsCode(() => new FavorAttention({ dim: 4, features: NaN }), 'INVALID_SIZE');
+  // only undefined means "the default": null is a mistake, as in shapes
+  throwsCode(() => new FavorAttention({ dim: 4, features: null as never }), 'INVALID_SIZE');
+  throwsCode(() => new FavorAttention({ dim: 4, seed: null as never }), 'INVALID_OPTION');
+  throwsCode(() => new FavorAttention({ dim: 4, chunkSize: null as never }), 'INVALID_SIZE');
+  throwsCode(() => new FavorAttention({ dim: 4, projection: null as never }), 'INVALID_TYPE');
   throwsCode(() => new FavorAttention({ dim: 4, kernel: 'softmax2' as never }), 'INVALID_OPTION');
   throwsCode(() => new FavorAttention({ dim: 4, projection: 'qr' as never }), 'INVALID_OPTION');
   throwsCode(() => new FavorAttention({ dim: 4, projection: 'none' }), 'INVALID_OPTION'); // softmax needs random features
