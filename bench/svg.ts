@@ -350,8 +350,8 @@ export function renderSvg(chart: Chart, footer?: string): string {
   out.push(`<text transform="translate(22,${f1((top + bottom) / 2)}) rotate(-90)" font-size="13.5" fill="#111" text-anchor="middle">${esc(chart.yLabel)} (log scale)</text>`);
 
   // Data, clipped to the plot; error bars dodged sideways so that series at the same x stay apart.
-  out.push(`<defs><clipPath id="plot"><rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}"/></clipPath></defs>`);
-  out.push('<g clip-path="url(#plot)">');
+  out.push(`<defs><clipPath id="plot-${esc(chart.id)}"><rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}"/></clipPath></defs>`);
+  out.push('<g clip-path="url(#plot-${esc(chart.id)})">');
   const barred = styled.filter((s) => !s.reference && chart.errorBars && s.points.some((p) => p[2]));
   for (const s of styled) {
     const dodge = barred.includes(s) ? (barred.indexOf(s) - (barred.length - 1) / 2) * 5 : 0;
