@@ -351,7 +351,7 @@ export function renderSvg(chart: Chart, footer?: string): string {
 
   // Data, clipped to the plot; error bars dodged sideways so that series at the same x stay apart.
   out.push(`<defs><clipPath id="plot-${esc(chart.id)}"><rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}"/></clipPath></defs>`);
-  out.push('<g clip-path="url(#plot-${esc(chart.id)})">');
+  out.push(`<g clip-path="url(#plot-${esc(chart.id)})">`);
   const barred = styled.filter((s) => !s.reference && chart.errorBars && s.points.some((p) => p[2]));
   for (const s of styled) {
     const dodge = barred.includes(s) ? (barred.indexOf(s) - (barred.length - 1) / 2) * 5 : 0;
