@@ -1,13 +1,5 @@
 // performer-wasm: FAVOR+ (Performer) attention and exact attention in WebAssembly SIMD.
+// This entry carries the wasm inlined (Node, browsers, Deno, Bun, no bundler step needed).
 import './inline-source.ts';
 
-export { init, initSync, memoryBytes, runtimeInfo, type InitOptions, type RuntimeInfo, type WasmSource } from './wasm.ts';
-export { PerformerError, type PerformerErrorCode } from './errors.ts';
-export type { AttentionShape } from './shapes.ts';
-export { exactAttention, type ExactAttentionOptions } from './exact.ts';
-export { FavorAttention, type DecoderOptions, type FavorAttentionOptions, type FavorBackwardOptions, type FavorForwardOptions } from './attention.ts';
-export type { Gradients } from './backward.ts';
-export { FavorDecoder } from './decoder.ts';
-export type { KernelName } from './kernels.ts';
-export type { ProjectionKind, RowNorms } from './projection.ts';
-export { exactAttentionBackward, type ExactAttentionBackwardOptions, type ExactAttentionGradients } from './exact-backward.ts';
+export * from './api.ts';
