@@ -8,7 +8,7 @@
 //   Node's Worker refuses, so the two blobs (worker script, main script) are written to a temp dir.
 //   Its init caps the pool at (logical cores)/2, so os.cpus() reports 2·threads during init.
 // - setWasmPaths(dir of the package's dist/) loads the .wasm from node_modules, offline.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,12 +25,12 @@ export const tfjsWasm: PeerLoader = {
     backend.setWasmPaths(`${pkgDir}/dist/`);
     backend.setThreadsCount(threads);
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threads > 1);
-    const restore = threads > 1 ? nodeThreadShims(pkgDir, threads) : () => {};
+    const shims = threads > 1 ? nodeThreadShims(pkgDir, threads) : undefined;
     try {
       if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") failed');
       await tf.ready();
     } finally {
-      restore();
+      shims?.restore();
     }
     const actual = backend.getThreadsCount();
     return {
@@ -41,6 +41,7 @@ export const tfjsWasm: PeerLoader = {
       close: () => {
         // The pthread workers would keep the process alive.
         (tf.backend() as any).wasm?.PThread?.terminateAllThreads?.();
+        if (shims) rmSync(shims.dir, { recursive: true, force: true });
       },
     } satisfies Peer;
   },
@@ -97,8 +98,8 @@ function prepare(tf: Tf, p: Problem): Prepared {
   return { run, output: () => out, dispose: () => kept.forEach((t) => t.dispose()) };
 }
 
-/** Lets the threaded-SIMD build start its pthread workers under Node; returns the undo. */
-function nodeThreadShims(pkgDir: string, threads: number): () => void {
+/** Lets the threaded-SIMD build start its pthread workers under Node; returns the undo and the temp dir. */
+function nodeThreadShims(pkgDir: string, threads: number): { restore(): void; dir: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tfjs-wasm-threads-'));
   const mainFile = path.join(dir, 'main.js');
   const workerFile = path.join(dir, 'worker.js');
@@ -124,9 +125,10 @@ function nodeThreadShims(pkgDir: string, threads: number): () => void {
   URL.createObjectURL = (obj: Blob | MediaSource) => files.get(obj as Blob) ?? realCreate(obj);
   const cpu = realCpus()[0];
   (os as { cpus: typeof os.cpus }).cpus = () => Array.from({ length: 2 * threads }, () => cpu);
-  return () => {
+  const restore = () => {
     globalThis.Blob = RealBlob;
     URL.createObjectURL = realCreate;
     (os as { cpus: typeof os.cpus }).cpus = realCpus;
   };
+  return { restore, dir };
 }
