@@ -12,8 +12,9 @@
 // The caller's `out` buffer may be partly written when a call fails with KERNEL_FAULT (outputs are
 // copied out chunk by chunk); it is never partly written for validation errors, which come first.
 //
-// TODO(threads): with a worker pool, a worker that dies or traps must fail the call the same way
-// (KERNEL_FAULT) and be replaced; withKernel is the place that will catch it.
+// Threads: a trap in a pool worker, or a worker that ends while holding a job, fails its job; the
+// pool's run() then throws a RuntimeError here, so the call fails the same way (KERNEL_FAULT), and the
+// pool replaces the worker in the background (src/pool.ts).
 import { PerformerError } from './errors.ts';
 import { rebuild, runtime, type Runtime } from './wasm.ts';
 

@@ -14,6 +14,7 @@ export const DONE = 3; // jobs finished (by any thread)
 export const STOP = 4; // 1: workers exit
 export const ERROR = 5; // 0, or 1 + the number of a job that threw
 export const READY = 6; // workers that have instantiated the module
+export const CRASH = 7; // test hook: 1 makes the next worker that wakes exit while holding a job
 
 export const CONTROL_BYTES = 64;
 export const SLOT_WORDS = 32; // f64 words per job: [function index, argument count, arguments…]
@@ -34,20 +35,43 @@ export function runJob(exports: Record<string, unknown>, f64: Float64Array, base
   fn(...args);
 }
 
-/** Claims and runs jobs until none is left; returns how many this thread ran. */
-export function work(exports: Record<string, unknown>, memory: WebAssembly.Memory, base: number): number {
+/** Claims the next published job; returns its number, or −1 when none is left. */
+export function claim(i32: Int32Array): number {
+  for (;;) {
+    const j = Atomics.load(i32, NEXT);
+    if (j >= Atomics.load(i32, END)) return -1;
+    if (Atomics.compareExchange(i32, NEXT, j, j + 1) === j) return j;
+  }
+}
+
+/** Marks job j failed and done (a trap, or the death of the thread that held it). */
+export function fail(i32: Int32Array, j: number): void {
+  Atomics.compareExchange(i32, ERROR, 0, j + 1);
+  Atomics.add(i32, DONE, 1);
+  Atomics.notify(i32, DONE);
+}
+
+/**
+ * Claims and runs jobs until none is left; returns how many this thread ran. `current.job` holds the
+ * job being run (−1 between jobs), so that a dying worker can fail it (pool-worker.ts).
+ */
+export function work(exports: Record<string, unknown>, memory: WebAssembly.Memory, base: number, current = { job: -1 }): number {
   const i32 = new Int32Array(memory.buffer, base, CONTROL_BYTES / 4);
   const f64 = new Float64Array(memory.buffer);
   let ran = 0;
   for (;;) {
-    const j = Atomics.load(i32, NEXT);
-    if (j >= Atomics.load(i32, END)) return ran;
-    if (Atomics.compareExchange(i32, NEXT, j, j + 1) !== j) continue;
+    const j = claim(i32);
+    if (j < 0) return ran;
+    current.job = j;
     try {
       runJob(exports, f64, base, j);
     } catch {
-      Atomics.compareExchange(i32, ERROR, 0, j + 1);
+      current.job = -1;
+      fail(i32, j);
+      ran++;
+      continue;
     }
+    current.job = -1;
     ran++;
     Atomics.add(i32, DONE, 1);
     Atomics.notify(i32, DONE);
@@ -66,7 +90,7 @@ export interface NodeWorkerThreads {
     postMessage(message: unknown): void;
     terminate(): unknown;
     unref(): void;
-    once(event: 'message' | 'error', handler: (value: unknown) => void): void;
+    once(event: 'message' | 'error' | 'exit', handler: (value: unknown) => void): void;
   };
   parentPort: { postMessage(message: unknown): void; once(event: 'message', handler: (value: unknown) => void): void } | null;
 }

@@ -1,6 +1,6 @@
 // A pool worker (Node worker_threads, or a Web Worker): instantiates the threaded module on the shared
 // memory it is sent, then waits for rounds of jobs (src/pool-protocol.ts) until told to stop.
-import { GEN, isNode, nodeWorkerThreads, READY, STOP, work } from './pool-protocol.ts';
+import { claim, CRASH, fail, GEN, isNode, nodeWorkerThreads, READY, STOP, work } from './pool-protocol.ts';
 
 interface Start {
   module: WebAssembly.Module;
@@ -8,16 +8,33 @@ interface Start {
   base: number;
 }
 
-type Port = { postMessage(message: unknown): void; onMessage(handler: (message: Start) => void): void };
+type Port = {
+  postMessage(message: unknown): void;
+  onMessage(handler: (message: Start) => void): void;
+  /** Runs fn as the thread ends (Node: process 'exit', also after an uncaught error). */
+  onExit(fn: () => void): void;
+  exit(): void;
+};
 
 async function port(): Promise<Port> {
   if (isNode()) {
     const { parentPort } = await nodeWorkerThreads();
     if (!parentPort) throw new Error('pool-worker must run in a worker thread');
-    return { postMessage: (m) => parentPort.postMessage(m), onMessage: (h) => parentPort.once('message', (m) => h(m as Start)) };
+    const proc = (globalThis as unknown as { process: { on(e: 'exit', fn: () => void): void; exit(code: number): void } }).process;
+    return {
+      postMessage: (m) => parentPort.postMessage(m),
+      onMessage: (h) => parentPort.once('message', (m) => h(m as Start)),
+      onExit: (fn) => proc.on('exit', fn),
+      exit: () => proc.exit(1),
+    };
   }
-  const scope = globalThis as unknown as { postMessage(m: unknown): void; onmessage: ((e: MessageEvent) => void) | null };
-  return { postMessage: (m) => scope.postMessage(m), onMessage: (h) => { scope.onmessage = (e) => h(e.data as Start); } };
+  const scope = globalThis as unknown as { postMessage(m: unknown): void; onmessage: ((e: MessageEvent) => void) | null; close(): void };
+  return {
+    postMessage: (m) => scope.postMessage(m),
+    onMessage: (h) => { scope.onmessage = (e) => h(e.data as Start); },
+    onExit: () => {}, // a Web Worker is not ended by an uncaught error
+    exit: () => scope.close(),
+  };
 }
 
 const channel = await port();
@@ -28,12 +45,22 @@ channel.onMessage(({ module, memory, base }) => {
   Atomics.add(i32, READY, 1);
   Atomics.notify(i32, READY);
   channel.postMessage('ready');
+  // a thread that ends while holding a job fails that job, so the calling thread never waits for it
+  const current = { job: -1 };
+  channel.onExit(() => {
+    if (current.job >= 0) fail(i32, current.job);
+  });
   let seen = Atomics.load(i32, GEN);
   for (;;) {
     Atomics.wait(i32, GEN, seen);
     seen = Atomics.load(i32, GEN);
     if (Atomics.load(i32, STOP)) break;
-    work(exports, memory, base);
+    if (Atomics.compareExchange(i32, CRASH, 1, 0) === 1) {
+      current.job = claim(i32); // the test hook: die holding a job
+      channel.exit();
+      return;
+    }
+    work(exports, memory, base, current);
   }
   channel.postMessage('stopped');
 });

@@ -4,7 +4,7 @@
 // thread may not block (a browser page's main thread) or memory cannot be shared, there is no pool
 // and every call runs on one thread (see threadSupport()).
 import { PerformerError } from './errors.ts';
-import { CONTROL_BYTES, DONE, END, ERROR, GEN, isNode, JOB_FUNCTIONS, nodeWorkerThreads, READY, SLOT_WORDS, SLOTS, STOP, work, type JobFunction } from './pool-protocol.ts';
+import { CONTROL_BYTES, CRASH, DONE, END, ERROR, GEN, isNode, JOB_FUNCTIONS, nodeWorkerThreads, SLOT_WORDS, SLOTS, STOP, work, type JobFunction } from './pool-protocol.ts';
 
 export interface Job {
   fn: JobFunction;
@@ -28,36 +28,57 @@ export function threadSupport(): string | undefined {
 
 export class Pool {
   readonly threads: number;
+  private readonly module: WebAssembly.Module;
   private readonly memory: WebAssembly.Memory;
   private readonly exports: Record<string, unknown>;
   private readonly base: number;
-  private readonly workers: WorkerHandle[];
+  private readonly workers = new Set<Spawned>();
+  private stopped = false;
+  /** Workers that ended and were replaced (for tests and monitoring). */
+  replaced = 0;
 
-  private constructor(threads: number, memory: WebAssembly.Memory, exports: Record<string, unknown>, base: number, workers: WorkerHandle[]) {
+  private constructor(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, exports: Record<string, unknown>, base: number) {
     this.threads = threads;
+    this.module = module;
     this.memory = memory;
     this.exports = exports;
     this.base = base;
-    this.workers = workers;
   }
 
   /** Starts threads − 1 workers on `module` and `memory`; `base` is the pool's control block in that memory. */
   static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, exports: Record<string, unknown>,
                      base: number): Promise<Pool> {
     new Int32Array(memory.buffer, base, CONTROL_BYTES / 4).fill(0);
-    const workers = await Promise.all(Array.from({ length: threads - 1 }, () => spawn()));
-    const ready = workers.map((w) => new Promise<void>((resolve, reject) => {
-      w.onceMessage((m) => (m === 'ready' ? resolve() : reject(new Error(String(m)))));
-      w.onceError(reject);
-    }));
-    for (const w of workers) w.postMessage({ module, memory, base });
+    const pool = new Pool(threads, module, memory, exports, base);
     try {
-      await Promise.all(ready);
+      await Promise.all(Array.from({ length: threads - 1 }, () => pool.addWorker()));
     } catch (error) {
-      for (const w of workers) w.terminate();
+      pool.stop();
       throw new PerformerError('INIT_FAILED', `a pool worker failed to start: ${error instanceof Error ? error.message : String(error)}`);
     }
-    return new Pool(threads, memory, exports, base, workers);
+    return pool;
+  }
+
+  /**
+   * Starts one worker and waits until it has instantiated the module. A worker that ends later (an
+   * uncaught error, terminate()) is replaced in the background: meanwhile the other threads, the
+   * calling one included, take its share of the jobs.
+   */
+  private async addWorker(): Promise<void> {
+    const w = await spawn();
+    const ready = new Promise<void>((resolve, reject) => {
+      w.onceMessage((m) => (m === 'ready' ? resolve() : reject(new Error(String(m)))));
+      w.onceError(reject);
+    });
+    w.postMessage({ module: this.module, memory: this.memory, base: this.base });
+    await ready;
+    this.workers.add(w);
+    w.onceExit(() => {
+      this.workers.delete(w);
+      if (this.stopped) return;
+      this.replaced++;
+      this.addWorker().catch(() => {}); // if that fails too, the pool runs with fewer threads
+    });
   }
 
   /** Runs the jobs on every thread, this one included; returns when all are done. A job that threw makes it throw. */
@@ -82,12 +103,13 @@ export class Pool {
         Atomics.wait(i32, DONE, done, 1000);
       }
       const failed = Atomics.load(i32, ERROR);
-      if (failed) throw new WebAssembly.RuntimeError(`job ${failed - 1 - start} (${round[failed - 1 - start]?.fn}) trapped in a pool thread`);
+      if (failed) throw new WebAssembly.RuntimeError(`job ${failed - 1 - start} (${round[failed - 1 - start]?.fn}) trapped, or its thread ended`);
     }
   }
 
   /** Stops the workers (they exit after their current round). */
   stop(): void {
+    this.stopped = true;
     const i32 = new Int32Array(this.memory.buffer, this.base, CONTROL_BYTES / 4);
     Atomics.store(i32, STOP, 1);
     Atomics.add(i32, GEN, 1);
@@ -95,15 +117,21 @@ export class Pool {
     for (const w of this.workers) w.terminate();
   }
 
-  /** Workers that have instantiated the module (for tests). */
-  get ready(): number {
-    return Atomics.load(new Int32Array(this.memory.buffer, this.base, CONTROL_BYTES / 4), READY);
+  /** Workers alive now. */
+  get live(): number {
+    return this.workers.size;
+  }
+
+  /** Test hook: the next worker that wakes ends itself while holding a job. */
+  crashWorkerForTest(): void {
+    Atomics.store(new Int32Array(this.memory.buffer, this.base, CONTROL_BYTES / 4), CRASH, 1);
   }
 }
 
 interface Spawned extends WorkerHandle {
   onceMessage(handler: (message: unknown) => void): void;
   onceError(handler: (error: unknown) => void): void;
+  onceExit(handler: () => void): void;
 }
 
 /**
@@ -122,6 +150,7 @@ async function spawn(): Promise<Spawned> {
       terminate: () => w.terminate(),
       onceMessage: (h) => w.once('message', h),
       onceError: (h) => w.once('error', h),
+      onceExit: (h) => w.once('exit', h),
     };
   }
   const w = new Worker(url, { type: 'module' });
@@ -130,5 +159,6 @@ async function spawn(): Promise<Spawned> {
     terminate: () => w.terminate(),
     onceMessage: (h) => w.addEventListener('message', (e) => h(e.data), { once: true }),
     onceError: (h) => w.addEventListener('error', (e) => h(e), { once: true }),
+    onceExit: () => {}, // a Web Worker ends only when terminated, which the pool does itself
   };
 }

@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { FavorAttention, init, initSync, runtimeInfo } from '../src/index.ts';
+import { runtime } from '../src/wasm.ts';
 import { allFinite, randn, relError } from './support/data.ts';
 import { throwsCode } from './support/expect.ts';
 
@@ -56,6 +57,23 @@ test('threads: a decoder and exact attention keep working on the threaded instan
   const dec = attn.decoder({ heads: 2 });
   const y = dec.step(randn(16, 1), randn(16, 2), randn(16, 3));
   assert.ok(allFinite(y));
+});
+
+test('threads: a worker that ends while holding a job fails the call with KERNEL_FAULT (no hang) and is replaced', async () => {
+  await init(undefined, { relaxedSimd: false, threads: 2 });
+  const pool = runtime().pool!;
+  const shape = { heads: 8, queries: 512, dim: 16 };
+  const [q, k, v] = [randn(8 * 512 * 16, 1, 0.5), randn(8 * 512 * 16, 2, 0.5), randn(8 * 512 * 16, 3)];
+  const attn = new FavorAttention({ dim: 16, features: 32, seed: 1 });
+  const before = attn.forward(q, k, v, shape);
+  pool.crashWorkerForTest();
+  const message = throwsCode(() => attn.forward(q, k, v, shape), 'KERNEL_FAULT');
+  assert.match(message, /thread ended/);
+  for (let i = 0; i < 100 && (pool.replaced < 1 || pool.live < 1); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.is(pool.replaced, 1, 'the dead worker was replaced');
+  assert.is(pool.live, 1);
+  const after = attn.forward(q, k, v, shape);
+  assert.ok(after.every((x, i) => Object.is(x, before[i])), 'the next call gives the same bits');
 });
 
 test('threads: options are checked; initSync cannot start workers', () => {
