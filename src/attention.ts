@@ -209,6 +209,9 @@ export class FavorAttention {
   }
 }
 
+/** Internal: the smallest heads·(queries + keys) sent to the pool (tests set 0 to thread every call). */
+export const threading = { minRows: 1024 };
+
 /**
  * Threads pay for a round trip to the workers and for copying whole heads into wasm memory: worth it
  * for several heads, or one long bidirectional head (one causal head stays on one thread).
@@ -216,7 +219,7 @@ export class FavorAttention {
 function worthThreads(s: ResolvedShape, causal: boolean): boolean {
   const heads = s.batch * s.heads;
   if (heads === 1 && causal) return false;
-  return heads * (s.queries + s.keys) >= 1024;
+  return heads * (s.queries + s.keys) >= threading.minRows;
 }
 
 /** out: { dq, dk, dv }, each a Float32Array of its input's length not sharing memory with an input; or fresh buffers. */

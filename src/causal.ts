@@ -104,7 +104,7 @@ export function causalForward(...args: Parameters<typeof causalPass>): void {
 function causalPass(f: PreparedFeatures, chunk: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
                     v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
   const { queries: Lq, keys: Lk, valueDim: dv } = s;
-  const ws = new CausalWorkspace(f, Math.min(chunk, Lq), dv, true);
+  const ws = new CausalWorkspace(f, Math.min(chunk, Math.max(Lq, Lk)), dv, true); // the same chunks as the pool (threaded.ts)
   const rt = runtime();
   const st = ws.state;
   const prefix = Math.max(0, Lk - Lq); // keys every query sees

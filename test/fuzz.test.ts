@@ -10,13 +10,17 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import './support/setup.ts';
-import { exactAttention, FavorAttention, type KernelName } from '../src/index.ts';
+import { exactAttention, FavorAttention, init, initSync, type KernelName } from '../src/index.ts';
+import { threading } from '../src/attention.ts';
 import { FEATURE_MAPS, KERNEL_NAMES } from '../src/kernels.ts';
 import { allFinite, randn, rng } from './support/data.ts';
 import { favorCausalReference, favorReference, featureVector, type FavorReferenceConfig, type Shape } from './reference/favor.ts';
 import { referenceAttention } from './reference/attention.ts';
 
 const RUNS = positiveInt(process.env.FUZZ_RUNS, 4000);
+// cases run again on a 2-thread pool; a split head sums in another order: agreement to rounding
+const THREAD_RUNS = Math.max(200, Math.round(RUNS / 10));
+const SPLIT_HEAD = 1e-6;
 const EXACT_RUNS = Math.max(1, Math.round(RUNS * 0.3));
 const SEED = positiveInt(process.env.FUZZ_SEED, 0x5eed7);
 // Fidelity: the tolerance of test/favor.test.ts, test/causal.test.ts and test/exact.test.ts. Not loosened.
@@ -63,10 +67,8 @@ interface FavorCase {
   /** position of σ inside the kernel's input-scale range, 0…1 */
   scale: number;
   seed: number;
-  // TODO(threads): the worker pool (`await init(source, { threads })`, test/threads.test.ts) is process-wide,
-  // so it cannot be drawn per case: run this file once more under a threaded init (an env FUZZ_THREADS=n
-  // before the properties) and require every result to equal the one-thread result bit for bit (split
-  // heads: to rounding), besides the float64 comparison.
+  // The thread count is process-wide (init), so it is not drawn per case: the last test runs sampled
+  // cases again under a 2-thread pool and compares them with their one-thread results.
 }
 
 /**
@@ -149,7 +151,8 @@ function conditioning(cfg: FavorReferenceConfig, c: FavorCase, q: Float32Array, 
 
 const stats = { cases: 0, worst: 0, worstCase: '', rows: 0, compared: 0, blindRows: 0, allMasked: 0 };
 
-function favorProperty(c: FavorCase): void {
+/** The instance, inputs and output of a case. */
+function runFavorCase(c: FavorCase) {
   const s: Shape = { batch: c.batch, heads: c.heads, queries: c.queries, keys: c.keys, dim: c.dim, valueDim: c.valueDim };
   const attn = new FavorAttention({ dim: c.dim, features: c.features, kernel: c.kernel, projection: c.projection,
                                     causal: c.causal, seed: c.seed, chunkSize: c.chunkSize });
@@ -160,7 +163,11 @@ function favorProperty(c: FavorCase): void {
   const k = randn(bh * c.keys * c.dim, c.seed + 2, sigma);
   const v = randn(bh * c.keys * c.valueDim, c.seed + 3);
   const mask = makeMask(c.mask, c.batch, c.keys, c.seed);
-  const out = attn.forward(q, k, v, s, { keyMask: mask });
+  return { s, attn, sigma, bh, q, k, v, mask, out: attn.forward(q, k, v, s, { keyMask: mask }) };
+}
+
+function favorProperty(c: FavorCase): void {
+  const { s, attn, sigma, bh, q, k, v, mask, out } = runFavorCase(c);
   const label = () => JSON.stringify({ ...c, sigma });
   assert.ok(allFinite(out), `non-finite output: ${label()}`);
 
@@ -262,6 +269,29 @@ test(`fuzz exactAttention: ${EXACT_RUNS} random cases against the float64 refere
     }
   }), { seed: SEED + 1, numRuns: EXACT_RUNS, endOnFailure: false });
   console.log(`    exact: ${count} evaluations in ${((performance.now() - started) / 1000).toFixed(1)} s; worst relative error ${worst.toExponential(2)}`);
+});
+
+
+
+test(`fuzz FAVOR+ on 2 threads: ${THREAD_RUNS} sampled cases equal their one-thread results`, async () => {
+  const cases = fc.sample(favorCaseArb, { seed: SEED + 2, numRuns: THREAD_RUNS });
+  const single = cases.map((c) => runFavorCase(c).out);
+  await init(undefined, { relaxedSimd: false, threads: 2 });
+  threading.minRows = 0; // every call through the pool, however small
+  try {
+    cases.forEach((c, i) => {
+      const out = runFavorCase(c).out;
+      // a whole head runs on one thread: the same bits; one bidirectional head is split: rounding only
+      if (c.batch * c.heads > 1 || c.causal) {
+        assert.ok(out.every((x, t) => Object.is(x, single[i][t])), `not bit-identical on 2 threads: ${JSON.stringify(c)}`);
+      } else {
+        assert.ok(fidelityError(out, single[i], single[i].map(Math.abs)) <= SPLIT_HEAD, `split head: ${JSON.stringify(c)}`);
+      }
+    });
+  } finally {
+    threading.minRows = 1024;
+    initSync(undefined, { relaxedSimd: false });
+  }
 });
 
 test.run();
