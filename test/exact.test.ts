@@ -3,7 +3,8 @@ import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { exactAttention, memoryBytes, PerformerError, type AttentionShape, type PerformerErrorCode } from '../src/index.ts';
 import { checkWorkspaceBytes } from '../src/heap.ts';
-import { allFinite, randn, relError, rng } from './support/data.ts';
+import { allFinite, relError } from './support/data.ts';
+import { describeCase, makeProblem, type Case } from './support/attention-cases.ts';
 import { referenceAttention, referenceAttentionRow, type ReferenceOptions } from './reference/attention.ts';
 
 // Tolerance against the float64 reference: the kernel rounds in float32 (unit roundoff 6e-8) through
@@ -11,49 +12,6 @@ import { referenceAttention, referenceAttentionRow, type ReferenceOptions } from
 // is ≤ 5e-7, so 1e-5 (the package-wide accuracy target) leaves a 20× margin without hiding a real bug
 // (a wrong mask, a missed rescale or a dropped tile gives errors of 1e-2 and more).
 const TOL = 1e-5;
-
-interface Case {
-  shape: AttentionShape;
-  causal?: boolean;
-  /** fraction of keys masked out (random), if any */
-  masked?: number;
-  /** batch rows whose keys are all masked */
-  deadRows?: number[];
-  sigma?: number;
-}
-
-function dimsOf(shape: AttentionShape) {
-  const batch = shape.batch ?? 1;
-  const heads = shape.heads ?? 1;
-  const Lq = shape.queries;
-  const Lk = shape.keys ?? Lq;
-  const d = shape.dim;
-  const dv = shape.valueDim ?? d;
-  return { batch, heads, Lq, Lk, d, dv };
-}
-
-function makeMask(batch: number, Lk: number, fraction: number, seed: number, deadRows: number[] = []): Uint8Array {
-  const u = rng(seed);
-  const mask = new Uint8Array(batch * Lk);
-  for (let i = 0; i < mask.length; i++) mask[i] = u() < fraction ? 0 : 1 + Math.floor(u() * 254); // any nonzero keeps
-  for (const b of deadRows) mask.fill(0, b * Lk, (b + 1) * Lk);
-  return mask;
-}
-
-function makeProblem(c: Case, seed: number) {
-  const { batch, heads, Lq, Lk, d, dv } = dimsOf(c.shape);
-  const sigma = c.sigma ?? 1;
-  const q = randn(batch * heads * Lq * d, seed, sigma);
-  const k = randn(batch * heads * Lk * d, seed + 1, sigma);
-  const v = randn(batch * heads * Lk * dv, seed + 2);
-  const keyMask = c.masked !== undefined || c.deadRows ? makeMask(batch, Lk, c.masked ?? 0, seed + 3, c.deadRows) : undefined;
-  return { q, k, v, keyMask };
-}
-
-function describeCase(c: Case): string {
-  const flags = [c.causal ? 'causal' : '', c.masked !== undefined ? `masked ${c.masked}` : '', c.deadRows ? `dead rows ${c.deadRows}` : ''];
-  return `${JSON.stringify(c.shape)} ${flags.filter(Boolean).join(', ')}`;
-}
 
 const CASES: Case[] = [
   { shape: { queries: 1, dim: 1 } },
