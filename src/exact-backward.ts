@@ -1,6 +1,7 @@
 // Gradients of exact softmax attention (the backward pass of exactAttention), in O(L) extra memory.
 import { PerformerError } from './errors.ts';
 import { withKernel } from './guard.ts';
+import { eachHead } from './exact.ts';
 import { checkWorkspaceBytes } from './heap.ts';
 import { resolveShape, type AttentionShape, type ResolvedShape } from './shapes.ts';
 import { checkBoolean, checkFloat32, checkInput, checkKeyMask, checkOptions, checkOut, describe } from './validate.ts';
@@ -80,20 +81,13 @@ function backwardPass(s: ResolvedShape, q: Float32Array, k: Float32Array, v: Flo
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
 
   const scale = 1 / Math.sqrt(d);
-  for (let b = 0; b < s.batch; b++) {
-    if (mask) rt.u8.set(mask.subarray(b * Lk, (b + 1) * Lk), at('mask'));
-    for (let h = 0; h < s.heads; h++) {
-      const head = b * s.heads + h;
-      rt.write(at('q'), q.subarray(head * Lq * d, (head + 1) * Lq * d));
-      rt.write(at('k'), k.subarray(head * Lk * d, (head + 1) * Lk * d));
-      rt.write(at('v'), v.subarray(head * Lk * dv, (head + 1) * Lk * dv));
-      rt.write(at('dout'), dOut.subarray(head * Lq * dv, (head + 1) * Lq * dv));
-      rt.exports.exact_attention_backward(at('q'), at('k'), at('v'), at('dout'), at('dq'), at('dk'), at('dv'),
-                                          Lq, Lk, d, dv, scale, causal ? 1 : 0, mask ? at('mask') : 0, at('scratch'));
-      grads.dq.set(rt.view(at('dq'), Lq * d), head * Lq * d);
-      grads.dk.set(rt.view(at('dk'), Lk * d), head * Lk * d);
-      grads.dv.set(rt.view(at('dv'), Lk * dv), head * Lk * dv);
-    }
-  }
+  eachHead(rt, s, q, k, v, mask, { q: at('q'), k: at('k'), v: at('v'), mask: at('mask') }, (head) => {
+    rt.write(at('dout'), dOut.subarray(head * Lq * dv, (head + 1) * Lq * dv));
+    rt.exports.exact_attention_backward(at('q'), at('k'), at('v'), at('dout'), at('dq'), at('dk'), at('dv'),
+                                        Lq, Lk, d, dv, scale, causal ? 1 : 0, mask ? at('mask') : 0, at('scratch'));
+    grads.dq.set(rt.view(at('dq'), Lq * d), head * Lq * d);
+    grads.dk.set(rt.view(at('dk'), Lk * d), head * Lk * d);
+    grads.dv.set(rt.view(at('dv'), Lk * dv), head * Lk * dv);
+  });
   return grads;
 }

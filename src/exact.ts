@@ -4,7 +4,7 @@ import { checkWorkspaceBytes } from './heap.ts';
 import { resolveShape, type AttentionShape, type ResolvedShape } from './shapes.ts';
 import { checkBoolean, checkInput, checkInputMax, checkKeyMask, checkOptions, checkOut } from './validate.ts';
 import { withValueScale } from './value-scale.ts';
-import { planWorkspace, runtime } from './wasm.ts';
+import { planWorkspace, runtime, type Runtime } from './wasm.ts';
 
 export interface ExactAttentionOptions {
   /** Query i sees keys j ≤ i + (keys − queries) (aligned at the end, as with a key cache). Default false. */
@@ -49,17 +49,29 @@ function exactPass(s: ResolvedShape, q: Float32Array, k: Float32Array, v: Float3
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
 
   const scale = 1 / Math.sqrt(d);
+  eachHead(rt, s, q, k, v, mask, { q: at('q'), k: at('k'), v: at('v'), mask: at('mask') }, (head) => {
+    rt.exports.exact_attention(at('q'), at('k'), at('v'), at('out'), Lq, Lk, d, dv, scale, causal ? 1 : 0,
+                               mask ? at('mask') : 0, at('scratch'));
+    out.set(rt.view(at('out'), Lq * dv), head * Lq * dv);
+  });
+  return out;
+}
+
+/**
+ * For each (batch, head) in order: copies the batch's mask row and the head's q, k, v into their wasm
+ * regions (each head whole: exact attention needs every key at once), then runs fn(head).
+ */
+export function eachHead(rt: Runtime, s: ResolvedShape, q: Float32Array, k: Float32Array, v: Float32Array, mask: Uint8Array | undefined,
+                         at: { q: number; k: number; v: number; mask: number }, fn: (head: number) => void): void {
+  const { queries: Lq, keys: Lk, dim: d, valueDim: dv } = s;
   for (let b = 0; b < s.batch; b++) {
-    if (mask) rt.u8.set(mask.subarray(b * Lk, (b + 1) * Lk), at('mask'));
+    if (mask) rt.u8.set(mask.subarray(b * Lk, (b + 1) * Lk), at.mask);
     for (let h = 0; h < s.heads; h++) {
       const head = b * s.heads + h;
-      rt.write(at('q'), q.subarray(head * Lq * d, (head + 1) * Lq * d));
-      rt.write(at('k'), k.subarray(head * Lk * d, (head + 1) * Lk * d));
-      rt.write(at('v'), v.subarray(head * Lk * dv, (head + 1) * Lk * dv));
-      rt.exports.exact_attention(at('q'), at('k'), at('v'), at('out'), Lq, Lk, d, dv, scale, causal ? 1 : 0,
-                                 mask ? at('mask') : 0, at('scratch'));
-      out.set(rt.view(at('out'), Lq * dv), head * Lq * dv);
+      rt.write(at.q, q.subarray(head * Lq * d, (head + 1) * Lq * d));
+      rt.write(at.k, k.subarray(head * Lk * d, (head + 1) * Lk * d));
+      rt.write(at.v, v.subarray(head * Lk * dv, (head + 1) * Lk * dv));
+      fn(head);
     }
   }
-  return out;
 }
