@@ -64,6 +64,25 @@ export interface Shape {
   batch: number; heads: number; queries: number; keys: number; dim: number; valueDim: number;
 }
 
+/** S += φ vᵀ, z += φ for one key (v from offset vAt). */
+function addKey(phi: Float64Array, v: ArrayLike<number>, vAt: number, dv: number, S: Float64Array, z: Float64Array): void {
+  for (let r = 0; r < phi.length; r++) {
+    z[r] += phi[r];
+    for (let c = 0; c < dv; c++) S[r * dv + c] += phi[r] * v[vAt + c];
+  }
+}
+
+/** out[at..at+dv) = φᵀS / φᵀz (0 where the denominator is 0). */
+function readOut(phi: Float64Array, S: Float64Array, z: Float64Array, dv: number, out: Float64Array, at: number): void {
+  let den = 0;
+  for (let r = 0; r < phi.length; r++) den += phi[r] * z[r];
+  for (let c = 0; c < dv; c++) {
+    let num = 0;
+    for (let r = 0; r < phi.length; r++) num += phi[r] * S[r * dv + c];
+    out[at + c] = den === 0 ? 0 : num / den;
+  }
+}
+
 /**
  * Bidirectional FAVOR+ in float64, linear form: S = Σ_j φ(k_j)v_jᵀ and z = Σ_j φ(k_j) over kept keys,
  * out_i = φ(q_i)ᵀS / φ(q_i)ᵀz (0 where the denominator is 0).
@@ -82,21 +101,11 @@ export function favorReference(cfg: FavorReferenceConfig, q: Float32Array, k: Fl
         const phi = featureVector(cfg, k.subarray((head * Lk + j) * d, (head * Lk + j + 1) * d));
         S ??= new Float64Array(phi.length * dv);
         z ??= new Float64Array(phi.length);
-        for (let r = 0; r < phi.length; r++) {
-          z[r] += phi[r];
-          for (let c = 0; c < dv; c++) S[r * dv + c] += phi[r] * v[(head * Lk + j) * dv + c];
-        }
+        addKey(phi, v, (head * Lk + j) * dv, dv, S, z);
       }
       if (!S || !z) continue; // every key masked: zeros
       for (let i = 0; i < Lq; i++) {
-        const phi = featureVector(cfg, q.subarray((head * Lq + i) * d, (head * Lq + i + 1) * d));
-        let den = 0;
-        for (let r = 0; r < phi.length; r++) den += phi[r] * z[r];
-        for (let c = 0; c < dv; c++) {
-          let num = 0;
-          for (let r = 0; r < phi.length; r++) num += phi[r] * S[r * dv + c];
-          out[(head * Lq + i) * dv + c] = den === 0 ? 0 : num / den;
-        }
+        readOut(featureVector(cfg, q.subarray((head * Lq + i) * d, (head * Lq + i + 1) * d)), S, z, dv, out, (head * Lq + i) * dv);
       }
     }
   }
@@ -191,20 +200,10 @@ export function favorCausalReference(cfg: FavorReferenceConfig, q: Float32Array,
           S ??= new Float64Array(phi.length * dv);
           z ??= new Float64Array(phi.length);
           if (keyMask && !keyMask[b * Lk + j]) continue;
-          for (let r = 0; r < phi.length; r++) {
-            z[r] += phi[r];
-            for (let c = 0; c < dv; c++) S[r * dv + c] += phi[r] * v[(head * Lk + j) * dv + c];
-          }
+          addKey(phi, v, (head * Lk + j) * dv, dv, S, z);
         }
         if (!S || !z) continue;
-        const phi = featureVector(cfg, q.subarray((head * Lq + i) * d, (head * Lq + i + 1) * d));
-        let den = 0;
-        for (let r = 0; r < phi.length; r++) den += phi[r] * z[r];
-        for (let c = 0; c < dv; c++) {
-          let num = 0;
-          for (let r = 0; r < phi.length; r++) num += phi[r] * S[r * dv + c];
-          out[(head * Lq + i) * dv + c] = den === 0 ? 0 : num / den;
-        }
+        readOut(featureVector(cfg, q.subarray((head * Lq + i) * d, (head * Lq + i + 1) * d)), S, z, dv, out, (head * Lq + i) * dv);
       }
     }
   }
