@@ -6,5 +6,6 @@ import { decode } from './decode.ts';
 import { exact } from './exact.ts';
 import { favor } from './favor.ts';
 import { gemm } from './gemm.ts';
+import { train } from './train.ts';
 
-export const modes: Mode<any>[] = [gemm, exact, favor, causal, decode, accuracy];
+export const modes: Mode<any>[] = [gemm, exact, favor, causal, decode, accuracy, train];
