@@ -42,19 +42,42 @@ function exactPass(s: ResolvedShape, q: Float32Array, k: Float32Array, v: Float3
                    mask: Uint8Array | undefined, out: Float32Array): Float32Array {
   const rt = runtime();
   const { queries: Lq, keys: Lk, dim: d, valueDim: dv } = s;
-  const kernelScratch = rt.exports.exact_scratch_bytes(Lq, Lk, d, dv) >>> 0; // usize arrives as a signed i32
-  const plan = planWorkspace({ q: Lq * d, k: Lk * d, v: Lk * dv, out: Lq * dv, mask: Math.ceil(Lk / 4), scratch: kernelScratch / 4 });
+  // with a pool, each head's query rows are split over the threads (one lane of scratch each)
+  const lanes = rt.pool && Lq >= 2 * 64 ? Math.min(rt.pool.threads, Math.floor(Lq / 64)) : 1;
+  const blocks = rowBlocks(Lq, lanes, causal);
+  const kernelScratch = rt.exports.exact_scratch_bytes(Math.max(...blocks.map(([a, b]) => b - a)), Lk, d, dv) >>> 0; // usize arrives as a signed i32
+  const plan = planWorkspace({ q: Lq * d, k: Lk * d, v: Lk * dv, out: Lq * dv, mask: Math.ceil(Lk / 4), scratch: lanes * kernelScratch / 4 });
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
 
   const scale = 1 / Math.sqrt(d);
   eachHead(rt, s, q, k, v, mask, { q: at('q'), k: at('k'), v: at('v'), mask: at('mask') }, (head) => {
-    rt.exports.exact_attention(at('q'), at('k'), at('v'), at('out'), Lq, Lk, d, dv, scale, causal ? 1 : 0,
-                               mask ? at('mask') : 0, at('scratch'));
-    out.set(rt.view(at('out'), Lq * dv), head * Lq * dv);
+    const calls = blocks.map(([from, to], lane) => {
+      // rows [from, to) see the keys their last row sees: j ≤ i + (keys − queries), the kernel's own rule
+      const keys = causal ? Math.min(Lk, to + Lk - Lq) : Lk;
+      return [at('q') + from * d * 4, at('k'), at('v'), at('out') + from * dv * 4, to - from, Math.max(keys, 0), d, dv, scale,
+              causal ? 1 : 0, mask ? at('mask') : 0, at('scratch') + lane * kernelScratch];
+    });
+    for (const [from, to] of blocks) if (causal && to + Lk - Lq <= 0) out.fill(0, (head * Lq + from) * dv, (head * Lq + to) * dv);
+    const live = calls.filter((c) => (c[5] as number) > 0);
+    if (lanes > 1) rt.pool!.run(live.map((args) => ({ fn: 'exact_attention', args })));
+    else for (const args of live) rt.exports.exact_attention(...(args as Parameters<typeof rt.exports.exact_attention>));
+    for (const [from, to] of blocks) {
+      if (causal && to + Lk - Lq <= 0) continue;
+      out.set(rt.view(at('out') + from * dv * 4, (to - from) * dv), (head * Lq + from) * dv);
+    }
   });
   return out;
+}
+
+/**
+ * Query rows [from, to) per lane. Causal rows cost in proportion to the keys they see, so the
+ * boundaries are spaced like √ to give each lane the same work; the last block ends at Lq.
+ */
+function rowBlocks(Lq: number, lanes: number, causal: boolean): [number, number][] {
+  const edge = (t: number) => Math.round(Lq * (causal ? Math.sqrt(t / lanes) : t / lanes));
+  return Array.from({ length: lanes }, (_, t) => [edge(t), edge(t + 1)] as [number, number]).filter(([a, b]) => b > a);
 }
 
 /**

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
-import { FavorAttention, init, initSync, runtimeInfo } from '../src/index.ts';
+import { exactAttention, FavorAttention, init, initSync, runtimeInfo } from '../src/index.ts';
 import { runtime } from '../src/wasm.ts';
 import { allFinite, randn, relError } from './support/data.ts';
 import { throwsCode } from './support/expect.ts';
@@ -50,6 +50,18 @@ test('threads: 2 threads give the one-thread results', async () => {
       assert.ok(out.every((x, j) => Object.is(x, single[i][j])), `not bit-identical: ${JSON.stringify(c)}`);
     }
   });
+});
+
+test('threads: exact attention splits query rows over the threads, with the one-thread bits', async () => {
+  const shapes = [{ heads: 1, queries: 700, keys: 900 }, { heads: 3, queries: 300, keys: 200 }, { heads: 2, queries: 129, keys: 129 }];
+  const inputs = shapes.map((c, i) => ({ q: randn(c.heads * c.queries * 16, i, 0.7), k: randn(c.heads * c.keys * 16, i + 1, 0.7), v: randn(c.heads * c.keys * 8, i + 2) }));
+  const run = () => shapes.flatMap((c, i) => [false, true].map((causal) =>
+    exactAttention(inputs[i].q, inputs[i].k, inputs[i].v, { ...c, dim: 16, valueDim: 8 }, { causal })));
+  const threaded = run();
+  initSync(undefined, { relaxedSimd: false });
+  const single = run();
+  await init(undefined, { relaxedSimd: false, threads: 2 });
+  threaded.forEach((out, j) => assert.ok(out.every((x, i) => Object.is(x, single[j][i])), `case ${j}`));
 });
 
 test('threads: a decoder and exact attention keep working on the threaded instance', async () => {
