@@ -12,6 +12,7 @@ interface PackedFile { path: string; size: number }
 interface Manifest {
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
   bundleDependencies?: unknown;
   exports: Record<string, string | Record<string, string>>;
   main: string;
@@ -49,10 +50,20 @@ test('the tarball holds dist (JS, types, both wasm builds), README and package.j
   for (const js of paths().filter((p) => p.endsWith('.js'))) assert.ok(paths().includes(js.replace(/\.js$/, '.d.ts')), `${js} has no .d.ts`);
 });
 
-test('zero runtime dependencies', () => {
+test('zero runtime dependencies (the TensorFlow.js op\'s peer is optional, imported only by performer-wasm/tfjs)', () => {
   assert.equal(Object.keys(pkg.dependencies ?? {}), [], 'dependencies');
-  assert.equal(Object.keys(pkg.peerDependencies ?? {}), [], 'peerDependencies');
+  assert.equal(Object.keys(pkg.peerDependencies ?? {}), ['@tensorflow/tfjs-core'], 'peerDependencies');
+  assert.equal(pkg.peerDependenciesMeta?.['@tensorflow/tfjs-core'], { optional: true }, 'the tfjs peer is optional');
   assert.is(pkg.bundleDependencies, undefined);
+  // only the tfjs subpath imports it
+  const importers = paths().filter((p) => p.endsWith('.js') && readFileSync(join(ROOT, p), 'utf8').includes('@tensorflow/tfjs-core'));
+  assert.equal(importers, ['dist/tfjs.js']);
+});
+
+test('each threaded build is at most 64 KiB too', () => {
+  for (const name of ['build/performer-threads.wasm', 'build/performer-relaxed-threads.wasm']) {
+    assert.ok(readFileSync(join(ROOT, name)).length <= WASM_LIMIT, name);
+  }
 });
 
 test('each wasm build is at most 64 KiB', () => {
