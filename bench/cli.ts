@@ -1,16 +1,19 @@
-// performer-wasm microbenchmarks: `npm run bench -- [mode...] [flags]`. See --help.
+#!/usr/bin/env node
+// performer-bench: the microbenchmarks of performer-wasm (`npm run bench -- [mode...] [flags]`, or the
+// package's bin `performer-bench`). See --help.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import { basename } from 'node:path';
 import v8 from 'node:v8';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { init } from '../src/index.ts';
-import { runtime } from '../src/wasm.ts';
+import { init } from 'performer-wasm';
+import { runtime } from 'performer-wasm/internal';
 import { UsageError, type Context, type Flag, type FlagValues, type Mode } from './mode.ts';
 import { modes } from './modes/index.ts';
 import { writeCharts } from './svg.ts';
 import { formatTable, type Table } from './table.ts';
-import { measure, MIN_SAMPLES_FAST, MIN_SAMPLES_SLOW, SLOW_CALL, VERY_SLOW_CALL } from './timing.ts';
+import { loadBenchmarkPackage, measure, MIN_SAMPLES_FAST, MIN_SAMPLES_SLOW, SLOW_CALL, VERY_SLOW_CALL } from './timing.ts';
 
 const DEFAULT_BUDGET = 1;
 
@@ -110,7 +113,8 @@ function readWasm(file: string): Uint8Array {
 }
 
 function header(requestedRelaxed: boolean, budget: number, wasmFile: string | undefined) {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  // the package's own manifest, by self-reference (works from bench/ and from dist/bench/)
+  const pkg = createRequire(import.meta.url)('performer-wasm/package.json') as { name: string; version: string };
   const build = runtime().build;
   const cpus = os.cpus();
   return {
@@ -138,6 +142,8 @@ const progress = {
 };
 
 async function main(): Promise<void> {
+  const missing = await loadBenchmarkPackage();
+  if (missing) throw new UsageError(missing);
   const { selected, flags } = parse(process.argv.slice(2));
   if (flags.help) {
     console.log(usage());

@@ -1,5 +1,6 @@
 // What a benchmark mode is. A new mode is one file in modes/ plus one line in modes/index.ts.
-import { KERNEL_NAMES, type KernelName } from '../src/kernels.ts';
+import { KERNEL_NAMES } from 'performer-wasm/internal';
+import type { KernelName } from 'performer-wasm';
 import type { Table } from './table.ts';
 import type { Timing } from './timing.ts';
 

@@ -1,6 +1,6 @@
 // One timed case: a warm-up call, then benchmark.js sampling. benchmark.js runs `fn` in cycles of at
 // least 50 ms (one call per cycle when a call is slower than that); each cycle is one sample.
-import Benchmark from 'benchmark';
+import type BenchmarkType from 'benchmark';
 
 export interface Timing {
   /** Median of the samples, ms per call: the number the tables report. */
@@ -31,7 +31,7 @@ export function measure(name: string, fn: () => void, options: TimingOptions): T
   const first = (performance.now() - start) / 1e3;
   if (first >= VERY_SLOW_CALL) return measureDirect(fn, options);
   const slow = first >= SLOW_CALL;
-  const bench = new Benchmark(name, fn, {
+  const bench = new (benchmarkPackage())(name, fn, {
     minSamples: slow ? MIN_SAMPLES_SLOW : MIN_SAMPLES_FAST,
     maxTime: options.budget,
     delay: 0,
@@ -72,4 +72,24 @@ export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+let loaded: typeof BenchmarkType | undefined;
+
+/**
+ * Loads the `benchmark` package (an optional peer of performer-wasm: only performer-bench needs it).
+ * Returns an error message when it is not installed.
+ */
+export async function loadBenchmarkPackage(): Promise<string | undefined> {
+  try {
+    loaded = (await import('benchmark')).default as typeof BenchmarkType;
+    return undefined;
+  } catch {
+    return 'performer-bench times with the `benchmark` package: install it beside performer-wasm (npm install benchmark)';
+  }
+}
+
+function benchmarkPackage(): typeof BenchmarkType {
+  if (!loaded) throw new Error('loadBenchmarkPackage() first');
+  return loaded;
 }

@@ -13,6 +13,7 @@ interface Manifest {
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
   peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+  bin?: Record<string, string>;
   bundleDependencies?: unknown;
   exports: Record<string, string | Record<string, string>>;
   main: string;
@@ -50,14 +51,24 @@ test('the tarball holds dist (JS, types, both wasm builds), README and package.j
   for (const js of paths().filter((p) => p.endsWith('.js'))) assert.ok(paths().includes(js.replace(/\.js$/, '.d.ts')), `${js} has no .d.ts`);
 });
 
-test('zero runtime dependencies (the TensorFlow.js op\'s peer is optional, imported only by performer-wasm/tfjs)', () => {
+test('zero runtime dependencies: two optional peers, for the tfjs op and for the bench CLI only', () => {
   assert.equal(Object.keys(pkg.dependencies ?? {}), [], 'dependencies');
-  assert.equal(Object.keys(pkg.peerDependencies ?? {}), ['@tensorflow/tfjs-core'], 'peerDependencies');
-  assert.equal(pkg.peerDependenciesMeta?.['@tensorflow/tfjs-core'], { optional: true }, 'the tfjs peer is optional');
+  assert.equal(Object.keys(pkg.peerDependencies ?? {}).sort(), ['@tensorflow/tfjs-core', 'benchmark'], 'peerDependencies');
+  for (const peer of Object.keys(pkg.peerDependencies ?? {})) assert.equal(pkg.peerDependenciesMeta?.[peer], { optional: true }, `${peer} is optional`);
   assert.is(pkg.bundleDependencies, undefined);
-  // only the tfjs subpath imports it
-  const importers = paths().filter((p) => p.endsWith('.js') && readFileSync(join(ROOT, p), 'utf8').includes('@tensorflow/tfjs-core'));
-  assert.equal(importers, ['dist/tfjs.js']);
+  // the library proper imports neither: only the tfjs subpath and the bench CLI do
+  const library = paths().filter((p) => p.endsWith('.js') && !p.startsWith('dist/bench/'));
+  const importers = (name: string) => library.filter((p) => readFileSync(join(ROOT, p), 'utf8').includes(`'${name}'`));
+  assert.equal(importers('@tensorflow/tfjs-core'), ['dist/tfjs.js']);
+  assert.equal(importers('benchmark'), []);
+});
+
+test('the bin performer-bench runs from the package', () => {
+  assert.equal(pkg.bin, { 'performer-bench': './dist/bench/cli.js' });
+  assert.ok(paths().includes('dist/bench/cli.js'));
+  assert.ok(readFileSync(join(ROOT, 'dist/bench/cli.js'), 'utf8').startsWith('#!/usr/bin/env node'));
+  const help = execFileSync(process.execPath, [join(ROOT, 'dist/bench/cli.js'), '--help'], { encoding: 'utf8' });
+  assert.match(help, /Modes:/);
 });
 
 test('each threaded build is at most 64 KiB too', () => {

@@ -5,7 +5,7 @@ import { randn } from '../data.ts';
 import { defineMode, favorFlags, intFlag, intList, shapeFlags, UsageError, type FlagValues } from '../mode.ts';
 import type { Row, Table } from '../table.ts';
 import type { Charted, Series } from '../svg.ts';
-import { exactAttention, FavorAttention, type KernelName } from '../../src/index.ts';
+import { exactAttention, FavorAttention, type KernelName } from 'performer-wasm';
 import { sci } from './favor.ts';
 
 /** The estimators of the figure: a kernel and a projection each. */

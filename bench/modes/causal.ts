@@ -2,7 +2,7 @@
 import { meanValueError, randn, relError } from '../data.ts';
 import { defineMode, exactMaxFlag, favorFlags, intFlag, intList, kernelFlag, shapeFlags } from '../mode.ts';
 import { prefixed, type Row } from '../table.ts';
-import { exactAttention, FavorAttention } from '../../src/index.ts';
+import { exactAttention, FavorAttention } from 'performer-wasm';
 import { ERROR_MAX_L, exactMaxOf, exactTimed, QK_SIGMA, sci } from './favor.ts';
 
 export const causal = defineMode({

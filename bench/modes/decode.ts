@@ -2,7 +2,7 @@
 import { randn } from '../data.ts';
 import { defineMode, favorFlags, intFlag, kernelFlag, shapeFlags } from '../mode.ts';
 import { type Row } from '../table.ts';
-import { FavorAttention } from '../../src/index.ts';
+import { FavorAttention } from 'performer-wasm';
 import { QK_SIGMA } from './favor.ts';
 
 /** Distinct tokens the timed steps cycle through (so the key stabilizer sees varied keys). */

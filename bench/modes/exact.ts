@@ -3,7 +3,7 @@ import { randn } from '../data.ts';
 import { defineMode, intFlag, intList, shapeFlags } from '../mode.ts';
 import { peerFlags, peerNotes, peerOptions } from '../peers/flags.ts';
 import { timedRow, timingColumns, type Table } from '../table.ts';
-import { exactAttention } from '../../src/index.ts';
+import { exactAttention } from 'performer-wasm';
 
 export const exact = defineMode({
   name: 'exact',

@@ -4,7 +4,7 @@ import { meanValueError, randn, relError } from '../data.ts';
 import { defineMode, exactMaxFlag, UsageError, type FlagValues, favorFlags, intFlag, intList, kernelFlag, shapeFlags } from '../mode.ts';
 import { peerFlags, peerNotes, peerOptions } from '../peers/flags.ts';
 import { prefixed, type Row, type Table } from '../table.ts';
-import { exactAttention, FavorAttention } from '../../src/index.ts';
+import { exactAttention, FavorAttention } from 'performer-wasm';
 
 /** Errors are measured up to this L (they need an exact pass, timed or not). */
 export const ERROR_MAX_L = 4096;

@@ -2,7 +2,7 @@
 import { randn } from '../data.ts';
 import { defineMode } from '../mode.ts';
 import { timedRow, timingColumns } from '../table.ts';
-import { planWorkspace, runtime } from '../../src/wasm.ts';
+import { planWorkspace, runtime } from 'performer-wasm/internal';
 
 type Kernel = 'gemm_nn' | 'gemm_nt' | 'gemm_tn';
 

@@ -5,7 +5,7 @@ import { randn } from '../data.ts';
 import { defineMode, exactMaxFlag, favorFlags, intFlag, intList, kernelFlag, shapeFlags } from '../mode.ts';
 import type { Charted, Series } from '../svg.ts';
 import { prefixed, type Row, type Table } from '../table.ts';
-import { exactAttention, exactAttentionBackward, FavorAttention } from '../../src/index.ts';
+import { exactAttention, exactAttentionBackward, FavorAttention } from 'performer-wasm';
 import { exactMaxOf, exactTimed, QK_SIGMA } from './favor.ts';
 
 /** The four methods, named as the --svg time chart names them (same colours). */

@@ -1,5 +1,5 @@
 // What the favor and exact modes call when --peers is given (imported dynamically from them).
-import { exactAttention, FavorAttention, runtimeInfo } from '../../src/index.ts';
+import { exactAttention, FavorAttention, runtimeInfo } from 'performer-wasm';
 import { randn } from '../data.ts';
 import { ERROR_MAX_L, QK_SIGMA } from '../modes/favor.ts';
 import type { Row, Table } from '../table.ts';

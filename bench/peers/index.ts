@@ -1,7 +1,7 @@
 // Peers side by side with performer-wasm (--peers): the same inputs, the same thread count, the
 // median ms and its ratio to ours, and (L ≤ ERROR_MAX_L) the error against exact attention.
 // Every peer package is imported here dynamically, so a plain `npm run bench` never loads one.
-import { exactAttention } from '../../src/index.ts';
+import { exactAttention } from 'performer-wasm';
 import { relError } from '../data.ts';
 import type { Row, Table } from '../table.ts';
 import type { PeerOptions } from './flags.ts';
