@@ -22,7 +22,7 @@
 // diagonal pay for per-element masking.
 //
 // Scratch: w·(d + dv + BC + 4) floats = O(tile·(d + dv)), independent of Lq·Lk.
-import { exp2neg4, LOG2E } from './math';
+import { EXP2_CONSTANTS, exp2negWith, LOG2E } from './math';
 import { madd } from './simd';
 
 // Tile sizes, measured (L = 1024..4096, d = 64, one head): every pair in {32, 64, 128} × {64, 128, 256}
@@ -169,6 +169,9 @@ function softmaxTile(st: usize, m: usize, l: usize, mt: usize, nk: i32, w: i32):
   const rowW = <usize>w << 2;
   const ninf = f32x4.splat(NEG_INF);
   const zero = f32x4.splat(0);
+  const k = EXP2_CONSTANTS; // loaded once: see exp2negWith
+  const magic = v128.load(k), e6 = v128.load(k, 16), e5 = v128.load(k, 32), e4 = v128.load(k, 48), e3 = v128.load(k, 64);
+  const e2 = v128.load(k, 80), e1 = v128.load(k, 96), one = v128.load(k, 112), bias = v128.load(k, 128), lowest = v128.load(k, 144);
   for (let i = 0; i < w; i += 8) {
     const io = <usize>i << 2;
     const mo0 = v128.load(m + io);
@@ -177,34 +180,34 @@ function softmaxTile(st: usize, m: usize, l: usize, mt: usize, nk: i32, w: i32):
     const mn1 = f32x4.pmax(mo1, v128.load(mt + io, 16));
     const ms0 = v128.bitselect(zero, mn0, f32x4.eq(mn0, ninf));
     const ms1 = v128.bitselect(zero, mn1, f32x4.eq(mn1, ninf));
-    const al0 = exp2neg4(f32x4.sub(mo0, ms0));
-    const al1 = exp2neg4(f32x4.sub(mo1, ms1));
+    const al0 = exp2negWith(f32x4.sub(mo0, ms0), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+    const al1 = exp2negWith(f32x4.sub(mo1, ms1), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
     let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
     let s2 = f32x4.splat(0), s3 = f32x4.splat(0);
     let p = st + io;
     let j = 0;
     for (; j + 2 <= nk; j += 2) {
-      const e0 = exp2neg4(f32x4.sub(v128.load(p), ms0));
-      const e1 = exp2neg4(f32x4.sub(v128.load(p, 16), ms1));
-      const e2 = exp2neg4(f32x4.sub(v128.load(p + rowW), ms0));
-      const e3 = exp2neg4(f32x4.sub(v128.load(p + rowW, 16), ms1));
-      v128.store(p, e0);
-      v128.store(p, e1, 16);
-      v128.store(p + rowW, e2);
-      v128.store(p + rowW, e3, 16);
-      s0 = f32x4.add(s0, e0);
-      s1 = f32x4.add(s1, e1);
-      s2 = f32x4.add(s2, e2);
-      s3 = f32x4.add(s3, e3);
+      const x0 = exp2negWith(f32x4.sub(v128.load(p), ms0), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+      const x1 = exp2negWith(f32x4.sub(v128.load(p, 16), ms1), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+      const x2 = exp2negWith(f32x4.sub(v128.load(p + rowW), ms0), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+      const x3 = exp2negWith(f32x4.sub(v128.load(p + rowW, 16), ms1), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+      v128.store(p, x0);
+      v128.store(p, x1, 16);
+      v128.store(p + rowW, x2);
+      v128.store(p + rowW, x3, 16);
+      s0 = f32x4.add(s0, x0);
+      s1 = f32x4.add(s1, x1);
+      s2 = f32x4.add(s2, x2);
+      s3 = f32x4.add(s3, x3);
       p += 2 * rowW;
     }
     if (j < nk) {
-      const e0 = exp2neg4(f32x4.sub(v128.load(p), ms0));
-      const e1 = exp2neg4(f32x4.sub(v128.load(p, 16), ms1));
-      v128.store(p, e0);
-      v128.store(p, e1, 16);
-      s0 = f32x4.add(s0, e0);
-      s1 = f32x4.add(s1, e1);
+      const x0 = exp2negWith(f32x4.sub(v128.load(p), ms0), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+      const x1 = exp2negWith(f32x4.sub(v128.load(p, 16), ms1), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+      v128.store(p, x0);
+      v128.store(p, x1, 16);
+      s0 = f32x4.add(s0, x0);
+      s1 = f32x4.add(s1, x1);
     }
     v128.store(l + io, madd(v128.load(l + io), al0, f32x4.add(s0, s2)));
     v128.store(l + io, madd(v128.load(l + io, 16), al1, f32x4.add(s1, s3)), 16);

@@ -5,7 +5,7 @@
 // 2·mp for the two-block kernels (hyperbolic: [exp(+u) | exp(−u)], trig: [sin u | cos u]), and its
 // pad lanes are written as zeros, so that they add nothing to S = Σ φ(k)vᵀ or z = Σ φ(k).
 // h, top and c are f32 arrays of one value per row. Nothing is allocated.
-import { exp2neg4, exp4, LOG2E, sincos4 } from './math';
+import { EXP2_CONSTANTS, exp2negWith, exp4, LOG2E, sincos4 } from './math';
 import { hmax, madd } from './simd';
 
 export const POSITIVE = 0;
@@ -118,9 +118,14 @@ export function feature_map(kind: i32, u: usize, rows: i32, m: i32, mp: i32, h: 
 
 function mapPositive(urow: usize, prow: usize, m: i32, mp: i32, shift: v128, scale: v128): void {
   const full = m & ~3;
+  const k = EXP2_CONSTANTS; // loaded once: see exp2negWith
+  const magic = v128.load(k), e6 = v128.load(k, 16), e5 = v128.load(k, 32), e4 = v128.load(k, 48), e3 = v128.load(k, 64);
+  const e2 = v128.load(k, 80), e1 = v128.load(k, 96), one = v128.load(k, 112), bias = v128.load(k, 128), lowest = v128.load(k, 144);
+  const log2e = v128.load(k, 160);
   for (let r = 0; r < mp; r += 4) {
     const off = <usize>r << 2;
-    const y = f32x4.mul(exp2neg4(madd(v128.load(urow + off), f32x4.splat(LOG2E), shift)), scale);
+    const x = madd(v128.load(urow + off), log2e, shift);
+    const y = f32x4.mul(exp2negWith(x, magic, e6, e5, e4, e3, e2, e1, one, bias, lowest), scale);
     v128.store(prow + off, keepLanes(y, r, full, m));
   }
 }
@@ -128,11 +133,17 @@ function mapPositive(urow: usize, prow: usize, m: i32, mp: i32, shift: v128, sca
 function mapHyperbolic(urow: usize, prow: usize, m: i32, mp: i32, shift: v128, scale: v128): void {
   const full = m & ~3;
   const neg = prow + (<usize>mp << 2);
+  const k = EXP2_CONSTANTS; // loaded once: see exp2negWith
+  const magic = v128.load(k), e6 = v128.load(k, 16), e5 = v128.load(k, 32), e4 = v128.load(k, 48), e3 = v128.load(k, 64);
+  const e2 = v128.load(k, 80), e1 = v128.load(k, 96), one = v128.load(k, 112), bias = v128.load(k, 128), lowest = v128.load(k, 144);
+  const log2e = v128.load(k, 160);
   for (let r = 0; r < mp; r += 4) {
     const off = <usize>r << 2;
-    const ul = f32x4.mul(v128.load(urow + off), f32x4.splat(LOG2E));
-    v128.store(prow + off, keepLanes(f32x4.mul(exp2neg4(f32x4.add(shift, ul)), scale), r, full, m));
-    v128.store(neg + off, keepLanes(f32x4.mul(exp2neg4(f32x4.sub(shift, ul)), scale), r, full, m));
+    const ul = f32x4.mul(v128.load(urow + off), log2e);
+    const plus = exp2negWith(f32x4.add(shift, ul), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+    const minus = exp2negWith(f32x4.sub(shift, ul), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+    v128.store(prow + off, keepLanes(f32x4.mul(plus, scale), r, full, m));
+    v128.store(neg + off, keepLanes(f32x4.mul(minus, scale), r, full, m));
   }
 }
 

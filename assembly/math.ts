@@ -70,17 +70,35 @@ const E6: f32 = 1.5353361960e-04;
 const EXP2_MIN: f32 = -125.0;
 
 @inline export function exp2neg4(x: v128): v128 {
-  const t = f32x4.add(x, f32x4.splat(MAGIC));
-  const r = f32x4.sub(x, f32x4.sub(t, f32x4.splat(MAGIC)));
-  let p = madd(f32x4.splat(E6), r, f32x4.splat(E5));
-  p = madd(p, r, f32x4.splat(E4));
-  p = madd(p, r, f32x4.splat(E3));
-  p = madd(p, r, f32x4.splat(E2));
-  p = madd(p, r, f32x4.splat(E1));
-  p = madd(p, r, f32x4.splat(1.0));
-  const s = i32x4.shl(i32x4.add(t, i32x4.splat(127 - MAGIC_BITS)), 23);
-  return v128.and(f32x4.mul(p, s), f32x4.ge(x, f32x4.splat(EXP2_MIN)));
+  return exp2negWith(x, f32x4.splat(MAGIC), f32x4.splat(E6), f32x4.splat(E5), f32x4.splat(E4), f32x4.splat(E3),
+                     f32x4.splat(E2), f32x4.splat(E1), f32x4.splat(1.0), i32x4.splat(127 - MAGIC_BITS), f32x4.splat(EXP2_MIN));
 }
+
+/**
+ * exp2neg4 with its constants passed in. V8 does not hoist v128.const out of a loop: it rebuilds each
+ * constant on every iteration. Hot loops load them once from EXP2_CONSTANTS (static memory, which the
+ * optimizer cannot fold back into constants) and call this.
+ */
+@inline export function exp2negWith(x: v128, magic: v128, e6: v128, e5: v128, e4: v128, e3: v128, e2: v128, e1: v128,
+                                    one: v128, bias: v128, lowest: v128): v128 {
+  const t = f32x4.add(x, magic);
+  const r = f32x4.sub(x, f32x4.sub(t, magic));
+  let p = madd(e6, r, e5);
+  p = madd(p, r, e4);
+  p = madd(p, r, e3);
+  p = madd(p, r, e2);
+  p = madd(p, r, e1);
+  p = madd(p, r, one);
+  const s = i32x4.shl(i32x4.add(t, bias), 23);
+  return v128.and(f32x4.mul(p, s), f32x4.ge(x, lowest));
+}
+
+/** The constants of exp2negWith, four lanes each, in its argument order (then log2 e, for e^x = 2^(x·log2 e)). */
+export const EXP2_CONSTANTS: usize = memory.data<f32>([
+  MAGIC, MAGIC, MAGIC, MAGIC, E6, E6, E6, E6, E5, E5, E5, E5, E4, E4, E4, E4, E3, E3, E3, E3, E2, E2, E2, E2, E1, E1, E1, E1,
+  1, 1, 1, 1, reinterpret<f32>(127 - MAGIC_BITS), reinterpret<f32>(127 - MAGIC_BITS), reinterpret<f32>(127 - MAGIC_BITS),
+  reinterpret<f32>(127 - MAGIC_BITS), EXP2_MIN, EXP2_MIN, EXP2_MIN, EXP2_MIN, LOG2E, LOG2E, LOG2E, LOG2E,
+]);
 
 /** e^x of one value, by the same method (used for tails shorter than four lanes). */
 @inline export function exp1(x: f32): f32 {
