@@ -23,6 +23,16 @@ const finalizer = typeof FinalizationRegistry === 'undefined'
   ? undefined
   : new FinalizationRegistry<{ rt: Runtime; ptr: number }>(({ rt, ptr }) => rt.heap.release(ptr));
 
+/** The scratch of one step of `count` sequences. */
+function stepWorkspace(f: PreparedFeatures, count: number, d: number, dv: number) {
+  const plan = planWorkspace({
+    q: count * d, k: count * d, v: count * dv, u: count * f.mp, phiQ: count * f.Mp, phiK: count * f.Mp,
+    h: count, top: count, cRow: count, vd: 2 * dv, acc: 2 * dv, out: count * dv,
+  });
+  checkWorkspaceBytes(plan.bytes);
+  return plan;
+}
+
 export class FavorDecoder {
   readonly batch: number;
   readonly heads: number;
@@ -37,6 +47,7 @@ export class FavorDecoder {
   private readonly z: number;
   private readonly run: number;
   private tokens = 0;
+  private stepPlan: ReturnType<typeof stepWorkspace> | undefined;
 
   /** @internal use FavorAttention.decoder() or decoderFromState(). */
   constructor(id: DecoderIdentity, batch: number, heads: number, valueDim: number) {
@@ -96,20 +107,16 @@ export class FavorDecoder {
   private stepKernel(rt: Runtime, q: Float32Array, k: Float32Array, v: Float32Array, result: Float32Array): void {
     const { count, dim: d, valueDim: dv } = this;
     const f = this.id.features;
-    const { mp, Mp } = f;
-    const plan = planWorkspace({
-      q: count * d, k: count * d, v: count * dv, u: count * mp, phiQ: count * Mp, phiK: count * Mp,
-      h: count, top: count, cRow: count, vd: 2 * dv, acc: 2 * dv, out: count * dv,
-    });
-    checkWorkspaceBytes(plan.bytes);
+    const plan = (this.stepPlan ??= stepWorkspace(f, count, d, dv)); // the same every step: planned once
     const base = rt.scratch(plan.bytes);
-    const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
-    rt.write(at('q'), q);
-    rt.write(at('k'), k);
-    rt.write(at('v'), v);
-    rt.exports.decoder_step(f.map.id, at('q'), at('k'), at('v'), count, d, dv, this.wt, f.m, mp, f.hScale, f.a, f.epsilon,
-      at('u'), at('phiQ'), at('phiK'), at('h'), at('top'), at('cRow'), at('vd'), at('acc'), this.S, this.z, this.run, at('out'));
-    result.set(rt.view(at('out'), count * dv));
+    const o = plan.offsets;
+    rt.write(base + o.q, q);
+    rt.write(base + o.k, k);
+    rt.write(base + o.v, v);
+    rt.exports.decoder_step(f.map.id, base + o.q, base + o.k, base + o.v, count, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
+      base + o.u, base + o.phiQ, base + o.phiK, base + o.h, base + o.top, base + o.cRow, base + o.vd, base + o.acc,
+      this.S, this.z, this.run, base + o.out);
+    result.set(rt.view(base + o.out, count * dv));
   }
 
   /**
