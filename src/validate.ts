@@ -23,17 +23,30 @@ export function checkFloat32(name: string, value: unknown, length: number): Floa
 }
 
 /**
- * Throws NON_FINITE at the first NaN or ±Infinity; returns max|x|. (Math.max propagates NaN and ∞, so one
- * pass finds both; the slow search for the index runs only when something is wrong.)
+ * Throws NON_FINITE at the first NaN or ±Infinity; returns max|x|. Math.max propagates NaN and ∞, so one
+ * pass finds both; four independent maxima keep the loop from waiting on its own previous result (about
+ * twice as fast as one). The slow search for the index runs only when something is wrong.
  */
 export function checkFinite(name: string, data: Float32Array): number {
-  let big = 0;
+  let m0 = 0;
+  let m1 = 0;
+  let m2 = 0;
+  let m3 = 0;
   const n = data.length;
-  for (let i = 0; i < n; i++) big = Math.max(big, Math.abs(data[i]));
+  const n4 = n & ~3;
+  let i = 0;
+  for (; i < n4; i += 4) {
+    m0 = Math.max(m0, Math.abs(data[i]));
+    m1 = Math.max(m1, Math.abs(data[i + 1]));
+    m2 = Math.max(m2, Math.abs(data[i + 2]));
+    m3 = Math.max(m3, Math.abs(data[i + 3]));
+  }
+  for (; i < n; i++) m0 = Math.max(m0, Math.abs(data[i]));
+  const big = Math.max(Math.max(m0, m1), Math.max(m2, m3));
   if (big <= 3.4028234663852886e38) return big;
-  for (let i = 0; i < n; i++) {
-    if (!Number.isFinite(data[i])) {
-      throw new PerformerError('NON_FINITE', `${name}[${i}] is ${data[i]}: inputs must be finite`);
+  for (let j = 0; j < n; j++) {
+    if (!Number.isFinite(data[j])) {
+      throw new PerformerError('NON_FINITE', `${name}[${j}] is ${data[j]}: inputs must be finite`);
     }
   }
   return big;
