@@ -14,7 +14,10 @@ export const DONE = 3; // jobs finished (by any thread)
 export const STOP = 4; // 1: workers exit
 export const ERROR = 5; // 0, or 1 + the number of a job that threw
 export const READY = 6; // workers that have instantiated the module
-export const CRASH = 7; // test hook: 1 makes the next worker that wakes exit while holding a job
+export const CRASH = 7; // test hook: see Pool.crashWorkerForTest
+export const CRASH_REQUESTED = 1; // the next worker that wakes is to exit while holding a job
+export const CRASH_TAKEN = 2; // a worker took that role and is claiming its job
+export const CRASH_CLAIMED = 3; // it holds the job (and is exiting)
 
 export const CONTROL_BYTES = 64;
 export const SLOT_WORDS = 32; // f64 words per job: [function index, argument count, arguments…]
@@ -53,9 +56,11 @@ export function fail(i32: Int32Array, j: number): void {
 
 /**
  * Claims and runs jobs until none is left; returns how many this thread ran. `current.job` holds the
- * job being run (−1 between jobs), so that a dying worker can fail it (pool-worker.ts).
+ * job being run (−1 between jobs), so that a dying worker can fail it (pool-worker.ts); `onClaim` runs
+ * as each job is claimed (the workers' test hook).
  */
-export function work(exports: Record<string, unknown>, memory: WebAssembly.Memory, base: number, current = { job: -1 }): number {
+export function work(exports: Record<string, unknown>, memory: WebAssembly.Memory, base: number, current = { job: -1 },
+                     onClaim?: (j: number) => void): number {
   const i32 = new Int32Array(memory.buffer, base, CONTROL_BYTES / 4);
   const f64 = new Float64Array(memory.buffer);
   let ran = 0;
@@ -63,6 +68,7 @@ export function work(exports: Record<string, unknown>, memory: WebAssembly.Memor
     const j = claim(i32);
     if (j < 0) return ran;
     current.job = j;
+    onClaim?.(j);
     try {
       runJob(exports, f64, base, j);
     } catch {

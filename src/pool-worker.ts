@@ -1,6 +1,6 @@
 // A pool worker (Node worker_threads, or a Web Worker): instantiates the threaded module on the shared
 // memory it is sent, then waits for rounds of jobs (src/pool-protocol.ts) until told to stop.
-import { claim, CRASH, fail, GEN, isNode, nodeWorkerThreads, READY, STOP, work } from './pool-protocol.ts';
+import { CRASH, CRASH_CLAIMED, CRASH_REQUESTED, CRASH_TAKEN, fail, GEN, isNode, nodeWorkerThreads, READY, STOP, work } from './pool-protocol.ts';
 
 interface Start {
   module: WebAssembly.Module;
@@ -50,17 +50,26 @@ channel.onMessage(({ module, memory, base }) => {
   channel.onExit(() => {
     if (current.job >= 0) fail(i32, current.job);
   });
+  // the test hook (Pool.crashWorkerForTest): the first worker to claim a job after the request exits
+  // holding it; the calling thread waits for that claim before it takes jobs itself
+  const crashIfAsked = () => {
+    if (Atomics.compareExchange(i32, CRASH, CRASH_REQUESTED, CRASH_TAKEN) !== CRASH_REQUESTED) return;
+    Atomics.store(i32, CRASH, CRASH_CLAIMED);
+    Atomics.notify(i32, CRASH);
+    if (!isNode()) {
+      // a Web Worker has no exit hook: fail the held job here; close() lets the current task finish
+      fail(i32, current.job);
+      current.job = -1;
+    }
+    channel.exit();
+    throw new Error('pool worker exiting (test hook)');
+  };
   let seen = Atomics.load(i32, GEN);
   for (;;) {
     Atomics.wait(i32, GEN, seen);
     seen = Atomics.load(i32, GEN);
     if (Atomics.load(i32, STOP)) break;
-    if (Atomics.compareExchange(i32, CRASH, 1, 0) === 1) {
-      current.job = claim(i32); // the test hook: die holding a job
-      channel.exit();
-      return;
-    }
-    work(exports, memory, base, current);
+    work(exports, memory, base, current, crashIfAsked);
   }
   channel.postMessage('stopped');
 });

@@ -4,7 +4,7 @@
 // thread may not block (a browser page's main thread) or memory cannot be shared, there is no pool
 // and every call runs on one thread (see threadSupport()).
 import { PerformerError } from './errors.ts';
-import { CONTROL_BYTES, CRASH, DONE, END, ERROR, GEN, isNode, JOB_FUNCTIONS, nodeWorkerThreads, SLOT_WORDS, SLOTS, STOP, work, type JobFunction } from './pool-protocol.ts';
+import { CONTROL_BYTES, CRASH, CRASH_REQUESTED, CRASH_TAKEN, DONE, END, ERROR, GEN, isNode, JOB_FUNCTIONS, nodeWorkerThreads, SLOT_WORDS, SLOTS, STOP, work, type JobFunction } from './pool-protocol.ts';
 
 export interface Job {
   fn: JobFunction;
@@ -98,6 +98,7 @@ export class Pool {
       Atomics.store(i32, END, start + round.length);
       Atomics.add(i32, GEN, 1);
       Atomics.notify(i32, GEN);
+      this.awaitCrashClaim(i32);
       work(this.exports, this.memory, this.base);
       for (let done = Atomics.load(i32, DONE); done < start + round.length; done = Atomics.load(i32, DONE)) {
         Atomics.wait(i32, DONE, done, 1000);
@@ -122,9 +123,20 @@ export class Pool {
     return this.workers.size;
   }
 
-  /** Test hook: the next worker that wakes ends itself while holding a job. */
+  /**
+   * Test hook: in the next round, one worker ends itself while holding a job. That round's calling
+   * thread waits until the worker has claimed it (awaitCrashClaim), so the test does not depend on timing.
+   */
   crashWorkerForTest(): void {
-    Atomics.store(new Int32Array(this.memory.buffer, this.base, CONTROL_BYTES / 4), CRASH, 1);
+    Atomics.store(new Int32Array(this.memory.buffer, this.base, CONTROL_BYTES / 4), CRASH, CRASH_REQUESTED);
+  }
+
+  private awaitCrashClaim(i32: Int32Array): void {
+    // at most 5 s (a pool without live workers would never answer)
+    for (let tries = 0, c = Atomics.load(i32, CRASH); (c === CRASH_REQUESTED || c === CRASH_TAKEN) && tries < 50; c = Atomics.load(i32, CRASH), tries++) {
+      Atomics.wait(i32, CRASH, c, 100);
+    }
+    Atomics.store(i32, CRASH, 0);
   }
 }
 
