@@ -4,7 +4,7 @@ import './support/setup.ts';
 import { exactAttention, memoryBytes, PerformerError, type AttentionShape, type PerformerErrorCode } from '../src/index.ts';
 import { checkWorkspaceBytes } from '../src/heap.ts';
 import { allFinite, relError } from './support/data.ts';
-import { describeCase, makeProblem, type Case } from './support/attention-cases.ts';
+import { describeCase, EXACT_CASES, makeProblem, type Case } from './support/attention-cases.ts';
 import { referenceAttention, referenceAttentionRow, type ReferenceOptions } from './reference/attention.ts';
 
 // Tolerance against the float64 reference: the kernel rounds in float32 (unit roundoff 6e-8) through
@@ -13,32 +13,7 @@ import { referenceAttention, referenceAttentionRow, type ReferenceOptions } from
 // (a wrong mask, a missed rescale or a dropped tile gives errors of 1e-2 and more).
 const TOL = 1e-5;
 
-const CASES: Case[] = [
-  { shape: { queries: 1, dim: 1 } },
-  { shape: { queries: 7, dim: 1 }, causal: true },
-  { shape: { queries: 7, dim: 5, valueDim: 3 } },
-  { shape: { queries: 33, keys: 65, dim: 16 } },
-  { shape: { queries: 65, keys: 33, dim: 16 } },
-  { shape: { queries: 127, dim: 64 } },
-  { shape: { queries: 127, dim: 64 }, causal: true },
-  { shape: { queries: 33, keys: 127, dim: 8, valueDim: 20 }, causal: true }, // key cache: Lq < Lk
-  { shape: { queries: 127, keys: 33, dim: 8 }, causal: true }, // the first 94 queries see no key: zeros
-  { shape: { batch: 2, heads: 3, queries: 65, keys: 65, dim: 32 } },
-  { shape: { batch: 2, heads: 3, queries: 65, dim: 32 }, causal: true },
-  { shape: { batch: 3, heads: 2, queries: 33, keys: 130, dim: 16, valueDim: 7 }, masked: 0.3 },
-  { shape: { batch: 3, heads: 2, queries: 33, keys: 130, dim: 16, valueDim: 7 }, masked: 0.3, causal: true },
-  { shape: { batch: 3, heads: 2, queries: 20, keys: 40, dim: 9 }, masked: 0.2, deadRows: [1] },
-  { shape: { batch: 2, heads: 2, queries: 70, keys: 45, dim: 9 }, masked: 0.5, deadRows: [0], causal: true },
-  { shape: { queries: 1, keys: 300, dim: 64 } }, // one decoding step over a key cache
-  { shape: { queries: 1, keys: 300, dim: 64 }, causal: true, masked: 0.9 },
-  { shape: { queries: 300, keys: 1, dim: 3 } },
-  { shape: { queries: 200, dim: 64, valueDim: 128 } },
-  { shape: { queries: 129, keys: 257, dim: 65, valueDim: 1 } },
-  { shape: { queries: 64, keys: 128, dim: 64 }, causal: true }, // exact tile multiples
-  { shape: { queries: 70, keys: 400, dim: 24 }, causal: true, masked: 0.25 }, // several key tiles, masked diagonal
-  { shape: { batch: 2, heads: 2, queries: 130, keys: 260, dim: 12, valueDim: 5 }, causal: true },
-  { shape: { batch: 2, heads: 1, queries: 1, keys: 1, dim: 4 }, deadRows: [1] },
-];
+const CASES = EXACT_CASES;
 
 test(`matches the float64 reference on ${CASES.length} shapes (relative Frobenius error ≤ ${TOL})`, () => {
   let worst = 0;
