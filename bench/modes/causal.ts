@@ -1,9 +1,9 @@
 // Causal FAVOR+ (chunked prefix sums) beside bidirectional FAVOR+ and exact causal attention.
 import { meanValueError, randn, relError } from '../data.ts';
-import { defineMode, exactMaxFlag, favorFlags, intFlag, intList, kernelFlag, shapeFlags } from '../mode.ts';
+import { defineMode, exactMaxFlag, favorFlags, shapeFlags } from '../mode.ts';
 import { prefixed, type Row } from '../table.ts';
 import { exactAttention, FavorAttention } from 'performer-wasm';
-import { ERROR_MAX_L, exactMaxOf, exactTimed, QK_SIGMA, sci } from './favor.ts';
+import { ERROR_MAX_L, attentionOptions, exactTimed, QK_SIGMA, sci } from './favor.ts';
 
 export const causal = defineMode({
   name: 'causal',
@@ -16,15 +16,7 @@ export const causal = defineMode({
     `Errors (L ≤ ${ERROR_MAX_L}) against exact causal attention, inputs as in favor; the baseline answers query i with the`,
     '  mean of v over positions ≤ i.',
   ],
-  parse: (flags) => ({
-    seq: intList(flags, 'seq', [1024, 4096, 16384]),
-    heads: intList(flags, 'heads', [1]),
-    dim: intFlag(flags, 'dim', 64),
-    batch: intFlag(flags, 'batch', 1),
-    features: intFlag(flags, 'features', 256),
-    kernel: kernelFlag(flags),
-    exactMax: exactMaxOf(flags),
-  }),
+  parse: (flags) => attentionOptions(flags, [1024, 4096, 16384], [1]),
   run(ctx, { seq, heads, dim, batch, features, kernel, exactMax }) {
     const causalAttn = new FavorAttention({ dim, features, kernel, seed: 0, causal: true });
     const bidirAttn = new FavorAttention({ dim, features, kernel, seed: 0 });

@@ -31,16 +31,7 @@ export const favor = defineMode({
     '  wasm memory included). Inputs are built once per L (for the most heads; fewer heads use a prefix).',
     ...peerNotes,
   ],
-  parse: (flags) => ({
-    seq: intList(flags, 'seq', [256, 1024, 4096, 16384, 65536]),
-    heads: intList(flags, 'heads', [1, 8]),
-    dim: intFlag(flags, 'dim', 64),
-    batch: intFlag(flags, 'batch', 1),
-    features: intFlag(flags, 'features', 256),
-    kernel: kernelFlag(flags),
-    exactMax: exactMaxOf(flags),
-    peers: peerOptions(flags),
-  }),
+  parse: (flags) => ({ ...attentionOptions(flags, [256, 1024, 4096, 16384, 65536], [1, 8]), peers: peerOptions(flags) }),
   async run(ctx, { seq, heads, dim, batch, features, kernel, exactMax, peers }) {
     const attn = new FavorAttention({ dim, features, kernel, seed: 0 });
     const M = attn.featureCount;
@@ -98,8 +89,21 @@ export const favor = defineMode({
   },
 });
 
+/** The flags of the modes that time attention (favor, causal, train), with their defaults of L and heads. */
+export function attentionOptions(flags: FlagValues, seq: number[], heads: number[]) {
+  return {
+    seq: intList(flags, 'seq', seq),
+    heads: intList(flags, 'heads', heads),
+    dim: intFlag(flags, 'dim', 64),
+    batch: intFlag(flags, 'batch', 1),
+    features: intFlag(flags, 'features', 256),
+    kernel: kernelFlag(flags),
+    exactMax: exactMaxOf(flags),
+  };
+}
+
 /** --exact-max: an integer ≥ 0 (0: never time exact attention). */
-export function exactMaxOf(flags: FlagValues): number {
+function exactMaxOf(flags: FlagValues): number {
   const raw = flags['exact-max'];
   if (raw === undefined) return 16384;
   const n = Number(raw);

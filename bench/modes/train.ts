@@ -2,11 +2,11 @@
 // attention (exactAttention + exactAttentionBackward), the cost of the backward pass relative to the
 // forward pass, and FAVOR+'s speedup over exact attention — the paper's speed figure, on this machine.
 import { randn } from '../data.ts';
-import { defineMode, exactMaxFlag, favorFlags, intFlag, intList, kernelFlag, shapeFlags } from '../mode.ts';
+import { defineMode, exactMaxFlag, favorFlags, shapeFlags } from '../mode.ts';
 import type { Charted, Series } from '../svg.ts';
 import { prefixed, type Row, type Table } from '../table.ts';
 import { exactAttention, exactAttentionBackward, FavorAttention } from 'performer-wasm';
-import { exactMaxOf, exactTimed, QK_SIGMA } from './favor.ts';
+import { attentionOptions, exactTimed, QK_SIGMA } from './favor.ts';
 
 /** The four methods, named as the --svg time chart names them (same colours). */
 const METHODS = [
@@ -28,15 +28,7 @@ export const train = defineMode({
     '  Backward passes run on one thread (forward passes use the --threads pool when there is one).',
     `q, k ~ N(0, ${QK_SIGMA}²), v ~ N(0, 1); both FAVOR+ instances share the seed 0 projection. --svg: fwd+bwd ms against L.`,
   ],
-  parse: (flags) => ({
-    seq: intList(flags, 'seq', [256, 1024, 4096]),
-    heads: intList(flags, 'heads', [1, 8]),
-    dim: intFlag(flags, 'dim', 64),
-    batch: intFlag(flags, 'batch', 1),
-    features: intFlag(flags, 'features', 256),
-    kernel: kernelFlag(flags),
-    exactMax: exactMaxOf(flags),
-  }),
+  parse: (flags) => attentionOptions(flags, [256, 1024, 4096], [1, 8]),
   run(ctx, { seq, heads, dim, batch, features, kernel, exactMax }) {
     const favor = {
       bidir: new FavorAttention({ dim, features, kernel, seed: 0 }),
