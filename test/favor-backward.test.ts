@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { FavorAttention, memoryBytes, type KernelName } from '../src/index.ts';
 import { KERNEL_NAMES } from '../src/kernels.ts';
-import { allFinite, randn, relError } from './support/data.ts';
+import { allFinite, attentionInputs, relError } from './support/data.ts';
 import { throwsCode } from './support/expect.ts';
 import { favorCausalQuadratic, favorReference, type Shape } from './reference/favor.ts';
 import { favorCausalGradLinear, favorGradQuadratic } from './reference/favor-grad.ts';
@@ -30,15 +30,7 @@ function sigmaFor(kernel: KernelName): number {
   return kernel === 'softmax-trig' ? 0.2 : kernel === 'gelu' ? 1.5 : 0.5;
 }
 
-function data(s: Shape, seed: number, sigma: number) {
-  const bh = s.batch * s.heads;
-  return {
-    q: randn(bh * s.queries * s.dim, seed, sigma),
-    k: randn(bh * s.keys * s.dim, seed + 1, sigma),
-    v: randn(bh * s.keys * s.valueDim, seed + 2),
-    dOut: randn(bh * s.queries * s.valueDim, seed + 3),
-  };
-}
+const data = attentionInputs;
 
 const mask = (s: Shape) => new Uint8Array(s.batch * s.keys).map((_, i) => (i % 4 === 1 ? 0 : 1));
 

@@ -8,22 +8,14 @@ import { exactAttention as exactArrays, exactAttentionBackward, FavorAttention, 
 import { KERNEL_NAMES } from '../src/kernels.ts';
 import { exactAttention, favorAttention } from '../src/tfjs.ts';
 import { train } from '../examples/train-copy.ts';
-import { randn } from './support/data.ts';
+import { attentionInputs } from './support/data.ts';
 
 tf.enableProdMode(); // no hint to install tfjs-node
 await tf.setBackend('cpu');
 
 type Shape = { batch: number; heads: number; queries: number; keys: number; dim: number; valueDim: number };
 
-function inputs(s: Shape, seed: number, sigma = 0.5) {
-  const bh = s.batch * s.heads;
-  return {
-    q: randn(bh * s.queries * s.dim, seed, sigma),
-    k: randn(bh * s.keys * s.dim, seed + 1, sigma),
-    v: randn(bh * s.keys * s.valueDim, seed + 2),
-    dOut: randn(bh * s.queries * s.valueDim, seed + 3),
-  };
-}
+const inputs = attentionInputs;
 
 function tensors(s: Shape, a: ReturnType<typeof inputs>) {
   return {

@@ -55,3 +55,17 @@ export function checksum(a: ArrayBufferView): string {
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193) >>> 0;
   return h.toString(16).padStart(8, '0');
 }
+
+/** Sizes of a [batch, heads, seq, ·] problem. */
+export interface ProblemShape { batch: number; heads: number; queries: number; keys: number; dim: number; valueDim: number }
+
+/** q, k ~ N(0, sigma²), v ~ N(0, 1) and an upstream gradient dOut ~ N(0, 1), from seeds seed … seed + 3. */
+export function attentionInputs(s: ProblemShape, seed: number, sigma = 0.5) {
+  const bh = s.batch * s.heads;
+  return {
+    q: randn(bh * s.queries * s.dim, seed, sigma),
+    k: randn(bh * s.keys * s.dim, seed + 1, sigma),
+    v: randn(bh * s.keys * s.valueDim, seed + 2),
+    dOut: randn(bh * s.queries * s.valueDim, seed + 3),
+  };
+}
