@@ -16,10 +16,6 @@ export interface StatePointers {
   run: number;
 }
 
-export function stateBytes(f: PreparedFeatures, dv: number): number {
-  return 8 * (f.Mp * dv + f.Mp + 2);
-}
-
 /** Sets a state to empty: S = 0, z = 0, c = −∞. */
 export function clearState(rt: Runtime, st: StatePointers, f: PreparedFeatures, dv: number): void {
   rt.f64.fill(0, st.S >>> 3, (st.S >>> 3) + f.Mp * dv);

@@ -138,10 +138,6 @@ export function runtime(): Runtime {
   return current;
 }
 
-export function isInitialized(): boolean {
-  return current !== undefined;
-}
-
 /** Bytes of wasm linear memory now. */
 export function memoryBytes(): number {
   return runtime().exports.memory.buffer.byteLength;
