@@ -20,6 +20,7 @@ const DEFAULT_BUDGET = 1;
 const globalFlags: Record<string, Flag> = {
   json: { type: 'boolean', help: 'print JSON on stdout instead of tables' },
   baseline: { type: 'boolean', help: 'force the baseline SIMD build: init(undefined, { relaxedSimd: false })' },
+  relaxed: { type: 'boolean', help: 'enable relaxed SIMD in V8 first (Node 20 hides it behind a flag), so the relaxed build runs' },
   wasm: { type: 'string', value: '<file>', help: 'load this .wasm build with init(bytes) instead of the inlined one (env PERFORMER_WASM too)' },
   svg: { type: 'string', value: '<file>', help: 'also write the charts (time against L; accuracy against m) as SVG: <file>, or <file>-<chart>.svg when several' },
   time: { type: 'string', value: '<s>', help: `sampling budget per case, seconds (default ${DEFAULT_BUDGET})` },
@@ -70,7 +71,8 @@ function usage(): string {
     '  call) and GFLOP/s from it; ±RME is the 95% margin of error of the mean, in percent.',
     'Wasm is compiled by V8\'s optimizing tier up front (--no-liftoff), so no call runs baseline-tier code.',
     'Build: the relaxed-SIMD build runs when the engine accepts it (Node 20 only with',
-    '  --experimental-wasm-relaxed-simd, which is not allowed in NODE_OPTIONS); the header names the build.',
+    '  --experimental-wasm-relaxed-simd, which is not allowed in NODE_OPTIONS, or with --relaxed here, which sets',
+    '  that V8 flag in-process before compiling); the header names the build.',
     'Private build: npx asc assembly/index.ts --config asconfig.json --target baseline --outFile /tmp/p.wasm,',
     '  then --wasm /tmp/p.wasm (or PERFORMER_WASM=/tmp/p.wasm): init(bytes) runs it instead of the inlined build.',
   ].join('\n');
@@ -154,6 +156,7 @@ async function main(): Promise<void> {
   // Compile wasm with the optimizing tier up front: V8 never swaps tiers inside a running call, so
   // with its baseline tier (Liftoff, ~3.5× slower here) a slow warm-up call would run unoptimized.
   v8.setFlagsFromString('--no-liftoff');
+  if (flags.relaxed) v8.setFlagsFromString('--experimental-wasm-relaxed-simd'); // before any module is compiled
   const wasmFile = typeof flags.wasm === 'string' ? flags.wasm : process.env.PERFORMER_WASM || undefined;
   const threads = flags.threads === undefined ? 1 : Number(flags.threads);
   if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads takes a positive integer (got "${flags.threads}")`);
