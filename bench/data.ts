@@ -14,8 +14,8 @@ export function randn(n: number, seed: number, sigma = 1): Float32Array {
   return out;
 }
 
-/** ‖x − ref‖_F / ‖ref‖_F, summed in float64. */
-export function relError(x: Float32Array, ref: Float32Array): number {
+/** Σ (x − ref)² and Σ ref², in float64. */
+export function errorSums(x: Float32Array, ref: Float32Array): { num: number; den: number } {
   let num = 0;
   let den = 0;
   for (let i = 0; i < ref.length; i++) {
@@ -23,6 +23,12 @@ export function relError(x: Float32Array, ref: Float32Array): number {
     num += e * e;
     den += ref[i] * ref[i];
   }
+  return { num, den };
+}
+
+/** ‖x − ref‖_F / ‖ref‖_F, summed in float64. */
+export function relError(x: Float32Array, ref: Float32Array): number {
+  const { num, den } = errorSums(x, ref);
   return Math.sqrt(num / den);
 }
 

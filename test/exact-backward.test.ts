@@ -6,6 +6,7 @@ import { exactAttention, exactAttentionBackward, memoryBytes, PerformerError, ty
 import { checkWorkspaceBytes } from '../src/heap.ts';
 import { runtime } from '../src/wasm.ts';
 import { allFinite, relError } from './support/data.ts';
+import { throwsCode } from './support/expect.ts';
 import { describeCase, dimsOf, EXACT_CASES, makeProblem, type Case } from './support/attention-cases.ts';
 import { referenceAttention, type ReferenceOptions } from './reference/attention.ts';
 import { referenceAttentionGrad } from './reference/attention-grad.ts';
@@ -290,14 +291,7 @@ function sentinelOut(delta: Partial<Record<(typeof NAMES)[number], number>> = {}
 
 /** Runs `call`, expects a PerformerError with `code`, checks `out` is untouched, then checks a valid call. */
 function expectFailure(code: PerformerErrorCode, call: (out: ExactAttentionGradients) => unknown, out = sentinelOut()): void {
-  let thrown: unknown;
-  try {
-    call(out);
-  } catch (error) {
-    thrown = error;
-  }
-  assert.ok(thrown instanceof PerformerError, `expected a PerformerError ${code}, got ${String(thrown)}`);
-  assert.is((thrown as PerformerError).code, code, (thrown as Error).message);
+  throwsCode(() => call(out), code);
   for (const name of NAMES) {
     const a = out[name];
     for (let i = 0; i < a.length; i++) if (a[i] !== SENTINEL) assert.unreachable(`out.${name}[${i}] was written: ${a[i]}`);

@@ -4,6 +4,7 @@ import './support/setup.ts';
 import { exactAttention, memoryBytes, PerformerError, type AttentionShape, type PerformerErrorCode } from '../src/index.ts';
 import { checkWorkspaceBytes } from '../src/heap.ts';
 import { allFinite, relError } from './support/data.ts';
+import { throwsCode } from './support/expect.ts';
 import { describeCase, EXACT_CASES, makeProblem, type Case } from './support/attention-cases.ts';
 import { referenceAttention, referenceAttentionRow, type ReferenceOptions } from './reference/attention.ts';
 
@@ -129,14 +130,7 @@ function sentinelOut(length = OUT_LENGTH): Float32Array {
 
 /** Runs `call`, expects a PerformerError with `code`, checks `out` is untouched, then checks a valid call. */
 function expectFailure(code: PerformerErrorCode, call: (out: Float32Array) => unknown, out = sentinelOut()): void {
-  let thrown: unknown;
-  try {
-    call(out);
-  } catch (error) {
-    thrown = error;
-  }
-  assert.ok(thrown instanceof PerformerError, `expected a PerformerError ${code}, got ${String(thrown)}`);
-  assert.is((thrown as PerformerError).code, code, (thrown as Error).message);
+  throwsCode(() => call(out), code);
   for (let i = 0; i < out.length; i++) if (out[i] !== SENTINEL) assert.unreachable(`out[${i}] was written: ${out[i]}`);
   const after = exactAttention(GOOD.q, GOOD.k, GOOD.v, GOOD_SHAPE, { ...GOOD_OPTIONS, out: sentinelOut() });
   assert.ok(relError(after, GOOD_WANT) <= TOL, 'the valid call after the error is wrong');

@@ -1,7 +1,7 @@
 // The paper's accuracy figure (Choromanski et al. 2021, Fig. 3 left): error of FAVOR attention against
 // exact attention as the number of random features m grows, for positive orthogonal, positive i.i.d.,
 // trigonometric and hyperbolic features, beside the trivial mean(V) baseline. Not timed.
-import { randn } from '../data.ts';
+import { errorSums, randn } from '../data.ts';
 import { defineMode, favorFlags, intFlag, intList, shapeFlags, UsageError, type FlagValues } from '../mode.ts';
 import type { Row, Table } from '../table.ts';
 import type { Charted, Series } from '../svg.ts';
@@ -128,13 +128,7 @@ function sigmaOf(flags: FlagValues): number {
 
 /** MSE (mean of squared entry errors) and relative Frobenius error, in float64. */
 function errorsOf(x: Float32Array, ref: Float32Array): { mse: number; rel: number } {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const e = x[i] - ref[i];
-    num += e * e;
-    den += ref[i] * ref[i];
-  }
+  const { num, den } = errorSums(x, ref);
   return { mse: num / ref.length, rel: Math.sqrt(num / den) };
 }
 
