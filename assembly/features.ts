@@ -97,15 +97,17 @@ export function feature_row_stats(kind: i32, x: usize, u: usize, rows: i32, d: i
 export function feature_map(kind: i32, u: usize, rows: i32, m: i32, mp: i32, h: usize, c: usize,
                             a: f32, eps: f32, phi: usize): void {
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+  const log2a = Math.log2(<f64>a);
   for (let i = 0; i < rows; i++) {
     const urow = u + (<usize>(i * mp) << 2);
     const prow = phi + (<usize>(i * Mp) << 2);
     const hi = load<f32>(h + (<usize>i << 2));
     const ci = load<f32>(c + (<usize>i << 2));
-    // exponents in log2 units: e^(u − h − c) = 2^(u·log2 e + shift), shift = −(h + c)·log2 e, all ≤ 0
-    const shift = f32x4.splat(-(hi + ci) * LOG2E);
-    if (kind == POSITIVE) mapPositive(urow, prow, m, mp, shift, f32x4.splat(a));
-    else if (kind == HYPERBOLIC) mapHyperbolic(urow, prow, m, mp, shift, f32x4.splat(a));
+    // exponents in log2 units: a·e^(u − h − c) = 2^(u·log2 e + shift), shift = log2 a − (h + c)·log2 e
+    // (rounded once, from float64), all ≤ 0 since a ≤ 1
+    const shift = f32x4.splat(<f32>(log2a - (<f64>hi + <f64>ci) * <f64>LOG2E));
+    if (kind == POSITIVE) mapPositive(urow, prow, m, mp, shift);
+    else if (kind == HYPERBOLIC) mapHyperbolic(urow, prow, m, mp, shift);
     else if (kind == TRIG) mapTrig(urow, prow, m, mp, a * expScalar(hi - ci));
     else if (kind == EXP) mapExp(urow, prow, m, mp, ci, a, eps);
     else mapPointwise(kind, urow, prow, m, mp, a, eps);
@@ -116,7 +118,7 @@ export function feature_map(kind: i32, u: usize, rows: i32, m: i32, mp: i32, h: 
   return f32x4.extract_lane(exp4(f32x4.splat(x)), 0);
 }
 
-function mapPositive(urow: usize, prow: usize, m: i32, mp: i32, shift: v128, scale: v128): void {
+function mapPositive(urow: usize, prow: usize, m: i32, mp: i32, shift: v128): void {
   const full = m & ~3;
   const k = EXP2_CONSTANTS; // loaded once: see exp2negWith
   const magic = v128.load(k), e6 = v128.load(k, 16), e5 = v128.load(k, 32), e4 = v128.load(k, 48), e3 = v128.load(k, 64);
@@ -125,12 +127,12 @@ function mapPositive(urow: usize, prow: usize, m: i32, mp: i32, shift: v128, sca
   for (let r = 0; r < mp; r += 4) {
     const off = <usize>r << 2;
     const x = madd(v128.load(urow + off), log2e, shift);
-    const y = f32x4.mul(exp2negWith(x, magic, e6, e5, e4, e3, e2, e1, one, bias, lowest), scale);
+    const y = exp2negWith(x, magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
     v128.store(prow + off, keepLanes(y, r, full, m));
   }
 }
 
-function mapHyperbolic(urow: usize, prow: usize, m: i32, mp: i32, shift: v128, scale: v128): void {
+function mapHyperbolic(urow: usize, prow: usize, m: i32, mp: i32, shift: v128): void {
   const full = m & ~3;
   const neg = prow + (<usize>mp << 2);
   const k = EXP2_CONSTANTS; // loaded once: see exp2negWith
@@ -142,8 +144,8 @@ function mapHyperbolic(urow: usize, prow: usize, m: i32, mp: i32, shift: v128, s
     const ul = f32x4.mul(v128.load(urow + off), log2e);
     const plus = exp2negWith(f32x4.add(shift, ul), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
     const minus = exp2negWith(f32x4.sub(shift, ul), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
-    v128.store(prow + off, keepLanes(f32x4.mul(plus, scale), r, full, m));
-    v128.store(neg + off, keepLanes(f32x4.mul(minus, scale), r, full, m));
+    v128.store(prow + off, keepLanes(plus, r, full, m));
+    v128.store(neg + off, keepLanes(minus, r, full, m));
   }
 }
 

@@ -1,8 +1,9 @@
 // Single-precision GEMM on f32x4: C (+)= op(A)·op(B), row-major, leading dimensions in elements.
 //
 // Each micro-kernel keeps a register block of C in at most 8 f32x4 accumulators: V8 has 16 xmm registers,
-// and 12 or more accumulators spill (design.md §4). No packing (there is no scratch): operands are read
-// in place, and K is cut into blocks so that what is read again stays in cache.
+// and 12 or more accumulators spill (design.md §4). The kernels allocate no scratch: gemm_nn, gemm_nt and
+// gemm_tn read their operands in place, K cut into blocks so that what is read again stays in cache;
+// gemm_nn_packed and gemm_tn_packed read a B that the caller packed once (gemm_pack_b, end of the file).
 //
 // - "splat" kernels (NN and TN): for each k, broadcast A(i, k) and A(i+1, k) and multiply them with
 //   B(k, j..j+15): a 2×16 block. NN and TN differ only in how A is walked (byte strides `ra` between rows
@@ -326,4 +327,93 @@ export function gemm_nt(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, ld
   for (let k0 = 0; k0 < K; k0 += NT_KC) {
     dotBlock(a + (<usize>k0 << 2), <usize>lda << 2, b + (<usize>k0 << 2), <usize>ldb << 2, c, <usize>ldc << 2, M, N, min(NT_KC, K - k0), accumulate != 0 || k0 > 0);
   }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Packed B (NN, TN). Read in place, a 16-column strip of B is 16 floats per k, rows ldb·4 bytes apart: at
+// the FAVOR+ shapes (ldb = 256 or 64 floats) the strip's lines fall into a few L1 sets and evict each
+// other. Packed, strip p is a contiguous panel (64 bytes per k) at bp + p·K·64, and the N mod 16 edge
+// columns follow as one narrow panel (N mod 16 floats per k). The arithmetic is that of the unpacked
+// kernels, element for element: packing changes where B is read, not what is computed. A packed B has
+// B's K·N floats.
+
+/** dst = B (K×N, row stride ldb) packed: the 16-wide panels, then the edge panel. dst must not overlap B. */
+export function gemm_pack_b(b: usize, K: i32, N: i32, ldb: i32, dst: usize): void {
+  const N16 = N & ~15;
+  const kb = <usize>ldb << 2;
+  let out = dst;
+  for (let j = 0; j < N16; j += 16) {
+    let src = b + (<usize>j << 2);
+    for (let k = 0; k < K; k++) {
+      v128.store(out, v128.load(src)); v128.store(out, v128.load(src, 16), 16);
+      v128.store(out, v128.load(src, 32), 32); v128.store(out, v128.load(src, 48), 48);
+      src += kb;
+      out += 64;
+    }
+  }
+  const edgeBytes = <usize>(N - N16) << 2;
+  if (!edgeBytes) return;
+  let src = b + (<usize>N16 << 2);
+  for (let k = 0; k < K; k++) {
+    memory.copy(out, src, edgeBytes);
+    src += kb;
+    out += edgeBytes;
+  }
+}
+
+/**
+ * One K block of C (+)= Ã·B with B packed (see splatBlock): bp → the first panel at this block's k0, panels
+ * pstride bytes apart; edge → the edge panel at k0, ke bytes per k.
+ */
+function splatBlockPacked(a: usize, ra: usize, ka: usize, bp: usize, pstride: usize, edge: usize, ke: usize, c: usize, rc: usize,
+                          M: i32, N: i32, kc: i32, acc: bool): void {
+  const M2 = M & ~1;
+  const N16 = N & ~15;
+  const N4 = N & ~3;
+  let i = 0;
+  for (; i < M2; i += 2) {
+    const pa = a + <usize>i * ra;
+    const pc = c + <usize>i * rc;
+    let j = 0;
+    let p = bp;
+    for (; j < N16; j += 16, p += pstride) splat2x16(pa, ra, ka, p, 64, pc + (<usize>j << 2), rc, kc, acc);
+    for (; j < N4; j += 4) splat2x4(pa, ra, ka, edge + (<usize>(j - N16) << 2), ke, pc + (<usize>j << 2), rc, kc, acc);
+    for (; j < N; j++) {
+      splat1x1(pa, ka, edge + (<usize>(j - N16) << 2), ke, pc + (<usize>j << 2), kc, acc);
+      splat1x1(pa + ra, ka, edge + (<usize>(j - N16) << 2), ke, pc + rc + (<usize>j << 2), kc, acc);
+    }
+  }
+  if (i < M) {
+    const pa = a + <usize>i * ra;
+    const pc = c + <usize>i * rc;
+    let j = 0;
+    let p = bp;
+    for (; j < N16; j += 16, p += pstride) splat1x16(pa, ka, p, 64, pc + (<usize>j << 2), kc, acc);
+    for (; j < N4; j += 4) splat1x4(pa, ka, edge + (<usize>(j - N16) << 2), ke, pc + (<usize>j << 2), kc, acc);
+    for (; j < N; j++) splat1x1(pa, ka, edge + (<usize>(j - N16) << 2), ke, pc + (<usize>j << 2), kc, acc);
+  }
+}
+
+/** splatGemm on a packed B. */
+@inline function splatGemmPacked(a: usize, ra: usize, ka: usize, bp: usize, c: usize, M: i32, N: i32, K: i32, ldc: i32, accumulate: i32, kcMax: i32): void {
+  const N16 = N & ~15;
+  const pstride = <usize>K << 6;
+  const edge = bp + <usize>(N16 >> 4) * pstride;
+  const ke = <usize>(N - N16) << 2;
+  for (let k0 = 0; k0 < K; k0 += kcMax) {
+    splatBlockPacked(a + <usize>k0 * ka, ra, ka, bp + (<usize>k0 << 6), pstride, edge + <usize>k0 * ke, ke, c, <usize>ldc << 2,
+                     M, N, min(kcMax, K - k0), accumulate != 0 || k0 > 0);
+  }
+}
+
+/** gemm_nn with B packed by gemm_pack_b (bp, K×N): the same results, bit for bit. */
+export function gemm_nn_packed(a: usize, bp: usize, c: usize, M: i32, N: i32, K: i32, lda: i32, ldc: i32, accumulate: i32): void {
+  if (K <= 0) return emptySum(c, M, N, ldc, accumulate);
+  splatGemmPacked(a, <usize>lda << 2, 4, bp, c, M, N, K, ldc, accumulate, nnKc(N));
+}
+
+/** gemm_tn with B packed by gemm_pack_b (bp, K×N): the same results, bit for bit. */
+export function gemm_tn_packed(a: usize, bp: usize, c: usize, M: i32, N: i32, K: i32, lda: i32, ldc: i32, accumulate: i32): void {
+  if (K <= 0) return emptySum(c, M, N, ldc, accumulate);
+  splatGemmPacked(a, 4, <usize>lda << 2, bp, c, M, N, K, ldc, accumulate, TN_KC);
 }

@@ -14,6 +14,14 @@ export interface KernelExports {
   gemm_nt(a: number, b: number, c: number, M: number, N: number, K: number, lda: number, ldb: number, ldc: number, accumulate: number): void;
   /** C (+)= Aᵀ·B: A K×M, B K×N. */
   gemm_tn(a: number, b: number, c: number, M: number, N: number, K: number, lda: number, ldb: number, ldc: number, accumulate: number): void;
+  /** The largest |x| of n floats at x, as bits (≥ 0x7f800000: a NaN or ±∞ among them). */
+  max_abs_bits(x: number, n: number): number;
+  /** dst = B (K×N, ldb) packed into 16-column panels then the edge columns (K·N floats). */
+  gemm_pack_b(b: number, K: number, N: number, ldb: number, dst: number): void;
+  /** gemm_nn with B packed by gemm_pack_b: the same bits. */
+  gemm_nn_packed(a: number, bp: number, c: number, M: number, N: number, K: number, lda: number, ldc: number, accumulate: number): void;
+  /** gemm_tn with B packed by gemm_pack_b: the same bits. */
+  gemm_tn_packed(a: number, bp: number, c: number, M: number, N: number, K: number, lda: number, ldc: number, accumulate: number): void;
 
   /** Bytes of scratch that exact_attention needs for these sizes. */
   exact_scratch_bytes(Lq: number, Lk: number, d: number, dv: number): number;
@@ -29,6 +37,7 @@ export interface KernelExports {
   vsincos(src: number, sinDst: number, cosDst: number, n: number): void;
 
   // FAVOR+ (assembly/favor.ts, assembly/features.ts): kind ids in src/kernels.ts; see the wasm doc comments.
+  /** u = X·Wᵀ; wt → Wᵀ followed by its packed copy (features.ts writeProjection), or 0. */
   project_rows(x: number, rows: number, d: number, wt: number, mp: number, u: number): void;
   feature_row_stats(kind: number, x: number, u: number, rows: number, d: number, m: number, mp: number,
                     hScale: number, h: number, top: number): void;

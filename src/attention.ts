@@ -12,7 +12,8 @@ import { resolveShape, type AttentionShape, type ResolvedShape } from './shapes.
 import { threadedForward } from './threaded.ts';
 import { favorBackward, type Gradients } from './backward.ts';
 import { withKernel } from './guard.ts';
-import { checkBoolean, checkChoice, checkInput, checkInputMax, checkKeyMask, checkOptions, checkOut, checkSize, describe } from './validate.ts';
+import { checkInput, checkInputMax } from './finite.ts';
+import { checkBoolean, checkChoice, checkKeyMask, checkOptions, checkOut, checkSize, describe } from './validate.ts';
 import { withValueScale } from './value-scale.ts';
 import { runtime } from './wasm.ts';
 

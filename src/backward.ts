@@ -4,7 +4,7 @@
 // keeping per row dnum (dv values), dden and the stabilizer c; a reverse sweep carries the suffix sums
 // of the later queries (R, r) and gives dk, dv. No per-token states are stored and no state is rebuilt
 // by subtraction: extra memory O(L·(dv + 2)) floats in JS plus the fixed wasm workspace.
-import type { PreparedFeatures } from './features.ts';
+import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
 import { checkWorkspaceBytes } from './heap.ts';
 import type { ResolvedShape } from './shapes.ts';
 import { planWorkspace, runtime, type Runtime } from './wasm.ts';
@@ -18,7 +18,7 @@ export interface Gradients {
 function workspace(rt: Runtime, f: PreparedFeatures, C: number, d: number, dv: number) {
   const { mp, Mp } = f;
   const plan = planWorkspace({
-    wt: d * mp, q: C * d, k: C * d, v: C * dv, dOut: C * dv, mask: Math.ceil(C / 4),
+    wt: projectionFloats(f), q: C * d, k: C * d, v: C * dv, dOut: C * dv, mask: Math.ceil(C / 4),
     u: C * mp, phiQ: C * Mp, phiK: C * Mp, dphi: C * Mp, tmpK: C * Mp, du: C * mp,
     h: C, top: C, c: C, cK: C, den: C, dh: C, dden: C, A: C * C, B: C * C,
     dnum: C * dv, out: C * dv, tmpV: C * dv, dx: C * d, dvOut: C * dv,
@@ -28,7 +28,7 @@ function workspace(rt: Runtime, f: PreparedFeatures, C: number, d: number, dv: n
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = Object.fromEntries(Object.entries(plan.offsets).map(([key, off]) => [key, base + (off as number)])) as Record<keyof typeof plan.offsets, number>;
-  if (f.wt) rt.write(at.wt, f.wt);
+  writeProjection(rt, f, at.wt);
   return at;
 }
 

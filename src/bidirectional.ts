@@ -1,7 +1,7 @@
 // Bidirectional FAVOR+ over [batch, heads, seq, dim] buffers, streamed through a fixed workspace:
 // per (batch, head), key/value chunks build the state (S, z) in wasm, then query chunks are read out.
 // The workspace depends on the chunk size, dim, valueDim and features, never on the sequence length.
-import type { PreparedFeatures } from './features.ts';
+import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
 import { withKernel } from './guard.ts';
 import { checkWorkspaceBytes } from './heap.ts';
 import type { ResolvedShape } from './shapes.ts';
@@ -19,14 +19,13 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, s: ResolvedShape,
   const { mp, Mp } = f;
   const C = Math.min(chunk, Math.max(Lq, Lk));
   const plan = planWorkspace({
-    wt: d * mp, x: C * d, v: C * dv, u: C * mp, phi: C * Mp, h: C, top: C, c: C, mask: Math.ceil(C / 4),
+    wt: projectionFloats(f), x: C * d, v: C * dv, u: C * mp, phi: C * Mp, h: C, top: C, c: C, mask: Math.ceil(C / 4),
     tmpS: Mp * dv, S: 2 * Mp * dv, z: 2 * Mp, S32: Mp * dv, z32: Mp, out: C * dv, run: 2,
   });
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
-  const wt = f.wt ? at('wt') : 0;
-  if (f.wt) rt.write(wt, f.wt);
+  const wt = writeProjection(rt, f, at('wt'));
   const e = rt.exports;
   const kind = f.map.id;
 

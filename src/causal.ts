@@ -3,7 +3,7 @@
 // its persistent state. Query i sees keys j ≤ i + (keys − queries): with more keys than queries the
 // first keys are a prefix every query sees (added to the state first); with fewer, the first queries
 // see no key and get zeros.
-import type { PreparedFeatures } from './features.ts';
+import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
 import { withKernel } from './guard.ts';
 import { checkWorkspaceBytes } from './heap.ts';
 import type { ResolvedShape } from './shapes.ts';
@@ -43,14 +43,13 @@ export class CausalWorkspace {
     const d = f.dim;
     const state: Record<string, number> = withState ? { S: 2 * Mp * dv, z: 2 * Mp, run: 2 } : {};
     const plan = planWorkspace<string>({
-      wt: d * mp, q: C * d, k: C * d, v: C * dv, mask: Math.ceil(C / 4), u: C * mp, phiQ: C * Mp, phiK: C * Mp,
+      wt: projectionFloats(f), q: C * d, k: C * d, v: C * dv, mask: Math.ceil(C / 4), u: C * mp, phiQ: C * Mp, phiK: C * Mp,
       h: C, top: C, cK: C, den: C, A: C * C, S32: Mp * dv, z32: Mp, out: C * dv, ...state,
     });
     checkWorkspaceBytes(plan.bytes);
     const base = this.rt.scratch(plan.bytes);
     this.at = Object.fromEntries(Object.entries(plan.offsets).map(([key, off]) => [key, base + (off as number)]));
-    this.wt = f.wt ? this.at.wt : 0;
-    if (f.wt) this.rt.write(this.wt, f.wt);
+    this.wt = writeProjection(this.rt, f, this.at.wt);
   }
 
   /** The state region of this workspace (when created withState). */

@@ -5,10 +5,11 @@
 import { CausalWorkspace, type StatePointers } from './causal.ts';
 import { HEADER_BYTES, readHeader, seal, stateLength, writeHeader, type StateHeader } from './decoder-state.ts';
 import { PerformerError } from './errors.ts';
-import type { PreparedFeatures } from './features.ts';
+import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
 import { withKernel } from './guard.ts';
 import { checkWorkspaceBytes } from './heap.ts';
-import { checkInput, checkOut, checkSize } from './validate.ts';
+import { checkInput } from './finite.ts';
+import { checkOut, checkSize } from './validate.ts';
 import { planWorkspace, runtime, type Runtime } from './wasm.ts';
 
 /** What a decoder must match to continue a saved state: the instance's kernel and projection. */
@@ -59,15 +60,14 @@ export class FavorDecoder {
     this.count = batch * heads;
     this.rt = runtime();
     const f = id.features;
-    const plan = planWorkspace({ wt: f.dim * f.mp, S: 2 * this.count * f.Mp * valueDim, z: 2 * this.count * f.Mp, run: 2 * this.count });
+    const plan = planWorkspace({ wt: projectionFloats(f), S: 2 * this.count * f.Mp * valueDim, z: 2 * this.count * f.Mp, run: 2 * this.count });
     checkWorkspaceBytes(plan.bytes);
     this.block = this.rt.heap.alloc(plan.bytes);
     finalizer?.register(this, { rt: this.rt, ptr: this.block }, this);
-    this.wt = f.wt ? this.block + plan.offsets.wt : 0;
     this.S = this.block + plan.offsets.S;
     this.z = this.block + plan.offsets.z;
     this.run = this.block + plan.offsets.run;
-    if (f.wt) this.rt.write(this.wt, f.wt);
+    this.wt = writeProjection(this.rt, f, this.block + plan.offsets.wt);
     this.reset();
   }
 

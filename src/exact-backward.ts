@@ -4,7 +4,8 @@ import { withKernel } from './guard.ts';
 import { eachHead } from './exact.ts';
 import { checkWorkspaceBytes } from './heap.ts';
 import { resolveShape, type AttentionShape, type ResolvedShape } from './shapes.ts';
-import { checkBoolean, checkFloat32, checkInput, checkKeyMask, checkOptions, checkOut, describe } from './validate.ts';
+import { checkInput } from './finite.ts';
+import { checkBoolean, checkFloat32, checkKeyMask, checkOptions, checkOut, describe } from './validate.ts';
 import { planWorkspace, runtime } from './wasm.ts';
 
 /** dq [batch, heads, queries, dim], dk [batch, heads, keys, dim], dv [batch, heads, keys, valueDim]. */

@@ -2,7 +2,8 @@
 import { withKernel } from './guard.ts';
 import { checkWorkspaceBytes } from './heap.ts';
 import { resolveShape, type AttentionShape, type ResolvedShape } from './shapes.ts';
-import { checkBoolean, checkInput, checkInputMax, checkKeyMask, checkOptions, checkOut } from './validate.ts';
+import { checkInput, checkInputMax } from './finite.ts';
+import { checkBoolean, checkKeyMask, checkOptions, checkOut } from './validate.ts';
 import { withValueScale } from './value-scale.ts';
 import { planWorkspace, runtime, type Runtime } from './wasm.ts';
 

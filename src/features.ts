@@ -1,7 +1,7 @@
 // The prepared feature map of one FavorAttention: everything the wasm kernels need besides the data.
 import { checkWorkspaceBytes } from './heap.ts';
 import { featureScale, padded, type FeatureMap } from './kernels.ts';
-import { planWorkspace, runtime } from './wasm.ts';
+import { planWorkspace, runtime, type Runtime } from './wasm.ts';
 
 export interface PreparedFeatures {
   readonly map: FeatureMap;
@@ -42,20 +42,36 @@ export function prepareFeatures(map: FeatureMap, dim: number, w: Float32Array | 
 }
 
 /**
+ * Floats of a workspace's projection region: Wᵀ (dim × mp), then the same matrix packed into B panels
+ * (gemm_pack_b, assembly/gemm.ts) for the projection GEMM. Reserved also without a projection.
+ */
+export function projectionFloats(f: PreparedFeatures): number {
+  return 2 * f.dim * f.mp;
+}
+
+/** Fills the projection region at `address` (see projectionFloats); returns the pointer the kernels take as wt: 0 without projection. */
+export function writeProjection(rt: Runtime, f: PreparedFeatures, address: number): number {
+  if (!f.wt) return 0;
+  rt.write(address, f.wt);
+  rt.exports.gemm_pack_b(address, f.dim, f.mp, f.mp, address + 4 * f.dim * f.mp);
+  return address;
+}
+
+/**
  * φ(x) for `rows` rows of x (rows × dim) computed by the wasm kernels, each row stabilized by its own
  * largest exponent c_i: the true features are phi_i·exp(logScale_i). For tests and the demo.
  */
 export function mapFeatures(f: PreparedFeatures, x: Float32Array, rows: number): { phi: Float32Array; logScale: Float64Array } {
   const rt = runtime();
   const { dim: d, mp, Mp } = f;
-  const plan = planWorkspace({ wt: d * mp, x: rows * d, u: rows * mp, phi: rows * Mp, h: rows, top: rows });
+  const plan = planWorkspace({ wt: projectionFloats(f), x: rows * d, u: rows * mp, phi: rows * Mp, h: rows, top: rows });
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
-  if (f.wt) rt.write(at('wt'), f.wt);
+  const wt = writeProjection(rt, f, at('wt'));
   rt.write(at('x'), x.subarray(0, rows * d));
   const e = rt.exports;
-  e.project_rows(at('x'), rows, d, f.wt ? at('wt') : 0, mp, at('u'));
+  e.project_rows(at('x'), rows, d, wt, mp, at('u'));
   e.feature_row_stats(f.map.id, at('x'), at('u'), rows, d, f.m, mp, f.hScale, at('h'), at('top'));
   e.feature_map(f.map.id, at('u'), rows, f.m, mp, at('h'), at('top'), f.a, f.epsilon, at('phi'));
   const M = f.map.twoBlock ? 2 * f.m : f.m;

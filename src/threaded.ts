@@ -5,7 +5,7 @@
 // merged (rescaled to the larger stabilizer), and each lane reads out a range of queries; that
 // changes the order of the sums, so it agrees with one thread to rounding, not bit for bit.
 // Unlike the one-thread pass, a round copies whole heads into wasm memory: O(lanes·L·(d + dv)).
-import type { PreparedFeatures } from './features.ts';
+import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
 import { checkWorkspaceBytes } from './heap.ts';
 import type { Job, Pool } from './pool.ts';
 import type { ResolvedShape } from './shapes.ts';
@@ -25,12 +25,11 @@ function laneLayout(f: PreparedFeatures, C: number, s: ResolvedShape, causal: bo
 }
 
 function allocate(rt: Runtime, f: PreparedFeatures, lanes: number, lane: { bytes: number }): { wt: number; lane: (l: number) => number } {
-  const wtBytes = Math.ceil((f.dim * f.mp * 4) / 64) * 64;
+  const wtBytes = Math.ceil((projectionFloats(f) * 4) / 64) * 64;
   const total = wtBytes + lanes * lane.bytes;
   checkWorkspaceBytes(total);
   const base = rt.scratch(total);
-  if (f.wt) rt.write(base, f.wt);
-  return { wt: f.wt ? base : 0, lane: (l) => base + wtBytes + l * lane.bytes };
+  return { wt: writeProjection(rt, f, base), lane: (l) => base + wtBytes + l * lane.bytes };
 }
 
 function at(base: number, offsets: Regions): Regions {

@@ -52,19 +52,6 @@ export function checkFinite(name: string, data: Float32Array): number {
   return big;
 }
 
-/** A Float32Array input of the given length with finite entries. */
-export function checkInput(name: string, value: unknown, length: number): Float32Array {
-  const data = checkFloat32(name, value, length);
-  checkFinite(name, data);
-  return data;
-}
-
-/** Like checkInput; also returns max|x| (for value scaling, src/value-scale.ts). */
-export function checkInputMax(name: string, value: unknown, length: number): { data: Float32Array; max: number } {
-  const data = checkFloat32(name, value, length);
-  return { data, max: checkFinite(name, data) };
-}
-
 /** An optional output buffer: undefined, or a Float32Array of the right length. It may not overlap an input. */
 export function checkOut(value: unknown, length: number, inputs: readonly Float32Array[]): Float32Array | undefined {
   if (value === undefined) return undefined;

@@ -49,6 +49,9 @@ export function setDefaultSources(sources: DefaultSources): void {
   defaults = sources;
 }
 
+/** Floats of the block that input scans go through (src/finite.ts): 64 KiB. */
+export const SCAN_FLOATS = 16384;
+
 /** A live instance: its exports, its heap, and typed views that follow memory growth. */
 export class Runtime {
   readonly exports: KernelExports;
@@ -65,6 +68,8 @@ export class Runtime {
    * check this and refuse to work on a retired instance (src/decoder.ts).
    */
   retired: 'reinit' | 'fault' | undefined = undefined;
+  /** SCAN_FLOATS floats for the input scans, allocated with the instance so that a scan never grows memory. */
+  readonly scanBlock: number;
   private f32View: Float32Array;
   private u8View: Uint8Array;
   private f64View: Float64Array;
@@ -80,6 +85,7 @@ export class Runtime {
     this.f32View = new Float32Array(this.exports.memory.buffer);
     this.u8View = new Uint8Array(this.exports.memory.buffer);
     this.f64View = new Float64Array(this.exports.memory.buffer);
+    this.scanBlock = this.heap.alloc(4 * SCAN_FLOATS);
   }
 
   /** Float32 view of all of memory; recreated after growth (a grown memory detaches old views). */

@@ -218,6 +218,36 @@ test('gemm: an element of C does not depend on M, N or where it falls in the reg
   }
 });
 
+/** A host whose nn and tn kernels pack B first (gemm_pack_b, into a heap block) and run gemm_nn_packed / gemm_tn_packed. */
+function packedHost(): Host {
+  const rt = runtime();
+  const plain = defaultHost();
+  const packed = (v: 'nn' | 'tn'): Fn => (a, b, c, M, N, K, lda, ldb, ldc, accumulate) => {
+    const bp = rt.heap.alloc(4 * K * N);
+    rt.exports.gemm_pack_b(b, K, N, ldb, bp);
+    rt.exports[`gemm_${v}_packed`](a, bp, c, M, N, K, lda, ldc, accumulate);
+    rt.heap.release(bp);
+  };
+  return { ...plain, kernel: (v) => (v === 'nt' ? plain.kernel(v) : packed(v)) };
+}
+
+// Packing moves where B is read, not what is computed: the packed kernels must give the same bits.
+test('gemm with packed B (nn, tn): bit-identical to the unpacked kernels on every odd shape and the benchmarked ones', () => {
+  const host = defaultHost();
+  const packed = packedHost();
+  const shapes = [...cases, ...benchmarked, { v: 'nn', M: 128, N: 260, K: 64, pad: [0, 3, 1] } as Case].filter((t) => t.v !== 'nt');
+  for (const t of shapes) {
+    const want = run(host, t);
+    const got = run(packed, t);
+    assert.is(got.clobbered, 0, `${describe(t)}: ${got.clobbered} elements outside C written`);
+    assert.ok(!got.inputsChanged, `${describe(t)}: A or B modified`);
+    for (let e = 0; e < want.c.length; e++) {
+      assert.ok(Object.is(got.c[e], want.c[e]), `${describe(t)}: element ${e}: packed ${got.c[e]} vs ${want.c[e]}`);
+    }
+  }
+  console.log(`    ${shapes.length} shapes, packed = unpacked bit for bit`);
+});
+
 /** True when this build fuses multiply–add (relaxed SIMD): c + a·b with one rounding. */
 function fused(host: Host): boolean {
   const plan = planWorkspace({ a: 1, b: 1, c: 1 });
