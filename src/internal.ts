@@ -3,3 +3,4 @@
 export { planWorkspace, runtime, type Runtime } from './wasm.ts';
 export type { KernelExports } from './abi.ts';
 export { KERNEL_NAMES } from './kernels.ts';
+export { rounds } from './threaded.ts';

@@ -4,7 +4,11 @@
 // along the sequence instead: each lane adds a range of keys to a state of its own, the states are
 // merged (rescaled to the larger stabilizer), and each lane reads out a range of queries; that
 // changes the order of the sums, so it agrees with one thread to rounding, not bit for bit.
-// Unlike the one-thread pass, a round copies whole heads into wasm memory: O(lanes·L·(d + dv)).
+// Unlike the one-thread pass, a round copies whole heads into wasm memory: O(lanes·L·(d + dv)). A round
+// has as many lanes as fit in roundBytes (at least one per thread): the threads then claim heads one at a
+// time, so a thread slowed down by something else on the machine does not hold the others at the end of
+// every pair of heads.
+
 import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
 import { checkWorkspaceBytes } from './heap.ts';
 import type { Job, Pool } from './pool.ts';
@@ -12,6 +16,9 @@ import type { ResolvedShape } from './shapes.ts';
 import { planWorkspace, runtime, type Runtime } from './wasm.ts';
 
 type Regions = Record<string, number>;
+
+/** The workspace a round may take (lanes × the per-head layout); tests and benchmarks may change it. */
+export const rounds = { roundBytes: 64 * 2 ** 20 };
 
 /** Byte offsets of one lane's regions. */
 function laneLayout(f: PreparedFeatures, C: number, s: ResolvedShape, causal: boolean) {
@@ -45,7 +52,7 @@ export function threadedForward(pool: Pool, f: PreparedFeatures, chunk: number, 
   const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
   const C = Math.min(chunk, Math.max(Lq, Lk));
   const layout = laneLayout(f, C, s, causal);
-  const lanes = Math.min(pool.threads, heads);
+  const lanes = Math.min(heads, Math.max(pool.threads, Math.floor(rounds.roundBytes / layout.bytes)));
   const mem = allocate(rt, f, lanes, layout);
   const kind = f.map.id;
   const prefix = Math.max(0, Lk - Lq);

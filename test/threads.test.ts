@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { exactAttention, FavorAttention, init, initSync, runtimeInfo } from '../src/index.ts';
+import { rounds } from '../src/threaded.ts';
 import { runtime } from '../src/wasm.ts';
 import { allFinite, randn, relError } from './support/data.ts';
 import { throwsCode } from './support/expect.ts';
@@ -50,6 +51,17 @@ test('threads: 2 threads give the one-thread results', async () => {
       assert.ok(out.every((x, j) => Object.is(x, single[i][j])), `not bit-identical: ${JSON.stringify(c)}`);
     }
   });
+  // rounds of one head per thread (the smallest round) instead of every head at once: the same bits
+  const { roundBytes } = rounds;
+  rounds.roundBytes = 0;
+  try {
+    CASES.forEach((c, i) => {
+      if (c.batch * c.heads === 1) return;
+      assert.ok(run(c).every((x, j) => Object.is(x, single[i][j])), `rounds of 2 heads, not bit-identical: ${JSON.stringify(c)}`);
+    });
+  } finally {
+    rounds.roundBytes = roundBytes;
+  }
 });
 
 test('threads: exact attention splits query rows over the threads, with the one-thread bits', async () => {
