@@ -81,23 +81,29 @@ export class Pool {
     });
   }
 
-  /** Runs the jobs on every thread, this one included; returns when all are done. A job that threw makes it throw. */
-  run(jobs: Job[]): void {
+  /**
+   * Runs the jobs on every thread, this one included; returns when all are done. A job that threw makes it
+   * throw. prepare(i), if given, runs on this thread just before job i is published (to copy its inputs
+   * in, say): the other threads start on the first jobs while this one prepares the next. It must not
+   * grow memory.
+   */
+  run(jobs: Job[], prepare?: (i: number) => void): void {
     const i32 = new Int32Array(this.memory.buffer, this.base, CONTROL_BYTES / 4);
     const f64 = new Float64Array(this.memory.buffer);
     for (let from = 0; from < jobs.length; from += SLOTS) {
       const round = jobs.slice(from, from + SLOTS);
       const start = Atomics.load(i32, END);
+      Atomics.store(i32, ERROR, 0);
       round.forEach((job, i) => {
+        prepare?.(from + i);
         const at = (this.base + CONTROL_BYTES) / 8 + ((start + i) % SLOTS) * SLOT_WORDS;
         f64[at] = JOB_FUNCTIONS.indexOf(job.fn);
         f64[at + 1] = job.args.length;
         f64.set(job.args, at + 2);
+        Atomics.store(i32, END, start + i + 1);
+        Atomics.add(i32, GEN, 1);
+        Atomics.notify(i32, GEN);
       });
-      Atomics.store(i32, ERROR, 0);
-      Atomics.store(i32, END, start + round.length);
-      Atomics.add(i32, GEN, 1);
-      Atomics.notify(i32, GEN);
       this.awaitCrashClaim(i32);
       work(this.exports, this.memory, this.base);
       for (let done = Atomics.load(i32, DONE); done < start + round.length; done = Atomics.load(i32, DONE)) {

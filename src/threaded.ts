@@ -63,11 +63,6 @@ export function threadedForward(pool: Pool, f: PreparedFeatures, chunk: number, 
     for (let l = 0; l < lanes && first + l < heads; l++) {
       const head = first + l;
       const r = at(mem.lane(l), layout.offsets);
-      rt.write(r.q, q.subarray(head * Lq * d, (head + 1) * Lq * d));
-      rt.write(r.k, k.subarray(head * Lk * d, (head + 1) * Lk * d));
-      rt.write(r.v, v.subarray(head * Lk * dv, (head + 1) * Lk * dv));
-      const b = Math.floor(head / s.heads);
-      if (mask) rt.u8.set(mask.subarray(b * Lk, (b + 1) * Lk), r.mask);
       const m = mask ? r.mask : 0;
       const common = [d, dv, mem.wt, f.m, f.mp, f.hScale, f.a, f.epsilon, C];
       jobs.push(causal
@@ -77,7 +72,17 @@ export function threadedForward(pool: Pool, f: PreparedFeatures, chunk: number, 
                                              r.u, r.phi, r.h, r.top, r.c, r.tmpS, r.colSum, r.S, r.z, r.run, r.S32, r.z32] });
       ranges.push([head, r]);
     }
-    pool.run(jobs);
+    // each head's inputs are copied in just before its job is published: the other threads start on the
+    // first heads while this one copies the next
+    const copyIn = (i: number) => {
+      const [head, r] = ranges[i];
+      rt.write(r.q, q.subarray(head * Lq * d, (head + 1) * Lq * d));
+      rt.write(r.k, k.subarray(head * Lk * d, (head + 1) * Lk * d));
+      rt.write(r.v, v.subarray(head * Lk * dv, (head + 1) * Lk * dv));
+      const b = Math.floor(head / s.heads);
+      if (mask) rt.u8.set(mask.subarray(b * Lk, (b + 1) * Lk), r.mask);
+    };
+    pool.run(jobs, copyIn);
     for (const [head, r] of ranges) {
       out.set(rt.view(r.out, Lq * dv), head * Lq * dv);
       if (causal && blind) out.fill(0, head * Lq * dv, (head * Lq + blind) * dv);
