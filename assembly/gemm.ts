@@ -125,10 +125,13 @@ function emptySum(c: usize, M: i32, N: i32, ldc: i32, accumulate: i32): void {
 
 /**
  * One K block of C (+)= Ã·B, where Ã(i, k) is at a + i·ra + k·ka (bytes): row pairs × 16 columns, then
- * the edges. Not inlined: V8 allocates registers per function, and the kernels keep all 16 xmm registers
- * busy only when nothing else is live around them.
+ * the edges. B's 16-column strips start at `strips`, stripStep bytes apart, with sk bytes per k step (in
+ * place: stripStep = 64 and sk = the row stride; packed: the panel size and 64); its N mod 16 edge columns
+ * start at `edge`, ke bytes per k step. Not inlined: V8 allocates registers per function, and the kernels
+ * keep all 16 xmm registers busy only when nothing else is live around them.
  */
-function splatBlock(a: usize, ra: usize, ka: usize, b: usize, kb: usize, c: usize, rc: usize, M: i32, N: i32, kc: i32, acc: bool): void {
+function splatBlock(a: usize, ra: usize, ka: usize, strips: usize, stripStep: usize, sk: usize, edge: usize, ke: usize,
+                    c: usize, rc: usize, M: i32, N: i32, kc: i32, acc: bool): void {
   const M2 = M & ~1;
   const N16 = N & ~15;
   const N4 = N & ~3;
@@ -137,20 +140,20 @@ function splatBlock(a: usize, ra: usize, ka: usize, b: usize, kb: usize, c: usiz
     const pa = a + <usize>i * ra;
     const pc = c + <usize>i * rc;
     let j = 0;
-    for (; j < N16; j += 16) splat2x16(pa, ra, ka, b + (<usize>j << 2), kb, pc + (<usize>j << 2), rc, kc, acc);
-    for (; j < N4; j += 4) splat2x4(pa, ra, ka, b + (<usize>j << 2), kb, pc + (<usize>j << 2), rc, kc, acc);
+    for (let p = strips; j < N16; j += 16, p += stripStep) splat2x16(pa, ra, ka, p, sk, pc + (<usize>j << 2), rc, kc, acc);
+    for (; j < N4; j += 4) splat2x4(pa, ra, ka, edge + (<usize>(j - N16) << 2), ke, pc + (<usize>j << 2), rc, kc, acc);
     for (; j < N; j++) {
-      splat1x1(pa, ka, b + (<usize>j << 2), kb, pc + (<usize>j << 2), kc, acc);
-      splat1x1(pa + ra, ka, b + (<usize>j << 2), kb, pc + rc + (<usize>j << 2), kc, acc);
+      splat1x1(pa, ka, edge + (<usize>(j - N16) << 2), ke, pc + (<usize>j << 2), kc, acc);
+      splat1x1(pa + ra, ka, edge + (<usize>(j - N16) << 2), ke, pc + rc + (<usize>j << 2), kc, acc);
     }
   }
   if (i < M) {
     const pa = a + <usize>i * ra;
     const pc = c + <usize>i * rc;
     let j = 0;
-    for (; j < N16; j += 16) splat1x16(pa, ka, b + (<usize>j << 2), kb, pc + (<usize>j << 2), kc, acc);
-    for (; j < N4; j += 4) splat1x4(pa, ka, b + (<usize>j << 2), kb, pc + (<usize>j << 2), kc, acc);
-    for (; j < N; j++) splat1x1(pa, ka, b + (<usize>j << 2), kb, pc + (<usize>j << 2), kc, acc);
+    for (let p = strips; j < N16; j += 16, p += stripStep) splat1x16(pa, ka, p, sk, pc + (<usize>j << 2), kc, acc);
+    for (; j < N4; j += 4) splat1x4(pa, ka, edge + (<usize>(j - N16) << 2), ke, pc + (<usize>j << 2), kc, acc);
+    for (; j < N; j++) splat1x1(pa, ka, edge + (<usize>(j - N16) << 2), ke, pc + (<usize>j << 2), kc, acc);
   }
 }
 
@@ -161,8 +164,10 @@ function splatBlock(a: usize, ra: usize, ka: usize, b: usize, kb: usize, c: usiz
  */
 @inline function splatGemm(a: usize, ra: usize, ka: usize, b: usize, c: usize, M: i32, N: i32, K: i32, ldb: i32, ldc: i32, accumulate: i32, kcMax: i32): void {
   const kb = <usize>ldb << 2;
+  const edge = b + (<usize>(N & ~15) << 2);
   for (let k0 = 0; k0 < K; k0 += kcMax) {
-    splatBlock(a + <usize>k0 * ka, ra, ka, b + <usize>k0 * kb, kb, c, <usize>ldc << 2, M, N, min(kcMax, K - k0), accumulate != 0 || k0 > 0);
+    splatBlock(a + <usize>k0 * ka, ra, ka, b + <usize>k0 * kb, 64, kb, edge + <usize>k0 * kb, kb, c, <usize>ldc << 2,
+               M, N, min(kcMax, K - k0), accumulate != 0 || k0 > 0);
   }
 }
 
@@ -361,39 +366,6 @@ export function gemm_pack_b(b: usize, K: i32, N: i32, ldb: i32, dst: usize): voi
   }
 }
 
-/**
- * One K block of C (+)= Ã·B with B packed (see splatBlock): bp → the first panel at this block's k0, panels
- * pstride bytes apart; edge → the edge panel at k0, ke bytes per k.
- */
-function splatBlockPacked(a: usize, ra: usize, ka: usize, bp: usize, pstride: usize, edge: usize, ke: usize, c: usize, rc: usize,
-                          M: i32, N: i32, kc: i32, acc: bool): void {
-  const M2 = M & ~1;
-  const N16 = N & ~15;
-  const N4 = N & ~3;
-  let i = 0;
-  for (; i < M2; i += 2) {
-    const pa = a + <usize>i * ra;
-    const pc = c + <usize>i * rc;
-    let j = 0;
-    let p = bp;
-    for (; j < N16; j += 16, p += pstride) splat2x16(pa, ra, ka, p, 64, pc + (<usize>j << 2), rc, kc, acc);
-    for (; j < N4; j += 4) splat2x4(pa, ra, ka, edge + (<usize>(j - N16) << 2), ke, pc + (<usize>j << 2), rc, kc, acc);
-    for (; j < N; j++) {
-      splat1x1(pa, ka, edge + (<usize>(j - N16) << 2), ke, pc + (<usize>j << 2), kc, acc);
-      splat1x1(pa + ra, ka, edge + (<usize>(j - N16) << 2), ke, pc + rc + (<usize>j << 2), kc, acc);
-    }
-  }
-  if (i < M) {
-    const pa = a + <usize>i * ra;
-    const pc = c + <usize>i * rc;
-    let j = 0;
-    let p = bp;
-    for (; j < N16; j += 16, p += pstride) splat1x16(pa, ka, p, 64, pc + (<usize>j << 2), kc, acc);
-    for (; j < N4; j += 4) splat1x4(pa, ka, edge + (<usize>(j - N16) << 2), ke, pc + (<usize>j << 2), kc, acc);
-    for (; j < N; j++) splat1x1(pa, ka, edge + (<usize>(j - N16) << 2), ke, pc + (<usize>j << 2), kc, acc);
-  }
-}
-
 /** splatGemm on a packed B. */
 @inline function splatGemmPacked(a: usize, ra: usize, ka: usize, bp: usize, c: usize, M: i32, N: i32, K: i32, ldc: i32, accumulate: i32, kcMax: i32): void {
   const N16 = N & ~15;
@@ -401,8 +373,8 @@ function splatBlockPacked(a: usize, ra: usize, ka: usize, bp: usize, pstride: us
   const edge = bp + <usize>(N16 >> 4) * pstride;
   const ke = <usize>(N - N16) << 2;
   for (let k0 = 0; k0 < K; k0 += kcMax) {
-    splatBlockPacked(a + <usize>k0 * ka, ra, ka, bp + (<usize>k0 << 6), pstride, edge + <usize>k0 * ke, ke, c, <usize>ldc << 2,
-                     M, N, min(kcMax, K - k0), accumulate != 0 || k0 > 0);
+    splatBlock(a + <usize>k0 * ka, ra, ka, bp + (<usize>k0 << 6), pstride, 64, edge + <usize>k0 * ke, ke, c, <usize>ldc << 2,
+               M, N, min(kcMax, K - k0), accumulate != 0 || k0 > 0);
   }
 }
 

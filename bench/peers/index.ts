@@ -5,7 +5,7 @@ import { exactAttention } from 'performer-wasm';
 import { relError } from '../data.ts';
 import type { Row, Table } from '../table.ts';
 import type { PeerOptions } from './flags.ts';
-import { measureAsync } from './timing.ts';
+import { measurePair } from './timing.ts';
 import type { Peer, PeerLoader, Problem } from './types.ts';
 
 /** Exact attention peers are timed up to this L (they materialize L×L scores). */
@@ -26,7 +26,7 @@ export interface PeerRun {
   projection: Float32Array;
   /** Our median ms (and FAVOR+ error) from the mode's table, when timed there. */
   ours(kind: 'favor' | 'exact', L: number, heads: number): { ms?: number; error?: number };
-  /** Our call on these inputs (output preallocated): timed again right before the peers of each case. */
+  /** Our call on these inputs (output preallocated): timed again with each peer, sample by sample. */
   oursCall(kind: 'favor' | 'exact', p: Problem, heads: number): () => void;
   /** Threads performer-wasm ran with. */
   ourThreads: number;
@@ -66,24 +66,25 @@ export async function runPeers(run: PeerRun): Promise<Table[]> {
         if (kind === 'exact' && L > PEER_EXACT_MAX_L) continue;
         const problem: Problem = { kind, count, L, d: run.dim, m: run.features, q, k, v, projection: run.projection };
         const ours = run.ours(kind, L, h);
-        // The machine is shared and its load drifts: ours is timed again here, next to the peers, and
-        // the ratio uses this timing (the mode's own, earlier, is kept as oursModeMs in --json).
-        progress(`[peers] ${kind} performer-wasm L=${L} heads=${h} …`);
-        const oursNow = await measureAsync(run.oursCall(kind, problem, h), budget);
+        // The machine is shared and its load drifts: ours is timed again with each peer, alternating
+        // sample by sample (measurePair), and the ratio uses that timing (the mode's own, earlier, is kept
+        // as oursModeMs in --json).
+        const oursCall = run.oursCall(kind, problem, h);
         for (const peer of peers) {
-          const row: Row = { peer: peer.name, threads: peer.threads, L, heads: h, batch: run.batch, oursMs: oursNow.medianMs, oursRme: oursNow.rme };
+          const row: Row = { peer: peer.name, threads: peer.threads, L, heads: h, batch: run.batch };
           if (ours.ms !== undefined) row.oursModeMs = ours.ms;
           if (ours.error !== undefined) row.oursError = ours.error;
           const why = peer.skip(problem);
           if (why) continue;
-          progress(`[peers] ${kind} ${peer.name} L=${L} heads=${h} …`);
+          progress(`[peers] ${kind} ${peer.name} L=${L} heads=${h}, beside performer-wasm …`);
           try {
             const prepared = await peer.prepare(problem);
-            const t = await measureAsync(() => prepared.run(), budget);
+            const { ours: o, peer: t, ratio } = await measurePair(oursCall, () => prepared.run(), budget);
             const factor = prepared.extrapolate ?? 1;
+            Object.assign(row, { oursMs: o.medianMs, oursRme: o.rme });
             Object.assign(row, { medianMs: t.medianMs * factor, meanMs: t.meanMs * factor, rme: t.rme, samples: t.samples });
             if (factor !== 1) Object.assign(row, { extrapolated: factor, timedMs: t.medianMs });
-            row.ratio = (t.medianMs * factor) / oursNow.medianMs;
+            row.ratio = ratio * factor;
             if (L <= run.errorMaxL) row.error = errorOf(prepared.output(), exact(), prepared.rows, run.dim);
             prepared.dispose();
           } catch (error) {
@@ -103,8 +104,8 @@ export async function runPeers(run: PeerRun): Promise<Table[]> {
   for (const kind of run.kinds) {
     const title =
       kind === 'favor'
-        ? `Peers: FAVOR+ (d = ${run.dim}, m = ${run.features}, batch ${run.batch}; ${threadNote}; ours timed again beside each case; ratio = peer ms / ours; err vs exact attention)`
-        : `Peers: exact attention (d = ${run.dim}, batch ${run.batch}, L ≤ ${PEER_EXACT_MAX_L}; ${threadNote}; ours timed again beside each case; ratio = peer ms / ours)`;
+        ? `Peers: FAVOR+ (d = ${run.dim}, m = ${run.features}, batch ${run.batch}; ${threadNote}; ours timed again with each peer, alternating sample by sample; ratio = median of paired peer/ours; err vs exact attention)`
+        : `Peers: exact attention (d = ${run.dim}, batch ${run.batch}, L ≤ ${PEER_EXACT_MAX_L}; ${threadNote}; ours timed again with each peer, alternating sample by sample; ratio = median of paired peer/ours)`;
     const shown = rows[kind].map((r) => ({
       ...r,
       ms: r.failed ? `failed: ${r.failed}` : r.extrapolated ? `${(r.medianMs as number).toFixed(0)} (×${sig3(r.extrapolated as number)})` : r.medianMs,

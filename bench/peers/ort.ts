@@ -2,6 +2,10 @@
 import { exactModel, favorModel } from './onnx/graphs.ts';
 import type { Peer, PeerLoader, Prepared, Problem } from './types.ts';
 
+// onnxruntime's intra-op threads spin for a while after each run by default: timed in alternation with
+// ours (peers/timing.ts), that spinning would eat into our next sample, so it is turned off for both.
+const NO_SPINNING = { session: { intra_op: { allow_spinning: '0' } } };
+
 const version = (ort: any, key: string) => String(ort.env?.versions?.[key] ?? ort.env?.versions?.common ?? '?');
 
 function ortPeer(ort: any, name: string, threads: number, sessionOptions: Record<string, unknown>): Peer {
@@ -34,7 +38,7 @@ export const ortWeb: PeerLoader = {
     const ort = (await import('onnxruntime-web')) as any;
     ort.env.wasm.numThreads = threads;
     ort.env.wasm.simd = true;
-    return ortPeer(ort, `onnxruntime-web ${version(ort, 'web')} (wasm)`, threads, { executionProviders: ['wasm'] });
+    return ortPeer(ort, `onnxruntime-web ${version(ort, 'web')} (wasm)`, threads, { executionProviders: ['wasm'], extra: NO_SPINNING });
   },
 };
 
@@ -48,6 +52,7 @@ export const ortNode: PeerLoader = {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
+      extra: NO_SPINNING,
     });
   },
 };
