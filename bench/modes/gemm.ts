@@ -10,7 +10,7 @@ type Kernel = 'gemm_nn' | 'gemm_nn_packed' | 'gemm_nt' | 'gemm_tn';
 const CASES: [Kernel, number, number, number, string][] = [
   ['gemm_nn', 4096, 256, 64, 'L×d · d×m'],
   ['gemm_nn_packed', 4096, 256, 64, 'X·Wᵀ, Wᵀ packed (the projection)'],
-  ['gemm_nt', 4096, 256, 64, 'X·Wᵀ (projection)'],
+  ['gemm_nt', 4096, 256, 64, 'dNum·Sᵀ (backward)'],
   ['gemm_nn', 256, 64, 4096, 'm×L · L×dv'],
   ['gemm_tn', 256, 64, 4096, 'Φ_Kᵀ·V'],
 ];

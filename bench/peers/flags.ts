@@ -26,5 +26,6 @@ export const peerNotes = [
   '  under Node when --threads > 1), onnxruntime-web (wasm, env.wasm.numThreads) and onnxruntime-node (native MLAS,',
   '  intraOpNumThreads), all at --threads; FAVOR+ composed from their ops with our projection (seed 0), exact attention',
   '  as softmax(qkᵀ/√d)v from ops. ruvector-attention-wasm\'s LinearAttention (its own projection) has a one-query API:',
-  '  a few queries are timed and the time is scaled to all queries ("×" in the table). ratio = peer ms / our ms.',
+  '  a few queries are timed and the time is scaled to all queries ("×" in the table). Each peer is timed in turns',
+  '  with our call, sample by sample; ratio = median of the paired peer ms / our ms (onnxruntime: no thread spinning).',
 ];
