@@ -171,7 +171,7 @@ function softmaxTile(st: usize, m: usize, l: usize, mt: usize, nk: i32, w: i32):
   const zero = f32x4.splat(0);
   const k = EXP2_CONSTANTS; // loaded once: see exp2negWith
   const magic = v128.load(k), e6 = v128.load(k, 16), e5 = v128.load(k, 32), e4 = v128.load(k, 48), e3 = v128.load(k, 64);
-  const e2 = v128.load(k, 80), e1 = v128.load(k, 96), one = v128.load(k, 112), bias = v128.load(k, 128), lowest = v128.load(k, 144);
+  const e2 = v128.load(k, 80), e1 = v128.load(k, 96), bias = v128.load(k, 112), lowest = v128.load(k, 128);
   for (let i = 0; i < w; i += 8) {
     const io = <usize>i << 2;
     const mo0 = v128.load(m + io);
@@ -180,17 +180,17 @@ function softmaxTile(st: usize, m: usize, l: usize, mt: usize, nk: i32, w: i32):
     const mn1 = f32x4.pmax(mo1, v128.load(mt + io, 16));
     const ms0 = v128.bitselect(zero, mn0, f32x4.eq(mn0, ninf));
     const ms1 = v128.bitselect(zero, mn1, f32x4.eq(mn1, ninf));
-    const al0 = exp2negWith(f32x4.sub(mo0, ms0), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
-    const al1 = exp2negWith(f32x4.sub(mo1, ms1), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+    const al0 = exp2negWith(f32x4.sub(mo0, ms0), magic, e6, e5, e4, e3, e2, e1, bias, lowest);
+    const al1 = exp2negWith(f32x4.sub(mo1, ms1), magic, e6, e5, e4, e3, e2, e1, bias, lowest);
     let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
     let s2 = f32x4.splat(0), s3 = f32x4.splat(0);
     let p = st + io;
     let j = 0;
     for (; j + 2 <= nk; j += 2) {
-      const x0 = exp2negWith(f32x4.sub(v128.load(p), ms0), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
-      const x1 = exp2negWith(f32x4.sub(v128.load(p, 16), ms1), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
-      const x2 = exp2negWith(f32x4.sub(v128.load(p + rowW), ms0), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
-      const x3 = exp2negWith(f32x4.sub(v128.load(p + rowW, 16), ms1), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+      const x0 = exp2negWith(f32x4.sub(v128.load(p), ms0), magic, e6, e5, e4, e3, e2, e1, bias, lowest);
+      const x1 = exp2negWith(f32x4.sub(v128.load(p, 16), ms1), magic, e6, e5, e4, e3, e2, e1, bias, lowest);
+      const x2 = exp2negWith(f32x4.sub(v128.load(p + rowW), ms0), magic, e6, e5, e4, e3, e2, e1, bias, lowest);
+      const x3 = exp2negWith(f32x4.sub(v128.load(p + rowW, 16), ms1), magic, e6, e5, e4, e3, e2, e1, bias, lowest);
       v128.store(p, x0);
       v128.store(p, x1, 16);
       v128.store(p + rowW, x2);
@@ -202,8 +202,8 @@ function softmaxTile(st: usize, m: usize, l: usize, mt: usize, nk: i32, w: i32):
       p += 2 * rowW;
     }
     if (j < nk) {
-      const x0 = exp2negWith(f32x4.sub(v128.load(p), ms0), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
-      const x1 = exp2negWith(f32x4.sub(v128.load(p, 16), ms1), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+      const x0 = exp2negWith(f32x4.sub(v128.load(p), ms0), magic, e6, e5, e4, e3, e2, e1, bias, lowest);
+      const x1 = exp2negWith(f32x4.sub(v128.load(p, 16), ms1), magic, e6, e5, e4, e3, e2, e1, bias, lowest);
       v128.store(p, x0);
       v128.store(p, x1, 16);
       s0 = f32x4.add(s0, x0);

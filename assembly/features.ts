@@ -122,12 +122,12 @@ function mapPositive(urow: usize, prow: usize, m: i32, mp: i32, shift: v128): vo
   const full = m & ~3;
   const k = EXP2_CONSTANTS; // loaded once: see exp2negWith
   const magic = v128.load(k), e6 = v128.load(k, 16), e5 = v128.load(k, 32), e4 = v128.load(k, 48), e3 = v128.load(k, 64);
-  const e2 = v128.load(k, 80), e1 = v128.load(k, 96), one = v128.load(k, 112), bias = v128.load(k, 128), lowest = v128.load(k, 144);
-  const log2e = v128.load(k, 160);
+  const e2 = v128.load(k, 80), e1 = v128.load(k, 96), bias = v128.load(k, 112), lowest = v128.load(k, 128);
+  const log2e = v128.load(k, 144);
   for (let r = 0; r < mp; r += 4) {
     const off = <usize>r << 2;
     const x = madd(v128.load(urow + off), log2e, shift);
-    const y = exp2negWith(x, magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+    const y = exp2negWith(x, magic, e6, e5, e4, e3, e2, e1, bias, lowest);
     v128.store(prow + off, keepLanes(y, r, full, m));
   }
 }
@@ -137,13 +137,13 @@ function mapHyperbolic(urow: usize, prow: usize, m: i32, mp: i32, shift: v128): 
   const neg = prow + (<usize>mp << 2);
   const k = EXP2_CONSTANTS; // loaded once: see exp2negWith
   const magic = v128.load(k), e6 = v128.load(k, 16), e5 = v128.load(k, 32), e4 = v128.load(k, 48), e3 = v128.load(k, 64);
-  const e2 = v128.load(k, 80), e1 = v128.load(k, 96), one = v128.load(k, 112), bias = v128.load(k, 128), lowest = v128.load(k, 144);
-  const log2e = v128.load(k, 160);
+  const e2 = v128.load(k, 80), e1 = v128.load(k, 96), bias = v128.load(k, 112), lowest = v128.load(k, 128);
+  const log2e = v128.load(k, 144);
   for (let r = 0; r < mp; r += 4) {
     const off = <usize>r << 2;
     const ul = f32x4.mul(v128.load(urow + off), log2e);
-    const plus = exp2negWith(f32x4.add(shift, ul), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
-    const minus = exp2negWith(f32x4.sub(shift, ul), magic, e6, e5, e4, e3, e2, e1, one, bias, lowest);
+    const plus = exp2negWith(f32x4.add(shift, ul), magic, e6, e5, e4, e3, e2, e1, bias, lowest);
+    const minus = exp2negWith(f32x4.sub(shift, ul), magic, e6, e5, e4, e3, e2, e1, bias, lowest);
     v128.store(prow + off, keepLanes(plus, r, full, m));
     v128.store(neg + off, keepLanes(minus, r, full, m));
   }

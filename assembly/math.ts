@@ -71,7 +71,7 @@ const EXP2_MIN: f32 = -125.0;
 
 @inline export function exp2neg4(x: v128): v128 {
   return exp2negWith(x, f32x4.splat(MAGIC), f32x4.splat(E6), f32x4.splat(E5), f32x4.splat(E4), f32x4.splat(E3),
-                     f32x4.splat(E2), f32x4.splat(E1), f32x4.splat(1.0), i32x4.splat(127 - MAGIC_BITS), f32x4.splat(EXP2_MIN));
+                     f32x4.splat(E2), f32x4.splat(E1), i32x4.splat(127 - MAGIC_BITS), f32x4.splat(EXP2_MIN));
 }
 
 /**
@@ -80,7 +80,7 @@ const EXP2_MIN: f32 = -125.0;
  * optimizer cannot fold back into constants) and call this.
  */
 @inline export function exp2negWith(x: v128, magic: v128, e6: v128, e5: v128, e4: v128, e3: v128, e2: v128, e1: v128,
-                                    one: v128, bias: v128, lowest: v128): v128 {
+                                    bias: v128, lowest: v128): v128 {
   const t = f32x4.add(x, magic);
   const r = f32x4.sub(x, f32x4.sub(t, magic));
   let p = madd(e6, r, e5);
@@ -88,15 +88,16 @@ const EXP2_MIN: f32 = -125.0;
   p = madd(p, r, e3);
   p = madd(p, r, e2);
   p = madd(p, r, e1);
-  p = madd(p, r, one);
   const s = i32x4.shl(i32x4.add(t, bias), 23);
-  return v128.and(f32x4.mul(p, s), f32x4.ge(x, lowest));
+  // 2^x = s·(1 + r·p) = (r·p)·s + s: s is a power of two, so this rounds as 1 + r·p would, without a
+  // register for the constant 1 (the hot loops keep every other constant in registers: see below)
+  return v128.and(madd(f32x4.mul(p, r), s, s), f32x4.ge(x, lowest));
 }
 
 /** The constants of exp2negWith, four lanes each, in its argument order (then log2 e, for e^x = 2^(x·log2 e)). */
 export const EXP2_CONSTANTS: usize = memory.data<f32>([
   MAGIC, MAGIC, MAGIC, MAGIC, E6, E6, E6, E6, E5, E5, E5, E5, E4, E4, E4, E4, E3, E3, E3, E3, E2, E2, E2, E2, E1, E1, E1, E1,
-  1, 1, 1, 1, reinterpret<f32>(127 - MAGIC_BITS), reinterpret<f32>(127 - MAGIC_BITS), reinterpret<f32>(127 - MAGIC_BITS),
+  reinterpret<f32>(127 - MAGIC_BITS), reinterpret<f32>(127 - MAGIC_BITS), reinterpret<f32>(127 - MAGIC_BITS),
   reinterpret<f32>(127 - MAGIC_BITS), EXP2_MIN, EXP2_MIN, EXP2_MIN, EXP2_MIN, LOG2E, LOG2E, LOG2E, LOG2E,
 ]);
 
@@ -115,6 +116,19 @@ export function vexp(src: usize, dst: usize, n: i32): void {
   for (; i < n; i++) {
     const off = <usize>i << 2;
     store<f32>(dst + off, exp1(load<f32>(src + off)));
+  }
+}
+
+/** dst[i] = 2^src[i] for i < n, by exp2neg4 (src[i] ≤ 0; below −125, −∞ and NaN give 0). For tests. */
+export function vexp2neg(src: usize, dst: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const off = <usize>i << 2;
+    v128.store(dst + off, exp2neg4(v128.load(src + off)));
+  }
+  for (; i < n; i++) {
+    const off = <usize>i << 2;
+    store<f32>(dst + off, f32x4.extract_lane(exp2neg4(f32x4.splat(load<f32>(src + off))), 0));
   }
 }
 

@@ -7,6 +7,8 @@ export interface KernelExports {
 
   /** dst[i] = e^src[i], i < n (assembly/math.ts). */
   vexp(src: number, dst: number, n: number): void;
+  /** dst[i] = 2^src[i] for src[i] ≤ 0 (exp2neg4: 0 below −125), i < n. */
+  vexp2neg(src: number, dst: number, n: number): void;
 
   /** C (+)= A·B: A M×K (lda), B K×N (ldb), C M×N (ldc). accumulate 0: C = A·B; 1: C += A·B. */
   gemm_nn(a: number, b: number, c: number, M: number, N: number, K: number, lda: number, ldb: number, ldc: number, accumulate: number): void;
