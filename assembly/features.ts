@@ -27,14 +27,22 @@ export const GELU = 7;
   return i32x4.lt_s(i32x4.add(i32x4.splat(r), i32x4(0, 1, 2, 3)), i32x4.splat(m));
 }
 
-/** ‖x‖² of one row of d values. */
+/** ‖x‖² of one row of d values (two accumulators: the loop is bound by the latency of its additions). */
 @inline function squaredNorm(x: usize, d: i32): f32 {
   let acc = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
   let t = 0;
+  for (; t + 8 <= d; t += 8) {
+    const x0 = v128.load(x + (<usize>t << 2));
+    const x1 = v128.load(x + (<usize>t << 2), 16);
+    acc = madd(x0, x0, acc);
+    acc1 = madd(x1, x1, acc1);
+  }
   for (; t + 4 <= d; t += 4) {
     const xv = v128.load(x + (<usize>t << 2));
     acc = madd(xv, xv, acc);
   }
+  acc = f32x4.add(acc, acc1);
   let s = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 2) + (f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 3));
   for (; t < d; t++) {
     const xs = load<f32>(x + (<usize>t << 2));
@@ -48,11 +56,25 @@ export const GELU = 7;
   return r < full ? y : v128.and(y, lanesBelow(r, m));
 }
 
-/** max_r u_r (or max_r |u_r|) over the m real lanes of a row. pmax: one instruction (no NaN handling needed). */
+/**
+ * max_r u_r (or max_r |u_r|) over the m real lanes of a row. pmax: one instruction (no NaN handling needed);
+ * four running maxima, so that the loop is not bound by the latency of one chain.
+ */
 @inline function rowMax(row: usize, m: i32, absolute: bool): f32 {
   let best = f32x4.splat(-Infinity);
+  let b1 = best, b2 = best, b3 = best;
   const full = m & ~3;
-  for (let r = 0; r < full; r += 4) {
+  let r = 0;
+  for (; r + 16 <= full; r += 16) {
+    const p = row + (<usize>r << 2);
+    const u0 = v128.load(p), u1 = v128.load(p, 16), u2 = v128.load(p, 32), u3 = v128.load(p, 48);
+    best = f32x4.pmax(best, absolute ? f32x4.abs(u0) : u0);
+    b1 = f32x4.pmax(b1, absolute ? f32x4.abs(u1) : u1);
+    b2 = f32x4.pmax(b2, absolute ? f32x4.abs(u2) : u2);
+    b3 = f32x4.pmax(b3, absolute ? f32x4.abs(u3) : u3);
+  }
+  best = f32x4.pmax(f32x4.pmax(best, b1), f32x4.pmax(b2, b3));
+  for (; r < full; r += 4) {
     const uv = v128.load(row + (<usize>r << 2));
     best = f32x4.pmax(best, absolute ? f32x4.abs(uv) : uv);
   }

@@ -31,8 +31,24 @@ export function addToF64(acc: usize, x: usize, n: i32): void {
  */
 export function addChunkToState(S: usize, z: usize, tmpS: usize, phi: usize, rows: i32, Mp: i32, dv: i32, colSum: usize): void {
   addToF64(S, tmpS, Mp * dv);
+  // each column is summed over the rows in order; four groups of columns at a time, so that four chains of
+  // additions overlap instead of each waiting on its own previous sum
   const rowBytes = <usize>Mp << 2;
-  for (let f = 0; f < Mp; f += 4) {
+  let f = 0;
+  for (; f + 16 <= Mp; f += 16) {
+    let p = phi + (<usize>f << 2);
+    let a0 = v128.load(p), a1 = v128.load(p, 16), a2 = v128.load(p, 32), a3 = v128.load(p, 48);
+    for (let i = 1; i < rows; i++) {
+      p += rowBytes;
+      a0 = f32x4.add(a0, v128.load(p));
+      a1 = f32x4.add(a1, v128.load(p, 16));
+      a2 = f32x4.add(a2, v128.load(p, 32));
+      a3 = f32x4.add(a3, v128.load(p, 48));
+    }
+    const out = colSum + (<usize>f << 2);
+    v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
+  }
+  for (; f < Mp; f += 4) {
     let p = phi + (<usize>f << 2);
     let acc = v128.load(p);
     for (let i = 1; i < rows; i++) {
@@ -75,13 +91,24 @@ export function divideRow(row: usize, n: i32, den: f32): void {
   }
 }
 
-/** Σ a[i]·b[i] over n (a multiple of 4) f32 values, in a fixed order. */
+/**
+ * Σ a[i]·b[i] over n (a multiple of 4) f32 values, in a fixed order: lanes of blocks of 8 alternate between
+ * two accumulators (so that two chains of additions overlap), which are added before the lanes are.
+ */
 export function dot(a: usize, b: usize, n: i32): f32 {
   let acc = f32x4.splat(0);
-  for (let i = 0; i < n; i += 4) {
+  let acc1 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const off = <usize>i << 2;
+    acc = f32x4.add(acc, f32x4.mul(v128.load(a + off), v128.load(b + off)));
+    acc1 = f32x4.add(acc1, f32x4.mul(v128.load(a + off, 16), v128.load(b + off, 16)));
+  }
+  if (i < n) {
     const off = <usize>i << 2;
     acc = f32x4.add(acc, f32x4.mul(v128.load(a + off), v128.load(b + off)));
   }
+  acc = f32x4.add(acc, acc1);
   return f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 2) + (f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 3));
 }
 

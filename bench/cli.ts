@@ -13,7 +13,7 @@ import { UsageError, type Context, type Flag, type FlagValues, type Mode } from 
 import { modes } from './modes/index.ts';
 import { writeCharts } from './svg.ts';
 import { formatTable, type Table } from './table.ts';
-import { loadBenchmarkPackage, measure, MIN_SAMPLES_FAST, MIN_SAMPLES_SLOW, SLOW_CALL, VERY_SLOW_CALL } from './timing.ts';
+import { loadBenchmarkPackage, measure, measurePair, MIN_SAMPLES_FAST, MIN_SAMPLES_SLOW, SLOW_CALL, VERY_SLOW_CALL } from './timing.ts';
 
 const DEFAULT_BUDGET = 1;
 
@@ -174,6 +174,10 @@ async function main(): Promise<void> {
       measure: (label, fn) => {
         progress.show(`[${mode.name}] ${label} …`);
         return measure(label, fn, { budget, onSample: (n) => n && progress.show(`[${mode.name}] ${label} … ${n} samples`) });
+      },
+      measurePair: (label, ours, other) => {
+        progress.show(`[${mode.name}] ${label} …`);
+        return measurePair(ours, other, budget);
       },
     };
     const result = await mode.run(ctx, options);

@@ -1,12 +1,15 @@
-// The GEMM-bound time of a bidirectional FAVOR+ pass: what the pass would take if it were nothing but its
-// four GEMMs per chunk (the K and Q projections on the packed Wᵀ, Φ_Kᵀ·V, the read-out Φ_Q·S), each timed
-// alone on one chunk's shapes, where it stays hot in cache (an optimistic bound), times the chunks. The
-// favor table reports this time as a share of the measured pass: how close the pass runs to its GEMMs.
-import type { Context } from './mode.ts';
+// The GEMMs of a bidirectional FAVOR+ pass on their own: per key chunk and query chunk of C rows, the K or Q
+// projection on the packed Wᵀ, Φ_Kᵀ·V and the read-out Φ_Q·S, on buffers of the same shapes (their own
+// memory, not the pass's scratch), as many times as the pass has chunks. Timed in alternation with the pass
+// (Context.measurePair), their time over the pass's is the favor table's "GEMM share": how close the pass
+// runs to its GEMMs, which run hot in cache here (an optimistic bound).
 import { randn } from './data.ts';
-import { planWorkspace, runtime } from 'performer-wasm/internal';
+import { runtime } from 'performer-wasm/internal';
 
 export interface PassShape {
+  L: number;
+  /** batch·heads. */
+  count: number;
   /** Rows per chunk (FavorAttention's chunkSize, or L when shorter). */
   C: number;
   d: number;
@@ -16,25 +19,28 @@ export interface PassShape {
   twoBlock: boolean;
 }
 
-/** ms of the GEMMs of one key chunk plus one query chunk of C rows. */
-export function chunkGemmMs(ctx: Context, s: PassShape): number {
+/** A call that runs the pass's GEMMs once; release() frees its buffers. */
+export function passGemms(s: PassShape): { run: () => void; release: () => void } {
   const rt = runtime();
   const e = rt.exports;
   const mp = Math.ceil(s.m / 4) * 4;
   const Mp = s.twoBlock ? 2 * mp : mp;
   const { C, d, dv } = s;
-  const plan = planWorkspace({ x: C * d, wt: d * mp, wtPacked: d * mp, u: C * mp, phi: C * Mp, v: C * dv, S: Mp * dv, tmpS: Mp * dv, out: C * dv });
-  const base = rt.scratch(plan.bytes);
-  const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
-  rt.write(at('x'), randn(C * d, 1));
-  rt.write(at('wt'), randn(d * mp, 2));
-  rt.write(at('phi'), randn(C * Mp, 3));
-  rt.write(at('v'), randn(C * dv, 4));
-  rt.write(at('S'), randn(Mp * dv, 5));
-  e.gemm_pack_b(at('wt'), d, mp, mp, at('wtPacked'));
-  const shape = `C=${C} d=${d} M=${Mp}`;
-  const projection = ctx.measure(`GEMM bound: projection ${shape}`, () => e.gemm_nn_packed(at('x'), at('wtPacked'), at('u'), C, mp, d, d, mp, 0));
-  const keysByValues = ctx.measure(`GEMM bound: Φ_Kᵀ·V ${shape}`, () => e.gemm_tn(at('phi'), at('v'), at('tmpS'), Mp, dv, C, Mp, dv, dv, 0));
-  const readout = ctx.measure(`GEMM bound: Φ_Q·S ${shape}`, () => e.gemm_nn(at('phi'), at('S'), at('out'), C, dv, Mp, Mp, dv, dv, 0));
-  return 2 * projection.medianMs + keysByValues.medianMs + readout.medianMs;
+  const sizes = { x: C * d, wt: d * mp, wtPacked: d * mp, u: C * mp, phi: C * Mp, v: C * dv, S: Mp * dv, tmpS: Mp * dv, out: C * dv };
+  const at = Object.fromEntries(Object.entries(sizes).map(([key, n]) => [key, rt.heap.alloc(4 * n)])) as Record<keyof typeof sizes, number>;
+  for (const [key, n] of Object.entries(sizes)) rt.write(at[key as keyof typeof sizes], randn(n, n, 0.1));
+  e.gemm_pack_b(at.wt, d, mp, mp, at.wtPacked);
+  // the chunks of one head: L = n·C + tail rows, as the pass cuts them
+  const rows = [...Array<number>(Math.floor(s.L / C)).fill(C), ...(s.L % C ? [s.L % C] : [])];
+  const run = () => {
+    for (let head = 0; head < s.count; head++) {
+      for (const n of rows) {
+        e.gemm_nn_packed(at.x, at.wtPacked, at.u, n, mp, d, d, mp, 0); // keys
+        e.gemm_tn(at.phi, at.v, at.tmpS, Mp, dv, n, Mp, dv, dv, 0);
+        e.gemm_nn_packed(at.x, at.wtPacked, at.u, n, mp, d, d, mp, 0); // queries
+        e.gemm_nn(at.phi, at.S, at.out, n, dv, Mp, Mp, dv, dv, 0);
+      }
+    }
+  };
+  return { run, release: () => Object.values(at).forEach((p) => rt.heap.release(p)) };
 }

@@ -18,6 +18,8 @@ export type FlagValues = Record<string, string | boolean | undefined>;
 export interface Context {
   /** Times `fn` (warm-up call included, not counted); `label` is shown by the progress line. */
   measure(label: string, fn: () => void): Timing;
+  /** Times two calls in alternation, sample by sample (measurePair in timing.ts); ratio = median of other/ours. */
+  measurePair(label: string, ours: () => void, other: () => void): Promise<{ ours: Timing; other: Timing; ratio: number }>;
 }
 
 export interface Mode<Options = unknown> {

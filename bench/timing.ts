@@ -93,3 +93,49 @@ function benchmarkPackage(): typeof BenchmarkType {
   if (!loaded) throw new Error('loadBenchmarkPackage() first');
   return loaded;
 }
+
+// Paired timing, without benchmark.js (calls may be async): a warm-up call, then samples of ≥ 50 ms
+// (several calls when calls are fast), at least MIN_SAMPLES_FAST (MIN_SAMPLES_SLOW for slow calls).
+const SAMPLE_MS = 50;
+
+type Call = () => void | Promise<void>;
+
+/** Warms fn up; returns a function that takes one sample (ms per call) and whether calls are slow. */
+async function sampler(fn: Call): Promise<{ sample: () => Promise<number>; slow: boolean }> {
+  const t = performance.now();
+  await fn();
+  const first = performance.now() - t;
+  const perSample = Math.max(1, Math.ceil(SAMPLE_MS / Math.max(first, 1e-3)));
+  const sample = async () => {
+    const t0 = performance.now();
+    for (let i = 0; i < perSample; i++) await fn();
+    return (performance.now() - t0) / perSample;
+  };
+  return { sample, slow: first / 1e3 >= SLOW_CALL };
+}
+
+function summarize(ms: number[]): Timing {
+  const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
+  const sd = Math.sqrt(ms.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, ms.length - 1));
+  const rme = ((1.96 * sd) / Math.sqrt(ms.length) / mean) * 100; // normal approximation
+  return { medianMs: median(ms), meanMs: mean, rme, samples: ms.length };
+}
+
+/**
+ * Times two calls alternately, sample by sample (ours, other, ours, other, …), so that a drift of a shared
+ * machine's load falls on both alike. Each side gets the sampling budget; the ratio other/ours is the
+ * median of the ratios of successive pairs. Calls may be asynchronous (onnxruntime's session.run).
+ */
+export async function measurePair(ours: Call, other: Call, budget: number): Promise<{ ours: Timing; other: Timing; ratio: number }> {
+  const a = await sampler(ours);
+  const b = await sampler(other);
+  const minSamples = a.slow || b.slow ? MIN_SAMPLES_SLOW : MIN_SAMPLES_FAST;
+  const msA: number[] = [];
+  const msB: number[] = [];
+  const start = performance.now();
+  while (msA.length < minSamples || (performance.now() - start) / 1e3 < 2 * budget) {
+    msA.push(await a.sample());
+    msB.push(await b.sample());
+  }
+  return { ours: summarize(msA), other: summarize(msB), ratio: median(msB.map((x, i) => x / msA[i])) };
+}

@@ -5,7 +5,7 @@ import { defineMode, exactMaxFlag, UsageError, type FlagValues, favorFlags, intF
 import { peerFlags, peerNotes, peerOptions } from '../peers/flags.ts';
 import { prefixed, type Row, type Table } from '../table.ts';
 import { exactAttention, FavorAttention, runtimeInfo } from 'performer-wasm';
-import { chunkGemmMs } from '../gemm-bound.ts';
+import { passGemms } from '../gemm-bound.ts';
 
 /** Errors are measured up to this L (they need an exact pass, timed or not). */
 export const ERROR_MAX_L = 4096;
@@ -28,8 +28,8 @@ export const favor = defineMode({
     '  the ~2·L·M flops of z and φ(q)ᵀz; counted as 1 flop each they would add 1/(2d) ≈ 0.8% at d = 64.',
     `Errors (L ≤ ${ERROR_MAX_L}): ‖out − exact‖_F / ‖exact‖_F on the timed inputs, q, k ~ N(0, ${QK_SIGMA}²), v ~ N(0, 1), for FAVOR+`,
     '  (seed 0 projection) and for the baseline that answers every query with its head\'s mean over keys of v.',
-    'GEMM share (one thread): the pass\'s GEMMs alone (per chunk: two projections, Φ_Kᵀ·V, Φ_Q·S, each timed on its',
-    '  own, hot in cache) times the chunks, over the FAVOR+ median: the part of the pass that is GEMM at their best rate.',
+    `GEMM share (one thread, L ≤ ${ERROR_MAX_L}): the pass\'s GEMMs alone (per chunk: two projections, Φ_Kᵀ·V, Φ_Q·S, on`,
+    '  buffers of their own, hot in cache) over the pass, timed in alternation (median of paired ratios).',
     'speedup = exact median / FAVOR+ median. Both through the public API with a preallocated out (copies in and out of',
     '  wasm memory included). Inputs are built once per L (for the most heads; fewer heads use a prefix).',
     ...peerNotes,
@@ -41,7 +41,6 @@ export const favor = defineMode({
     const m = attn.projection.length / dim;
     const maxHeads = Math.max(...heads);
     const rows: Row[] = [];
-    const gemmPerChunk = new Map<number, number>(); // chunk rows → ms of one key and one query chunk's GEMMs
     for (const L of seq) {
       const n = batch * maxHeads * L * dim;
       const [q, k, v] = [randn(n, 11, QK_SIGMA), randn(n, 12, QK_SIGMA), randn(n, 13, 1)];
@@ -54,12 +53,11 @@ export const favor = defineMode({
         const tf = ctx.measure(`FAVOR+ L=${L} heads=${h}`, () => attn.forward(qs, ks, vs, shape, { out: fo }));
         const flops = 8 * L * M * dim * batch * h;
         const row: Row = { L, heads: h, batch, d: dim, M, kernel, flops, ...prefixed(tf, 'favor'), gflops: flops / (tf.medianMs * 1e6) };
-        const C = Math.min(attn.chunkSize, L);
-        if (runtimeInfo().threads === 1 && !gemmPerChunk.has(C)) gemmPerChunk.set(C, chunkGemmMs(ctx, { C, d: dim, dv: dim, m, twoBlock: M === 2 * m }));
-        const perChunk = gemmPerChunk.get(C); // one thread only: the GEMMs are timed on one
-        if (perChunk !== undefined) {
-          row.gemmBoundMs = (perChunk * L * batch * h) / C;
-          row.gemmShare = row.gemmBoundMs / tf.medianMs;
+        if (L <= ERROR_MAX_L && runtimeInfo().threads === 1) {
+          const gemms = passGemms({ L, count: batch * h, C: Math.min(attn.chunkSize, L), d: dim, dv: dim, m, twoBlock: M === 2 * m });
+          const paired = await ctx.measurePair(`GEMM share L=${L} heads=${h}`, () => attn.forward(qs, ks, vs, shape, { out: fo }), gemms.run);
+          gemms.release();
+          row.gemmShare = paired.ratio;
         }
         const timed = exactTimed(batch, h, L, exactMax);
         if (timed || L <= ERROR_MAX_L) {

@@ -5,7 +5,7 @@ import { exactAttention } from 'performer-wasm';
 import { relError } from '../data.ts';
 import type { Row, Table } from '../table.ts';
 import type { PeerOptions } from './flags.ts';
-import { measurePair } from './timing.ts';
+import { measurePair } from '../timing.ts';
 import type { Peer, PeerLoader, Problem } from './types.ts';
 
 /** Exact attention peers are timed up to this L (they materialize L×L scores). */
@@ -79,7 +79,7 @@ export async function runPeers(run: PeerRun): Promise<Table[]> {
           progress(`[peers] ${kind} ${peer.name} L=${L} heads=${h}, beside performer-wasm …`);
           try {
             const prepared = await peer.prepare(problem);
-            const { ours: o, peer: t, ratio } = await measurePair(oursCall, () => prepared.run(), budget);
+            const { ours: o, other: t, ratio } = await measurePair(oursCall, () => prepared.run(), budget);
             const factor = prepared.extrapolate ?? 1;
             Object.assign(row, { oursMs: o.medianMs, oursRme: o.rme });
             Object.assign(row, { medianMs: t.medianMs * factor, meanMs: t.meanMs * factor, rme: t.rme, samples: t.samples });

@@ -3,7 +3,7 @@ import { exactModel, favorModel } from './onnx/graphs.ts';
 import type { Peer, PeerLoader, Prepared, Problem } from './types.ts';
 
 // onnxruntime's intra-op threads spin for a while after each run by default: timed in alternation with
-// ours (peers/timing.ts), that spinning would eat into our next sample, so it is turned off for both.
+// ours (measurePair, ../timing.ts), that spinning would eat into our next sample, so it is turned off for both.
 const NO_SPINNING = { session: { intra_op: { allow_spinning: '0' } } };
 
 const version = (ort: any, key: string) => String(ort.env?.versions?.[key] ?? ort.env?.versions?.common ?? '?');
