@@ -30,7 +30,8 @@ export const favor = defineMode({
     '  (seed 0 projection) and for the baseline that answers every query with its head\'s mean over keys of v.',
     `GEMM share (one thread, L ≤ ${ERROR_MAX_L}): the pass\'s GEMMs alone (per chunk: two projections, Φ_Kᵀ·V, Φ_Q·S, on`,
     '  buffers of their own, hot in cache) over the pass, timed in alternation (median of paired ratios).',
-    'speedup = exact median / FAVOR+ median. Both through the public API with a preallocated out (copies in and out of',
+    'speedup: exact attention timed in alternation with FAVOR+, sample by sample; the median of the paired ratios',
+    '  exact / FAVOR+ (exact ms: the median of those samples). Both through the public API with a preallocated out (copies in and out of',
     '  wasm memory included). Inputs are built once per L (for the most heads; fewer heads use a prefix).',
     ...peerNotes,
   ],
@@ -50,12 +51,13 @@ export const favor = defineMode({
         const len = batch * h * L * dim;
         const [qs, ks, vs, fo] = [q.subarray(0, len), k.subarray(0, len), v.subarray(0, len), favorOut.subarray(0, len)];
         const shape = { batch, heads: h, queries: L, dim };
-        const tf = ctx.measure(`FAVOR+ L=${L} heads=${h}`, () => attn.forward(qs, ks, vs, shape, { out: fo }));
+        const favorCall = () => void attn.forward(qs, ks, vs, shape, { out: fo });
+        const tf = ctx.measure(`FAVOR+ L=${L} heads=${h}`, favorCall);
         const flops = 8 * L * M * dim * batch * h;
         const row: Row = { L, heads: h, batch, d: dim, M, kernel, flops, ...prefixed(tf, 'favor'), gflops: flops / (tf.medianMs * 1e6) };
         if (L <= ERROR_MAX_L && runtimeInfo().threads === 1) {
           const gemms = passGemms({ L, count: batch * h, C: Math.min(attn.chunkSize, L), d: dim, dv: dim, m, twoBlock: M === 2 * m });
-          const paired = await ctx.measurePair(`GEMM share L=${L} heads=${h}`, () => attn.forward(qs, ks, vs, shape, { out: fo }), gemms.run);
+          const paired = await ctx.measurePair(`GEMM share L=${L} heads=${h}`, favorCall, gemms.run);
           gemms.release();
           row.gemmShare = paired.ratio;
         }
@@ -64,8 +66,9 @@ export const favor = defineMode({
           exactOut ??= new Float32Array(n);
           const eo = exactOut.subarray(0, len);
           if (timed) {
-            const te = ctx.measure(`exact L=${L} heads=${h}`, () => exactAttention(qs, ks, vs, shape, { out: eo }));
-            Object.assign(row, prefixed(te, 'exact'), { speedup: te.medianMs / tf.medianMs });
+            // in alternation with FAVOR+, so that the speedup compares the two under the same load
+            const paired = await ctx.measurePair(`exact L=${L} heads=${h}`, favorCall, () => exactAttention(qs, ks, vs, shape, { out: eo }));
+            Object.assign(row, prefixed(paired.other, 'exact'), { speedup: paired.ratio, favorPairedMedianMs: paired.ours.medianMs });
           } else {
             exactAttention(qs, ks, vs, shape, { out: eo });
           }
