@@ -4,3 +4,4 @@ export { planWorkspace, runtime, type Runtime } from './wasm.ts';
 export type { KernelExports } from './abi.ts';
 export { KERNEL_NAMES } from './kernels.ts';
 export { rounds } from './threaded.ts';
+export { threading } from './attention.ts';

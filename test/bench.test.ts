@@ -61,4 +61,10 @@ test('performer-bench --peers: each peer beside ours, with a ratio and an error'
   }
 });
 
+test('performer-bench --threads 2: the threaded pass beside the same call on one thread', () => {
+  const report = bench(['favor', ...TINY, '--threads', '2', '--exact-max', '0']);
+  const favor = report.tables.find((t) => t.mode === 'favor')!;
+  for (const row of favor.rows) assert.ok(positive(row.threadSpeedup) && positive(row.favorMedianMs), JSON.stringify(row));
+});
+
 test.run();

@@ -6,6 +6,7 @@ import { peerFlags, peerNotes, peerOptions } from '../peers/flags.ts';
 import { prefixed, type Row, type Table } from '../table.ts';
 import { exactAttention, FavorAttention, runtimeInfo } from 'performer-wasm';
 import { passGemms } from '../gemm-bound.ts';
+import { threading } from 'performer-wasm/internal';
 
 /** Errors are measured up to this L (they need an exact pass, timed or not). */
 export const ERROR_MAX_L = 4096;
@@ -30,6 +31,7 @@ export const favor = defineMode({
     '  (seed 0 projection) and for the baseline that answers every query with its head\'s mean over keys of v.',
     `GEMM share (one thread, L ≤ ${ERROR_MAX_L}): the pass\'s GEMMs alone (per chunk: two projections, Φ_Kᵀ·V, Φ_Q·S, on`,
     '  buffers of their own, hot in cache) over the pass, timed in alternation (median of paired ratios).',
+    `vs 1 thread (--threads > 1, L ≤ ${ERROR_MAX_L}): the one-thread time of the same call over the threaded one, in alternation.`,
     'speedup: exact attention timed in alternation with FAVOR+, sample by sample; the median of the paired ratios',
     '  exact / FAVOR+ (exact ms: the median of those samples). Both through the public API with a preallocated out (copies in and out of',
     '  wasm memory included). Inputs are built once per L (for the most heads; fewer heads use a prefix).',
@@ -55,6 +57,19 @@ export const favor = defineMode({
         const tf = ctx.measure(`FAVOR+ L=${L} heads=${h}`, favorCall);
         const flops = 8 * L * M * dim * batch * h;
         const row: Row = { L, heads: h, batch, d: dim, M, kernel, flops, ...prefixed(tf, 'favor'), gflops: flops / (tf.medianMs * 1e6) };
+        if (L <= ERROR_MAX_L && runtimeInfo().threads > 1) {
+          // the same call on one thread (the pool's threshold raised for it), in alternation
+          const oneThread = () => {
+            const { minRows } = threading;
+            threading.minRows = Infinity;
+            try {
+              favorCall();
+            } finally {
+              threading.minRows = minRows;
+            }
+          };
+          row.threadSpeedup = (await ctx.measurePair(`one thread L=${L} heads=${h}`, favorCall, oneThread)).ratio;
+        }
         if (L <= ERROR_MAX_L && runtimeInfo().threads === 1) {
           const gemms = passGemms({ L, count: batch * h, C: Math.min(attn.chunkSize, L), d: dim, dv: dim, m, twoBlock: M === 2 * m });
           const paired = await ctx.measurePair(`GEMM share L=${L} heads=${h}`, favorCall, gemms.run);
@@ -90,6 +105,7 @@ export const favor = defineMode({
         { key: 'gflops', label: 'GFLOP/s', format: (x) => x.toFixed(2) },
         { key: 'favorRme', label: '±RME', format: (x) => `±${x.toFixed(1)}%` },
         { key: 'gemmShare', label: 'GEMM share', format: (x) => `${(100 * x).toFixed(0)}%` },
+        { key: 'threadSpeedup', label: 'vs 1 thread', format: (x) => `${sig3(x)}×` },
         { key: 'exactMedianMs', label: 'exact ms' },
         { key: 'speedup', label: 'speedup', format: (x) => `${sig3(x)}×` },
         { key: 'favorError', label: 'FAVOR+ err', format: sci },
