@@ -101,10 +101,6 @@ function splitHead(pool: Pool, f: PreparedFeatures, chunk: number, s: ResolvedSh
   const lanes = pool.threads;
   const mem = allocate(rt, f, lanes, layout);
   const io = at(mem.lane(0), layout.offsets); // the head's inputs and output live in lane 0's regions
-  rt.write(io.q, q);
-  rt.write(io.k, k);
-  rt.write(io.v, v);
-  if (mask) rt.u8.set(mask, io.mask);
   const kind = f.map.id;
   const common = [d, dv, mem.wt, f.m, f.mp, f.hScale, f.a, f.epsilon, C];
   const share = (n: number, l: number) => [Math.floor((n * l) / lanes), Math.floor((n * (l + 1)) / lanes)];
@@ -116,7 +112,13 @@ function splitHead(pool: Pool, f: PreparedFeatures, chunk: number, s: ResolvedSh
     return { fn: 'head_accumulate', args: [kind, io.k + from * d * 4, io.v + from * dv * 4, mask ? io.mask + from : 0, to - from, ...common,
                                            r.u, r.phi, r.h, r.top, r.c, r.tmpS, r.colSum, r.S, r.z, r.run] };
   });
-  pool.run(keyJobs);
+  // each lane's keys and values are copied just before its job is published (Pool.run's prepare)
+  pool.run(keyJobs, (l) => {
+    const [from, to] = share(Lk, l);
+    rt.write(io.k + from * d * 4, k.subarray(from * d, to * d));
+    rt.write(io.v + from * dv * 4, v.subarray(from * dv, to * dv));
+    if (mask) rt.u8.set(mask.subarray(from, to), io.mask + from);
+  });
   for (const r of regions.slice(1)) e.state_merge(io.S, io.z, io.run, r.S, r.z, r.run, f.Mp, dv);
   e.favor_state_to_f32(io.S, io.z, io.S32, io.z32, f.Mp, dv);
 
@@ -125,6 +127,10 @@ function splitHead(pool: Pool, f: PreparedFeatures, chunk: number, s: ResolvedSh
     return { fn: 'head_readout', args: [kind, io.q + from * d * 4, io.out + from * dv * 4, to - from, ...common,
                                         r.u, r.phi, r.h, r.top, r.c, io.S32, io.z32] };
   });
-  pool.run(queryJobs.filter((job) => job.args[3] > 0));
+  const ranges = regions.map((_, l) => share(Lq, l)).filter(([from, to]) => to > from);
+  pool.run(queryJobs.filter((job) => job.args[3] > 0), (i) => {
+    const [from, to] = ranges[i];
+    rt.write(io.q + from * d * 4, q.subarray(from * d, to * d));
+  });
   out.set(rt.view(io.out, Lq * dv));
 }
