@@ -1,6 +1,6 @@
 // The wasm module's exports: kernels that take pointers into linear memory and sizes, and never allocate.
 // The facade (src/) owns all memory above __heap_base; src/abi.ts types these exports.
-export { vexp, vexp2neg, vsincos } from './math';
+export { vexp, vsincos } from './math';
 export { gemm_nn, gemm_nn_packed, gemm_nt, gemm_pack_b, gemm_tn, gemm_tn_packed } from './gemm';
 export { exact_attention, exact_scratch_bytes } from './exact';
 export { feature_map, feature_row_stats } from './features';

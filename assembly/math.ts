@@ -101,34 +101,23 @@ export const EXP2_CONSTANTS: usize = memory.data<f32>([
   reinterpret<f32>(127 - MAGIC_BITS), EXP2_MIN, EXP2_MIN, EXP2_MIN, EXP2_MIN, LOG2E, LOG2E, LOG2E, LOG2E,
 ]);
 
-/** e^x of one value, by the same method (used for tails shorter than four lanes). */
-@inline export function exp1(x: f32): f32 {
-  return f32x4.extract_lane(exp4(f32x4.splat(x)), 0);
+@inline function expOf(x: v128, base2: bool): v128 {
+  return base2 ? exp2neg4(x) : exp4(x);
 }
 
-/** dst[i] = e^src[i] for i < n. src and dst: f32 arrays in wasm memory (may alias), any alignment. */
-export function vexp(src: usize, dst: usize, n: i32): void {
+/**
+ * dst[i] = e^src[i] (exp4), or with base2 2^src[i] for src[i] ≤ 0 (exp2neg4: 0 below −125), for i < n. src and
+ * dst: f32 arrays in wasm memory (may alias), any alignment. For the tests of both functions.
+ */
+export function vexp(src: usize, dst: usize, n: i32, base2: bool): void {
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const off = <usize>i << 2;
-    v128.store(dst + off, exp4(v128.load(src + off)));
+    v128.store(dst + off, expOf(v128.load(src + off), base2));
   }
   for (; i < n; i++) {
     const off = <usize>i << 2;
-    store<f32>(dst + off, exp1(load<f32>(src + off)));
-  }
-}
-
-/** dst[i] = 2^src[i] for i < n, by exp2neg4 (src[i] ≤ 0; below −125, −∞ and NaN give 0). For tests. */
-export function vexp2neg(src: usize, dst: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const off = <usize>i << 2;
-    v128.store(dst + off, exp2neg4(v128.load(src + off)));
-  }
-  for (; i < n; i++) {
-    const off = <usize>i << 2;
-    store<f32>(dst + off, f32x4.extract_lane(exp2neg4(f32x4.splat(load<f32>(src + off))), 0));
+    store<f32>(dst + off, f32x4.extract_lane(expOf(f32x4.splat(load<f32>(src + off)), base2), 0));
   }
 }
 

@@ -9,6 +9,8 @@ export interface Column {
   label: string;
   /** How a number is shown; default: up to 4 significant digits. Strings are shown as they are. */
   format?: (value: number) => string;
+  /** Left out of the text table when no row has a value for it. */
+  optional?: boolean;
 }
 
 export interface Table {
@@ -46,15 +48,16 @@ export function timedRow(fields: Row, timing: Timing, flops: number): Row {
 }
 
 export function formatTable(table: Table): string {
+  const columns = table.columns.filter((c) => !c.optional || table.rows.some((r) => r[c.key] !== undefined));
   const cells = table.rows.map((row) =>
-    table.columns.map((c) => {
+    columns.map((c) => {
       const v = row[c.key];
       return typeof v === 'number' ? (c.format ?? sig)(v) : (v ?? '–'); // '–': not measured
     }),
   );
   // Right-aligned: columns with a number, and columns of nothing but '–'.
-  const numeric = table.columns.map((c) => table.rows.some((r) => typeof r[c.key] === 'number') || table.rows.every((r) => r[c.key] === undefined));
-  const widths = table.columns.map((c, i) => Math.max(c.label.length, ...cells.map((r) => r[i].length)));
+  const numeric = columns.map((c) => table.rows.some((r) => typeof r[c.key] === 'number') || table.rows.every((r) => r[c.key] === undefined));
+  const widths = columns.map((c, i) => Math.max(c.label.length, ...cells.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((s, i) => (numeric[i] ? s.padStart(widths[i]) : s.padEnd(widths[i]))).join('  ').trimEnd();
-  return [table.title, line(table.columns.map((c) => c.label)), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+  return [table.title, line(columns.map((c) => c.label)), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }

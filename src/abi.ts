@@ -5,10 +5,8 @@ export interface KernelExports {
   /** First byte above static data. */
   heapBase(): number;
 
-  /** dst[i] = e^src[i], i < n (assembly/math.ts). */
-  vexp(src: number, dst: number, n: number): void;
-  /** dst[i] = 2^src[i] for src[i] ≤ 0 (exp2neg4: 0 below −125), i < n. */
-  vexp2neg(src: number, dst: number, n: number): void;
+  /** dst[i] = e^src[i], or (base2 = 1) 2^src[i] for src[i] ≤ 0, i < n (assembly/math.ts; for tests). */
+  vexp(src: number, dst: number, n: number, base2: number): void;
 
   /** C (+)= A·B: A M×K (lda), B K×N (ldb), C M×N (ldc). accumulate 0: C = A·B; 1: C += A·B. */
   gemm_nn(a: number, b: number, c: number, M: number, N: number, K: number, lda: number, ldb: number, ldc: number, accumulate: number): void;
