@@ -22,6 +22,7 @@ const CASES: Case[] = [
   { batch: 1, heads: 2, queries: 150, keys: 180, dim: 4, valueDim: 4, causal: true, kernel: 'softmax-trig' }, // a 30-key prefix
   { batch: 1, heads: 1, queries: 1500, keys: 1300, dim: 16, valueDim: 7, causal: false, kernel: 'softmax' }, // split head
   { batch: 1, heads: 1, queries: 600, keys: 700, dim: 8, valueDim: 8, causal: false, kernel: 'exp', masked: true },
+  { batch: 2, heads: 35, queries: 20, keys: 24, dim: 4, valueDim: 3, causal: false, kernel: 'softmax', masked: true }, // 70 heads: > 64 job slots
 ];
 
 function run(c: Case) {
