@@ -41,6 +41,10 @@ test('performer-bench: every mode, --json and --svg', () => {
     assert.ok(gemm.rows.some((r) => r.kernel === 'gemm_nn_packed' && positive(r.gflops)), 'the packed GEMM row');
     const charts = ['time', 'accuracy'].map((chart) => readFileSync(join(dir, `chart-${chart}.svg`), 'utf8'));
     for (const chart of charts) assert.ok(chart.startsWith('<svg') && chart.includes('</svg>'), 'an SVG chart');
+    // every series has a name for people: no row field (camelCase) leaks into the legend as a series
+    const names = [...charts[0].matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    const raw = names.filter((name) => /^[a-z]+[A-Z]\w*(,|$)/.test(name));
+    assert.equal(raw, [], `series named after row fields: ${raw}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

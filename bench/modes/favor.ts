@@ -83,7 +83,7 @@ export const favor = defineMode({
           if (timed) {
             // in alternation with FAVOR+, so that the speedup compares the two under the same load
             const paired = await ctx.measurePair(`exact L=${L} heads=${h}`, favorCall, () => exactAttention(qs, ks, vs, shape, { out: eo }));
-            Object.assign(row, prefixed(paired.other, 'exact'), { speedup: paired.ratio, favorPairedMedianMs: paired.ours.medianMs });
+            Object.assign(row, prefixed(paired.other, 'exact'), { speedup: paired.ratio, favorPairedMs: paired.ours.medianMs });
           } else {
             exactAttention(qs, ks, vs, shape, { out: eo });
           }
