@@ -7,7 +7,7 @@
 // projection GEMM reads that copy); 0 means "no projection" (u is x itself, padded). u, phi, h, top,
 // c, tmpS, colSum are the caller's scratch of sizes rows·mp, rows·Mp, rows, rows, rows, Mp·dv, Mp. S and z are
 // f64. mask is 0 or one byte per row (nonzero = keep). The one-block kernels (Mp = mp) write φ over u, which
-// is not read after φ (a smaller working set: ~0.2 ms less at L = 4096), and leave phi unused.
+// is not read after φ (a smaller working set in cache), and leave phi unused.
 import { feature_map, feature_row_stats, isTwoBlock } from './features';
 import { gemm_nn, gemm_nn_packed, gemm_tn } from './gemm';
 import { addChunkToState, divideRow, dot, rescaleState, stateToF32, zeroMaskedRows } from './state';

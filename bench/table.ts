@@ -21,6 +21,9 @@ export interface Table {
   rows: Row[];
 }
 
+/** Ratios and speedups: 2 decimals below 10, 1 below 100, none above. */
+export const sig3 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+
 /** 4 significant digits without exponent notation for everyday magnitudes: 0.01234, 12.34, 1234. */
 export function sig(x: number): string {
   if (!Number.isFinite(x)) return String(x);

@@ -105,16 +105,17 @@ function splitHead(pool: Pool, f: PreparedFeatures, chunk: number, s: ResolvedSh
   const common = [d, dv, mem.wt, f.m, f.mp, f.hScale, f.a, f.epsilon, C];
   const share = (n: number, l: number) => [Math.floor((n * l) / lanes), Math.floor((n * (l + 1)) / lanes)];
   const regions = Array.from({ length: lanes }, (_, l) => at(mem.lane(l), layout.offsets));
+  const keyRanges = regions.map((_, l) => share(Lk, l));
 
   const keyJobs: Job[] = regions.map((r, l) => {
-    const [from, to] = share(Lk, l);
+    const [from, to] = keyRanges[l];
     e.state_clear(r.S, r.z, r.run, f.Mp, dv);
     return { fn: 'head_accumulate', args: [kind, io.k + from * d * 4, io.v + from * dv * 4, mask ? io.mask + from : 0, to - from, ...common,
                                            r.u, r.phi, r.h, r.top, r.c, r.tmpS, r.colSum, r.S, r.z, r.run] };
   });
   // each lane's keys and values are copied just before its job is published (Pool.run's prepare)
   pool.run(keyJobs, (l) => {
-    const [from, to] = share(Lk, l);
+    const [from, to] = keyRanges[l];
     rt.write(io.k + from * d * 4, k.subarray(from * d, to * d));
     rt.write(io.v + from * dv * 4, v.subarray(from * dv, to * dv));
     if (mask) rt.u8.set(mask.subarray(from, to), io.mask + from);
@@ -122,14 +123,15 @@ function splitHead(pool: Pool, f: PreparedFeatures, chunk: number, s: ResolvedSh
   for (const r of regions.slice(1)) e.state_merge(io.S, io.z, io.run, r.S, r.z, r.run, f.Mp, dv);
   e.favor_state_to_f32(io.S, io.z, io.S32, io.z32, f.Mp, dv);
 
-  const queryJobs: Job[] = regions.map((r, l) => {
-    const [from, to] = share(Lq, l);
+  // lanes with no queries (Lq < lanes) get no job
+  const queryRanges = regions.map((_, l) => share(Lq, l)).filter(([from, to]) => to > from);
+  const queryJobs: Job[] = queryRanges.map(([from, to], l) => {
+    const r = regions[l];
     return { fn: 'head_readout', args: [kind, io.q + from * d * 4, io.out + from * dv * 4, to - from, ...common,
                                         r.u, r.phi, r.h, r.top, r.c, io.S32, io.z32] };
   });
-  const ranges = regions.map((_, l) => share(Lq, l)).filter(([from, to]) => to > from);
-  pool.run(queryJobs.filter((job) => job.args[3] > 0), (i) => {
-    const [from, to] = ranges[i];
+  pool.run(queryJobs, (i) => {
+    const [from, to] = queryRanges[i];
     rt.write(io.q + from * d * 4, q.subarray(from * d, to * d));
   });
   out.set(rt.view(io.out, Lq * dv));

@@ -3,7 +3,7 @@
 import { meanValueError, randn, relError } from '../data.ts';
 import { defineMode, exactMaxFlag, UsageError, type FlagValues, favorFlags, intFlag, intList, kernelFlag, shapeFlags } from '../mode.ts';
 import { peerFlags, peerNotes, peerOptions } from '../peers/flags.ts';
-import { prefixed, type Row, type Table } from '../table.ts';
+import { prefixed, sig3, type Row, type Table } from '../table.ts';
 import { exactAttention, FavorAttention, runtimeInfo } from 'performer-wasm';
 import { passGemms } from '../gemm-bound.ts';
 import { threading } from 'performer-wasm/internal';
@@ -42,6 +42,7 @@ export const favor = defineMode({
     const attn = new FavorAttention({ dim, features, kernel, seed: 0 });
     const M = attn.featureCount;
     const m = attn.projection.length / dim;
+    const threads = runtimeInfo().threads;
     const maxHeads = Math.max(...heads);
     const rows: Row[] = [];
     for (const L of seq) {
@@ -57,7 +58,7 @@ export const favor = defineMode({
         const tf = ctx.measure(`FAVOR+ L=${L} heads=${h}`, favorCall);
         const flops = 8 * L * M * dim * batch * h;
         const row: Row = { L, heads: h, batch, d: dim, M, kernel, flops, ...prefixed(tf, 'favor'), gflops: flops / (tf.medianMs * 1e6) };
-        if (L <= ERROR_MAX_L && runtimeInfo().threads > 1) {
+        if (L <= ERROR_MAX_L && threads > 1) {
           // the same call on one thread (the pool's threshold raised for it), in alternation
           const oneThread = () => {
             const { minRows } = threading;
@@ -69,8 +70,7 @@ export const favor = defineMode({
             }
           };
           row.threadSpeedup = (await ctx.measurePair(`one thread L=${L} heads=${h}`, favorCall, oneThread)).ratio;
-        }
-        if (L <= ERROR_MAX_L && runtimeInfo().threads === 1) {
+        } else if (L <= ERROR_MAX_L) { // one thread: the GEMMs are timed on one too
           const gemms = passGemms({ L, count: batch * h, C: Math.min(attn.chunkSize, L), d: dim, dv: dim, m, twoBlock: M === 2 * m });
           const paired = await ctx.measurePair(`GEMM share L=${L} heads=${h}`, favorCall, gemms.run);
           gemms.release();
@@ -142,4 +142,3 @@ function exactMaxOf(flags: FlagValues): number {
 }
 
 export const sci = (x: number) => x.toExponential(2);
-const sig3 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));

@@ -36,7 +36,7 @@ export const gemm = defineMode({
       // packed: B is packed once, outside the timing, as FAVOR+ packs Wᵀ once per pass
       const bp = kernel === 'gemm_nn_packed' ? rt.heap.alloc(4 * K * N) : 0;
       if (bp) e.gemm_pack_b(b, K, N, ldb, bp);
-      const run = kernel === 'gemm_nn_packed' ? () => e.gemm_nn_packed(a, bp, c, M, N, K, lda, N, 0) : () => e[kernel](a, b, c, M, N, K, lda, ldb, N, 0);
+      const run = bp ? () => e.gemm_nn_packed(a, bp, c, M, N, K, lda, N, 0) : () => e[kernel](a, b, c, M, N, K, lda, ldb, N, 0);
       const timing = ctx.measure(`${kernel} ${M}×${N}×${K}`, run);
       if (bp) rt.heap.release(bp);
       return timedRow({ kernel, M, N, K, role }, timing, 2 * M * N * K);

@@ -3,7 +3,7 @@
 // Every peer package is imported here dynamically, so a plain `npm run bench` never loads one.
 import { exactAttention } from 'performer-wasm';
 import { relError } from '../data.ts';
-import type { Row, Table } from '../table.ts';
+import { sig3, type Row, type Table } from '../table.ts';
 import type { PeerOptions } from './flags.ts';
 import { measurePair } from '../timing.ts';
 import type { Peer, PeerLoader, Problem } from './types.ts';
@@ -99,7 +99,6 @@ export async function runPeers(run: PeerRun): Promise<Table[]> {
   for (const peer of peers) await peer.close?.();
   const threadNote = `performer-wasm at ${run.ourThreads} thread${run.ourThreads > 1 ? 's' : ''}, peers asked for ${threads}`;
   const tables: Table[] = [];
-  const sig3 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
   const sci = (x: number) => x.toExponential(2);
   for (const kind of run.kinds) {
     const title =
