@@ -1,18 +1,18 @@
 // The wasm module's exports: kernels that take pointers into linear memory and sizes, and never allocate.
-// The facade (src/) owns all memory above __heap_base; src/abi.ts types these exports.
-export { vexp, vsincos } from './math';
-export { gemm_nn, gemm_nn_packed, gemm_nt, gemm_pack_b, gemm_tn, gemm_tn_packed } from './gemm';
-export { exact_attention, exact_scratch_bytes } from './exact';
-export { feature_map, feature_row_stats } from './features';
-export { favor_accumulate, favor_readout, favor_state_to_f32, project_rows } from './favor';
+// The facade (src/) owns all memory above __heap_base; src/runtime/abi.ts types these exports.
+export { vexp, vsincos } from './linalg/math';
+export { gemm_nn, gemm_nn_packed, gemm_nt, gemm_pack_b, gemm_tn, gemm_tn_packed } from './linalg/gemm';
+export { exact_attention, exact_scratch_bytes } from './exact/exact';
+export { feature_map, feature_row_stats } from './favor/features';
+export { favor_accumulate, favor_readout, favor_state_to_f32, project_rows } from './favor/favor';
 
 /** First free byte of linear memory: static data (lookup tables) lives below it and must never be written. */
 export function heapBase(): usize {
   return __heap_base;
 }
-export { favor_causal_chunk } from './causal';
-export { decoder_step } from './decoder';
-export { head_accumulate, head_bidirectional, head_causal, head_readout, state_clear, state_merge } from './heads';
-export { favor_backward_keys, favor_backward_queries, favor_causal_backward_forward, favor_causal_backward_reverse, feature_backward, suffix_to_state_grad } from './backward';
-export { exact_attention_backward, exact_backward_scratch_bytes } from './exact-backward';
-export { max_abs_bits } from './scan';
+export { favor_causal_chunk } from './favor/causal';
+export { decoder_step } from './decoder/decoder';
+export { head_accumulate, head_bidirectional, head_causal, head_readout, state_clear, state_merge } from './threads/heads';
+export { favor_backward_keys, favor_backward_queries, favor_causal_backward_forward, favor_causal_backward_reverse, feature_backward, suffix_to_state_grad } from './favor/backward';
+export { exact_attention_backward, exact_backward_scratch_bytes } from './exact/exact-backward';
+export { max_abs_bits } from './arguments/scan';

@@ -1,4 +1,4 @@
-// Copies the wasm builds next to the emitted JavaScript: dist/edge-source.js imports './performer.wasm'
+// Copies the wasm builds next to the emitted JavaScript: dist/runtime/edge-source.js imports '../performer.wasm'
 // and './performer-relaxed.wasm' (the workerd / edge-light entry), and the package exports
 // './performer.wasm' from dist/ for bundlers. Run by `npm run build:ts` after tsc.
 import { copyFile, mkdir } from 'node:fs/promises';

@@ -11,12 +11,12 @@
 // synchronously (a pipeline stall) and upload the result. Tensors are float32, [batch, heads, seq, dim].
 // Import 'performer-wasm' and call init() (or initSync()) before the first op.
 import * as tf from '@tensorflow/tfjs-core';
-import { FavorAttention, type FavorAttentionOptions } from './attention.ts';
-import { PerformerError } from './errors.ts';
-import { exactAttention as exactForward } from './exact.ts';
-import { exactAttentionBackward } from './exact-backward.ts';
-import type { AttentionShape } from './shapes.ts';
-import { checkOptions, describe } from './validate.ts';
+import { FavorAttention, type FavorAttentionOptions } from './favor/attention.ts';
+import { PerformerError } from './arguments/errors.ts';
+import { exactAttention as exactForward } from './exact/exact.ts';
+import { exactAttentionBackward } from './exact/exact-backward.ts';
+import type { AttentionShape } from './arguments/shapes.ts';
+import { checkOptions, describe } from './arguments/validate.ts';
 
 /** A key padding mask: batch × keys, nonzero = keep. A tensor [batch, keys] (any dtype) is read with dataSync(). */
 export type KeyMask = Uint8Array | tf.Tensor;

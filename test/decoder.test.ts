@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { FavorAttention, PerformerError } from '../src/index.ts';
-import { KERNEL_NAMES } from '../src/kernels.ts';
+import { KERNEL_NAMES } from '../src/favor/kernels.ts';
 import { allFinite, randn, relError } from './support/data.ts';
 import { featureVector } from './reference/favor.ts';
 

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { exactAttention, FavorAttention, type KernelName } from '../src/index.ts';
-import { KERNEL_NAMES } from '../src/kernels.ts';
+import { KERNEL_NAMES } from '../src/favor/kernels.ts';
 import { allFinite, randn, relError } from './support/data.ts';
 import { favorCausalReference, favorReference } from './reference/favor.ts';
 import { referenceAttention } from './reference/attention.ts';

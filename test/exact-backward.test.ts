@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { exactAttention, exactAttentionBackward, memoryBytes, PerformerError, type AttentionShape, type ExactAttentionGradients,
          type PerformerErrorCode } from '../src/index.ts';
-import { checkWorkspaceBytes } from '../src/heap.ts';
-import { runtime } from '../src/wasm.ts';
+import { checkWorkspaceBytes } from '../src/runtime/heap.ts';
+import { runtime } from '../src/runtime/wasm.ts';
 import { allFinite, relError } from './support/data.ts';
 import { throwsCode } from './support/expect.ts';
 import { describeCase, dimsOf, EXACT_CASES, makeProblem, type Case } from './support/attention-cases.ts';

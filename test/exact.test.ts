@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { exactAttention, memoryBytes, PerformerError, type AttentionShape, type PerformerErrorCode } from '../src/index.ts';
-import { checkWorkspaceBytes } from '../src/heap.ts';
+import { checkWorkspaceBytes } from '../src/runtime/heap.ts';
 import { allFinite, relError } from './support/data.ts';
 import { throwsCode } from './support/expect.ts';
 import { describeCase, EXACT_CASES, makeProblem, type Case } from './support/attention-cases.ts';

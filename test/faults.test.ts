@@ -1,5 +1,5 @@
 // Faults: a wasm kernel that traps must fail the call with KERNEL_FAULT, and the next call must work on a
-// rebuilt instance (src/guard.ts). Traps are injected by swapping a runtime export for a wrapper that
+// rebuilt instance (src/runtime/guard.ts). Traps are injected by swapping a runtime export for a wrapper that
 // calls the real kernel with a pointer past the end of memory (a genuine WebAssembly.RuntimeError:
 // "memory access out of bounds"), or that throws a RuntimeError / RangeError itself. Decoders whose
 // state lived in the faulted instance refuse to work (INVALID_STATE) and are restored from saveState().
@@ -8,9 +8,9 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import './support/setup.ts';
 import { exactAttention, FavorAttention, initSync, memoryBytes, PerformerError, type FavorDecoder } from '../src/index.ts';
-import type { KernelExports } from '../src/abi.ts';
-import { runtime, type Runtime } from '../src/wasm.ts';
-import { withKernel } from '../src/guard.ts';
+import type { KernelExports } from '../src/runtime/abi.ts';
+import { runtime, type Runtime } from '../src/runtime/wasm.ts';
+import { withKernel } from '../src/runtime/guard.ts';
 import { randn } from './support/data.ts';
 
 const shape = { batch: 2, heads: 2, queries: 40, keys: 33, dim: 8, valueDim: 5 };

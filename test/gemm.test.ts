@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { existsSync, readFileSync } from 'node:fs';
-import { planWorkspace, runtime } from '../src/wasm.ts';
+import { planWorkspace, runtime } from '../src/runtime/wasm.ts';
 import { checksum, randn, relError } from './support/data.ts';
 import { gemmFloat32Order, gemmReference, type GemmVariant } from './reference/gemm.ts';
 
@@ -15,7 +15,7 @@ import { gemmFloat32Order, gemmReference, type GemmVariant } from './reference/g
 const U = 2 ** -24;
 const tolerance = (K: number) => 2 * U * Math.max(1, Math.sqrt(K));
 
-/** The NT kernel sums K in blocks of this many (NT_KC in assembly/gemm.ts); the float32 emulation needs it. */
+/** The NT kernel sums K in blocks of this many (NT_KC in assembly/linalg/gemm.ts); the float32 emulation needs it. */
 const NT_BLOCK = 256;
 
 type Fn = (a: number, b: number, c: number, M: number, N: number, K: number, lda: number, ldb: number, ldc: number, accumulate: number) => void;

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { exactAttention, FavorAttention, memoryBytes, type FavorAttentionOptions, type FavorDecoder, type KernelName } from '../src/index.ts';
-import { KERNEL_NAMES } from '../src/kernels.ts';
+import { KERNEL_NAMES } from '../src/favor/kernels.ts';
 import { randn, rng } from './support/data.ts';
 
 const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));

@@ -43,7 +43,7 @@ test('the tarball holds dist (JS, types, both wasm builds), README and package.j
     assert.not.ok(paths().some((p) => p.startsWith(dir)), `${dir} must not be published`);
   }
   for (const required of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/inline-source.js',
-    'dist/generated/wasm-inline.js', 'dist/index-edge.js', 'dist/index-edge.d.ts', 'dist/edge-source.js', 'dist/wasm.js',
+    'dist/generated/wasm-inline.js', 'dist/index-edge.js', 'dist/index-edge.d.ts', 'dist/runtime/edge-source.js', 'dist/wasm.js',
     'dist/performer.wasm', 'dist/performer-relaxed.wasm']) {
     assert.ok(paths().includes(required), `${required} is missing from the package`);
   }
@@ -96,7 +96,7 @@ test('exports: workerd and edge-light → the edge entry, default → the inline
   for (const target of targets) assert.ok(paths().includes(target.replace(/^\.\//, '')), `${target} is exported but not published`);
   for (const file of pkg.sideEffects) assert.ok(paths().includes(file.replace(/^\.\//, '')), `sideEffects: ${file} is not published`);
   // the edge entry imports the wasm files as modules, relative to itself
-  const edge = readFileSync(join(ROOT, 'dist/edge-source.js'), 'utf8');
+  const edge = readFileSync(join(ROOT, 'dist/runtime/edge-source.js'), 'utf8');
   assert.match(edge, /from '\.\/performer\.wasm'/);
   assert.match(edge, /from '\.\/performer-relaxed\.wasm'/);
 });

@@ -1,4 +1,4 @@
-// Projection matrices (src/projection.ts): orthogonality, row-norm laws, Haar directions, unbiasedness of
+// Projection matrices (src/projection/projection.ts): orthogonality, row-norm laws, Haar directions, unbiasedness of
 // the positive random-feature estimator, determinism and argument checks. Pure TypeScript: no wasm.
 //
 // Every statistical check runs at fixed seeds, so its outcome is deterministic (no flakiness). The
@@ -7,9 +7,9 @@
 import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PerformerError } from '../src/errors.ts';
-import { checkExplicitProjection, checksumProjection, drawProjection, orthonormalRows } from '../src/projection.ts';
-import { Rng } from '../src/rng.ts';
+import { PerformerError } from '../src/arguments/errors.ts';
+import { checkExplicitProjection, checksumProjection, drawProjection, orthonormalRows } from '../src/projection/projection.ts';
+import { Rng } from '../src/projection/rng.ts';
 import { chiCdf, ksTest, meanStats, sphereCoordinateCdf } from './reference/stats.ts';
 
 function throwsCode(fn: () => unknown, code: string): void {
@@ -304,7 +304,7 @@ test('determinism: golden checksums; same seed → same bits, different seed →
 });
 
 test('determinism: a separate process (and Bun/JavaScriptCore, when present) draws bit-identical matrices', () => {
-  const url = new URL('../src/projection.ts', import.meta.url).href;
+  const url = new URL('../src/projection/projection.ts', import.meta.url).href;
   const code =
     `const p = await import(${JSON.stringify(url)});` +
     `const g = ${JSON.stringify(GOLDEN.map(([m, d, k, n, s]) => [m, d, k, n, s]))};` +

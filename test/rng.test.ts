@@ -1,4 +1,4 @@
-// The seeded generator (src/rng.ts): reference vectors, golden values, the portable logarithm, and the
+// The seeded generator (src/projection/rng.ts): reference vectors, golden values, the portable logarithm, and the
 // distribution of uniform() and normal(). Pure TypeScript: no wasm needed.
 //
 // Every statistical check runs at a fixed seed, so its outcome is deterministic (no flakiness). The
@@ -6,8 +6,8 @@
 // α = 0.01, moment checks use 4 standard errors (two-sided ≈ 6e-5 under the normal approximation).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PerformerError } from '../src/errors.ts';
-import { Rng, checkSeed, portableLog } from '../src/rng.ts';
+import { PerformerError } from '../src/arguments/errors.ts';
+import { Rng, checkSeed, portableLog } from '../src/projection/rng.ts';
 import { ksTest, meanStats, normalCdf } from './reference/stats.ts';
 
 function throwsCode(fn: () => unknown, code: string): void {

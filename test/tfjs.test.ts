@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import * as tf from '@tensorflow/tfjs'; // tfjs-core with its gradients registered, and the CPU backend
 import { exactAttention as exactArrays, exactAttentionBackward, FavorAttention, PerformerError, type KernelName } from '../src/index.ts';
-import { KERNEL_NAMES } from '../src/kernels.ts';
+import { KERNEL_NAMES } from '../src/favor/kernels.ts';
 import { exactAttention, favorAttention } from '../src/tfjs.ts';
 import { train } from '../examples/train-copy.ts';
 import { attentionInputs } from './support/data.ts';

@@ -4,8 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { exactAttention, FavorAttention, init, initSync, runtimeInfo } from '../src/index.ts';
-import { rounds } from '../src/threaded.ts';
-import { runtime } from '../src/wasm.ts';
+import { rounds } from '../src/threads/threaded.ts';
+import { runtime } from '../src/runtime/wasm.ts';
 import { allFinite, randn, relError } from './support/data.ts';
 import { throwsCode } from './support/expect.ts';
 

@@ -1,4 +1,4 @@
-// Float64 reference GEMM for the wasm kernels (assembly/gemm.ts), with the same strided row-major layout.
+// Float64 reference GEMM for the wasm kernels (assembly/linalg/gemm.ts), with the same strided row-major layout.
 
 export type GemmVariant = 'nn' | 'nt' | 'tn';
 
@@ -36,7 +36,7 @@ export function gemmReference(variant: GemmVariant, A: Strided, B: Strided, M: n
 }
 
 /**
- * Float32 emulation of the kernels' documented summation order (assembly/gemm.ts), with a separate
+ * Float32 emulation of the kernels' documented summation order (assembly/linalg/gemm.ts), with a separate
  * multiply and add (the baseline build; the relaxed build fuses them). Returns dense M×N.
  * nn / tn: each element is one chain c = c + a_k·b_k over k in order, started at c0 (or 0).
  * nt: lane l of four sums k ≡ l (mod 4) within blocks of `ntBlock`; the K tail of a block goes into lane 0;

@@ -14,7 +14,7 @@
 // Prints one JSON line.
 import './setup.ts';
 import { exactAttention, FavorAttention, memoryBytes, type KernelName } from '../../src/index.ts';
-import { runtime } from '../../src/wasm.ts';
+import { runtime } from '../../src/runtime/wasm.ts';
 import { randn, rng } from './data.ts';
 
 const CALLS = Number(process.env.SOAK_CALLS ?? 2000);

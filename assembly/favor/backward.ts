@@ -1,0 +1,351 @@
+// Backward passes of FAVOR+ (vector–Jacobian products). The projection and the stabilizers are
+// constants: they cancel in out = φ(q)ᵀS / φ(q)ᵀz, so the gradient is that of the unstabilized formula.
+// Every product of a feature with its gradient, dφ ⊙ φ, is invariant to those constant scales, which
+// is why the stabilized φ of the forward pass can be used throughout.
+//
+// With dnum_i = dOut_i / den_i and dden_i = −(dOut_i · out_i) / den_i (out = num / den):
+//   dφ(q_i) = S·dnum_i + z·dden_i,  dS = Σ_i φ(q_i) dnum_iᵀ,  dz = Σ_i φ(q_i) dden_i,
+//   dφ(k_j) = dS·v_j + dz,          dv_j = dSᵀ φ(k_j)                               (bidirectional)
+// and, causally, the same sums restricted to j ≤ i (assembly/favor/causal.ts for the scales exp(c_j − c_i)).
+// Memory contract as in favor.ts and causal.ts; every gradient buffer is f32 unless said.
+import { causal_chunk_read, causal_chunk_update, scaleRow, trilScaled } from './causal';
+import { queryFeatures, project_rows } from './favor';
+import { ABS, ELU1, EXP, feature_map, feature_row_stats, GELU, HYPERBOLIC, isTwoBlock, POSITIVE, RELU, TRIG } from './features';
+import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
+import { exp4 } from '../linalg/math';
+import { addToF64, carry, dot, stateToF32, zeroMaskedRows } from './state';
+
+// ── through the feature map ────────────────────────────────────────────────────────────────────────
+
+/**
+ * dx (rows × d) from dφ (rows × Mp) for φ of x as computed by the forward pass: u (rows × mp, the
+ * projection), phi (rows × Mp, stabilized), c (the stabilizer of each row, used by 'exp' for its ε
+ * term). du (rows × mp) and dh (rows) are scratch. With x̂ = s·x, u = W·x̂ (wt = s·Wᵀ) and h = ‖x̂‖²/2:
+ *   positive    du = g,          dh = −Σ g,               g = dφ ⊙ φ
+ *   hyperbolic  du = g₊ − g₋,    dh = −Σ (g₊ + g₋)
+ *   trig        du = dφ_sin ⊙ φ_cos − dφ_cos ⊙ φ_sin,   dh = Σ dφ ⊙ φ
+ *   generalized du = a·f′(u) ⊙ dφ (exp: dφ ⊙ (φ − ε·e^(−c)))
+ * then dx = du·(s·W) + 2·hScale·dh·x.
+ */
+export function feature_backward(kind: i32, x: usize, u: usize, phi: usize, dphi: usize, rows: i32, d: i32, m: i32, mp: i32,
+                                 hScale: f32, a: f32, eps: f32, c: usize, wt: usize, du: usize, dh: usize, dx: usize): void {
+  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+  for (let i = 0; i < rows; i++) {
+    const p = phi + (<usize>(i * Mp) << 2);
+    const g = dphi + (<usize>(i * Mp) << 2);
+    const ur = u + (<usize>(i * mp) << 2);
+    const dr = du + (<usize>(i * mp) << 2);
+    let hGrad: f32 = 0;
+    for (let r = 0; r < mp; r++) {
+      const off = <usize>r << 2;
+      let dur: f32 = 0;
+      if (r < m) {
+        const pr = load<f32>(p + off);
+        const gr = load<f32>(g + off);
+        if (kind == POSITIVE) {
+          dur = gr * pr;
+          hGrad -= dur;
+        } else if (kind == HYPERBOLIC) {
+          const plus = gr * pr;
+          const minus = load<f32>(g + off + (<usize>mp << 2)) * load<f32>(p + off + (<usize>mp << 2));
+          dur = plus - minus;
+          hGrad -= plus + minus;
+        } else if (kind == TRIG) {
+          const pc = load<f32>(p + off + (<usize>mp << 2));
+          const gc = load<f32>(g + off + (<usize>mp << 2));
+          dur = gr * pc - gc * pr;
+          hGrad += gr * pr + gc * pc;
+        } else if (kind == EXP) {
+          // (masked rows have gr = 0 and may have c = −∞: leave them at 0 rather than 0·∞)
+          if (gr != 0) dur = gr * (pr - eps * expScalar(-load<f32>(c + (<usize>i << 2))));
+        } else {
+          dur = a * derivative(kind, load<f32>(ur + off)) * gr;
+        }
+      }
+      store<f32>(dr + off, dur);
+    }
+    store<f32>(dh + (<usize>i << 2), hGrad);
+  }
+  if (wt) gemm_nt(du, wt, dx, rows, d, mp, mp, mp, d, 0);
+  else for (let i = 0; i < rows; i++) memory.copy(dx + (<usize>(i * d) << 2), du + (<usize>(i * mp) << 2), <usize>d << 2);
+  if (kind == POSITIVE || kind == HYPERBOLIC || kind == TRIG) {
+    for (let i = 0; i < rows; i++) {
+      const f: f32 = <f32>2 * hScale * load<f32>(dh + (<usize>i << 2));
+      for (let t = 0; t < d; t++) {
+        const off = <usize>(i * d + t) << 2;
+        store<f32>(dx + off, load<f32>(dx + off) + f * load<f32>(x + off));
+      }
+    }
+  }
+}
+
+@inline function expScalar(x: f32): f32 {
+  return f32x4.extract_lane(exp4(f32x4.splat(x)), 0);
+}
+
+// gelu(x) = x·σ(t), t = K(x + C x³): gelu′ = σ(t) + x·σ(t)(1 − σ(t))·K(1 + 3C x²)
+const GELU_K: f32 = 1.5957691216057308;
+const GELU_C: f32 = 0.044715;
+
+/** f′(u) of the generalized kernels. */
+@inline function derivative(kind: i32, x: f32): f32 {
+  if (kind == RELU) return x > 0 ? 1 : 0;
+  if (kind == ABS) return x > 0 ? 1 : (x < 0 ? -1 : 0);
+  if (kind == ELU1) return x > 0 ? 1 : expScalar(x);
+  if (kind == GELU) {
+    const t = GELU_K * (x + GELU_C * x * x * x);
+    const sg: f32 = 1 / (1 + expScalar(-t));
+    return sg + x * sg * (1 - sg) * GELU_K * (1 + 3 * GELU_C * x * x);
+  }
+  return 0;
+}
+
+// ── bidirectional ──────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Query side of the bidirectional backward pass, one chunk: recomputes φ(q) and the outputs from S32,
+ * z32 (the keys' state, f32), writes dq (rows × d), and adds Σ φ(q_i) dnum_iᵀ to dS and Σ φ(q_i) dden_i
+ * to dz (both f64). dnum (rows × dv), dden (rows), dphi (rows × Mp), tmpS (Mp × dv) are scratch.
+ */
+export function favor_backward_queries(kind: i32, q: usize, dOut: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
+                                       hScale: f32, a: f32, eps: f32, S32: usize, z32: usize,
+                                       u: usize, phi: usize, h: usize, top: usize, dphi: usize, du: usize, dh: usize,
+                                       dnum: usize, dden: usize, tmpS: usize, colSum: usize, dS: usize, dz: usize, dq: usize): void {
+  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+  queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phi);
+  gemm_nn(phi, S32, dnum, rows, dv, Mp, Mp, dv, dv, 0); // num, turned into dnum below
+  for (let i = 0; i < rows; i++) {
+    normalizerGradients(dnum + (<usize>(i * dv) << 2), dOut + (<usize>(i * dv) << 2), dv,
+                        dot(phi + (<usize>(i * Mp) << 2), z32, Mp), dden + (<usize>i << 2), 1);
+  }
+  // dΦ_Q = dNum·Sᵀ + dden ⊗ z
+  gemm_nt(dnum, S32, dphi, rows, Mp, dv, dv, dv, Mp, 0);
+  addOuter(dphi, dden, z32, rows, Mp);
+  feature_backward(kind, q, u, phi, dphi, rows, d, m, mp, hScale, a, eps, top, wt, du, dh, dq);
+  // dS += Φ_Qᵀ dNum, dz += Φ_Qᵀ dden
+  gemm_tn(phi, dnum, tmpS, Mp, dv, rows, Mp, dv, dv, 0);
+  addToF64(dS, tmpS, Mp * dv);
+  weightedColumnSum(phi, dden, rows, Mp, colSum);
+  addToF64(dz, colSum, Mp);
+}
+
+/**
+ * Key side, one chunk: φ(k_j) at the stabilizer c (f32 per row, in cRow), then dv = Φ_K·dS and
+ * dΦ_K = V·dSᵀ + 1 ⊗ dz from dS32, dz32 (f32), and dk (rows × d). Masked rows get zero gradients.
+ */
+export function favor_backward_keys(kind: i32, k: usize, v: usize, mask: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
+                                    hScale: f32, a: f32, eps: f32, dS32: usize, dz32: usize, cRow: usize,
+                                    u: usize, phi: usize, h: usize, top: usize, dphi: usize, du: usize, dh: usize,
+                                    dk: usize, dvOut: usize): void {
+  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+  project_rows(k, rows, d, wt, mp, u);
+  feature_row_stats(kind, k, u, rows, d, m, mp, hScale, h, top);
+  feature_map(kind, u, rows, m, mp, h, cRow, a, eps, phi);
+  zeroMaskedRows(phi, mask, rows, Mp);
+  gemm_nn(phi, dS32, dvOut, rows, dv, Mp, Mp, dv, dv, 0);
+  gemm_nt(v, dS32, dphi, rows, Mp, dv, dv, dv, Mp, 0);
+  addRowToEach(dphi, dz32, rows, Mp);
+  zeroMaskedRows(dphi, mask, rows, Mp);
+  feature_backward(kind, k, u, phi, dphi, rows, d, m, mp, hScale, a, eps, cRow, wt, du, dh, dk);
+}
+
+/**
+ * From num (in place, dv values) and den: dnum = dOut/den (written over num), dden = −(dOut·out)/den
+ * with out = num/den; both times `scale`. A row whose denominator is 0 (it saw no key) gets zeros.
+ */
+function normalizerGradients(num: usize, dOut: usize, dv: i32, den: f32, dden: usize, scale: f32): void {
+  if (den == 0) {
+    memory.fill(num, 0, <usize>dv << 2);
+    store<f32>(dden, 0);
+    return;
+  }
+  let s: f32 = 0;
+  for (let t = 0; t < dv; t++) {
+    const off = <usize>t << 2;
+    const g = load<f32>(dOut + off);
+    s += g * load<f32>(num + off);
+    store<f32>(num + off, g * scale / den);
+  }
+  store<f32>(dden, -s * scale / (den * den));
+}
+
+/** M[i, :] += w[i]·x (M rows × n). */
+function addOuter(M: usize, w: usize, x: usize, rows: i32, n: i32): void {
+  for (let i = 0; i < rows; i++) {
+    const wi = f32x4.splat(load<f32>(w + (<usize>i << 2)));
+    const row = M + (<usize>(i * n) << 2);
+    for (let r = 0; r < n; r += 4) {
+      const off = <usize>r << 2;
+      v128.store(row + off, f32x4.add(v128.load(row + off), f32x4.mul(wi, v128.load(x + off))));
+    }
+  }
+}
+
+/** M[i, :] += x for every row (n a multiple of 4). */
+function addRowToEach(M: usize, x: usize, rows: i32, n: i32): void {
+  for (let i = 0; i < rows; i++) {
+    const row = M + (<usize>(i * n) << 2);
+    for (let r = 0; r < n; r += 4) {
+      const off = <usize>r << 2;
+      v128.store(row + off, f32x4.add(v128.load(row + off), v128.load(x + off)));
+    }
+  }
+}
+
+/** out[r] = Σ_i w[i]·M[i, r] (M rows × n, n a multiple of 4). */
+function weightedColumnSum(M: usize, w: usize, rows: i32, n: i32, out: usize): void {
+  memory.fill(out, 0, <usize>n << 2);
+  addOuterT(out, M, w, rows, n, f32x4.splat(1));
+}
+
+/** out[r] += Σ_i f·w[i]·M[i, r]. */
+function addOuterT(out: usize, M: usize, w: usize, rows: i32, n: i32, f: v128): void {
+  for (let i = 0; i < rows; i++) {
+    const wi = f32x4.mul(f, f32x4.splat(load<f32>(w + (<usize>i << 2))));
+    const row = M + (<usize>(i * n) << 2);
+    for (let r = 0; r < n; r += 4) {
+      const off = <usize>r << 2;
+      v128.store(out + off, f32x4.add(v128.load(out + off), f32x4.mul(wi, v128.load(row + off))));
+    }
+  }
+}
+
+// ── causal ─────────────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Causal backward, forward sweep, one chunk: runs the chunk as the forward pass does (causal.ts), then
+ * dφ(q_i) = exp(c_prev − c_i)(S·dnum_i + z·dden_i) + Σ_{j≤i} exp(c_j − c_i)(dnum_i·v_j + dden_i) φ(k_j),
+ * dq; stores dnum (rows × dv), dden (rows) and the prefix maxima cK (rows) for the reverse sweep, and
+ * moves the state on. B (rows × rows) and dphi (rows × Mp) are scratch.
+ */
+export function favor_causal_backward_forward(kind: i32, q: usize, k: usize, v: usize, dOut: usize, rows: i32, d: i32, dv: i32,
+                                              wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32, mask: usize,
+                                              u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
+                                              S32: usize, z32: usize, out: usize, S: usize, z: usize, run: usize,
+                                              dphi: usize, du: usize, dh: usize, B: usize, dnum: usize, dden: usize, dq: usize): void {
+  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+  const cPrev = <f32>load<f64>(run);
+  causal_chunk_read(kind, q, k, v, rows, d, dv, wt, m, mp, hScale, a, eps, mask, u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
+  for (let i = 0; i < rows; i++) {
+    const row = dnum + (<usize>(i * dv) << 2);
+    memory.copy(row, out + (<usize>(i * dv) << 2), <usize>dv << 2);
+    // normalizerGradients wants num: out·den (the guarded division of the forward pass is undone exactly where den ≠ 0)
+    const di = load<f32>(den + (<usize>i << 2));
+    scaleRow(row, dv, di);
+    normalizerGradients(row, dOut + (<usize>(i * dv) << 2), dv, di, dden + (<usize>i << 2), 1);
+  }
+  // from the state before the chunk, at scale exp(c_prev − c_i)
+  gemm_nt(dnum, S32, dphi, rows, Mp, dv, dv, dv, Mp, 0);
+  addOuter(dphi, dden, z32, rows, Mp);
+  for (let i = 0; i < rows; i++) {
+    const f = carry(cPrev, load<f32>(cK + (<usize>i << 2)));
+    if (f != 1) scaleRow(dphi + (<usize>(i * Mp) << 2), Mp, f);
+  }
+  // within the chunk: B = tril((dNum·Vᵀ + dden ⊗ 1) ⊙ exp(c_j − c_i)), dΦ_Q += B·Φ_K
+  blockGradient(dnum, v, dden, cK, B, rows, dv);
+  gemm_nn(B, phiK, dphi, rows, Mp, rows, rows, Mp, Mp, 1);
+  feature_backward(kind, q, u, phiQ, dphi, rows, d, m, mp, hScale, a, eps, top, wt, du, dh, dq);
+  causal_chunk_update(kind, v, rows, dv, mp, cK, phiK, S32, z32, S, z, run);
+}
+
+/** B = tril((dNum·Vᵀ + dden ⊗ 1) ⊙ exp(c_j − c_i)) (rows × rows). */
+function blockGradient(dnum: usize, v: usize, dden: usize, cK: usize, B: usize, rows: i32, dv: i32): void {
+  gemm_nt(dnum, v, B, rows, rows, dv, dv, dv, rows, 0);
+  for (let i = 0; i < rows; i++) {
+    const di = load<f32>(dden + (<usize>i << 2));
+    const row = B + (<usize>(i * rows) << 2);
+    for (let j = 0; j <= i; j++) store<f32>(row + (<usize>j << 2), load<f32>(row + (<usize>j << 2)) + di);
+  }
+  trilScaled(B, cK, rows, load<f32>(cK) != load<f32>(cK + (<usize>(rows - 1) << 2)));
+}
+
+/**
+ * Causal backward, reverse sweep, one chunk (chunks from last to first): with the suffix sums of the
+ * later queries R = Σ exp(ρ − c_i) φ(q_i) dnum_iᵀ and r = Σ exp(ρ − c_i) φ(q_i) dden_i (f64, at scale
+ * ρ ≤ every later c_i, stored at `rho`), computes for the keys of this chunk
+ *   dφ(k_j) = Σ_{i≥j in chunk} exp(c_j − c_i) φ(q_i)(dnum_i·v_j + dden_i) + exp(c_j − ρ)(R·v_j + r),
+ *   dv_j    = Σ_{i≥j in chunk} exp(c_j − c_i)(φ(q_i)·φ(k_j)) dnum_i + exp(c_j − ρ) Rᵀφ(k_j),
+ * writes dk and dv, then adds this chunk's queries to R and r at the new scale ρ' = c of its first row.
+ * cK, dnum, dden: as stored by the forward sweep. R32 (Mp × dv), r32 (Mp), tmpK (rows × Mp), tmpV (rows × dv)
+ * are scratch.
+ */
+export function favor_causal_backward_reverse(kind: i32, q: usize, k: usize, v: usize, rows: i32, d: i32, dv: i32,
+                                              wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32, mask: usize,
+                                              u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, A: usize, B: usize,
+                                              dnum: usize, dden: usize, dphi: usize, du: usize, dh: usize,
+                                              R: usize, r: usize, rho: usize, R32: usize, r32: usize, tmpK: usize, tmpV: usize,
+                                              colSum: usize, dk: usize, dvOut: usize): void {
+  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+  const cFirst = load<f32>(cK);
+  // queries first, then keys (so that u, h, top hold the keys' values for their feature backward)
+  queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
+  project_rows(k, rows, d, wt, mp, u);
+  feature_row_stats(kind, k, u, rows, d, m, mp, hScale, h, top);
+  feature_map(kind, u, rows, m, mp, h, cK, a, eps, phiK);
+  zeroMaskedRows(phiK, mask, rows, Mp);
+  const grows = cFirst != load<f32>(cK + (<usize>(rows - 1) << 2));
+  // within the chunk
+  gemm_nt(phiQ, phiK, A, rows, rows, Mp, Mp, Mp, rows, 0);
+  trilScaled(A, cK, rows, grows);
+  blockGradient(dnum, v, dden, cK, B, rows, dv);
+  gemm_tn(B, phiQ, dphi, rows, Mp, rows, rows, Mp, Mp, 0);
+  gemm_tn(A, dnum, dvOut, rows, dv, rows, rows, dv, dv, 0);
+  // from the later chunks
+  const rhoNow = <f32>load<f64>(rho);
+  if (rhoNow != -Infinity) {
+    stateToF32(R, r, R32, r32, Mp, dv);
+    gemm_nt(v, R32, tmpK, rows, Mp, dv, dv, dv, Mp, 0);
+    gemm_nn(phiK, R32, tmpV, rows, dv, Mp, Mp, dv, dv, 0);
+    for (let j = 0; j < rows; j++) {
+      const f = carry(load<f32>(cK + (<usize>j << 2)), rhoNow);
+      const later = tmpK + (<usize>(j * Mp) << 2);
+      const grad = dphi + (<usize>(j * Mp) << 2);
+      for (let t = 0; t < Mp; t++) {
+        const off = <usize>t << 2;
+        store<f32>(grad + off, load<f32>(grad + off) + f * (load<f32>(later + off) + load<f32>(r32 + off)));
+      }
+      const vrow = dvOut + (<usize>(j * dv) << 2);
+      const trow = tmpV + (<usize>(j * dv) << 2);
+      for (let t = 0; t < dv; t++) {
+        const off = <usize>t << 2;
+        store<f32>(vrow + off, load<f32>(vrow + off) + f * load<f32>(trow + off));
+      }
+    }
+  }
+  zeroMaskedRows(dphi, mask, rows, Mp);
+  zeroMaskedRowsOf(dvOut, mask, rows, dv);
+  feature_backward(kind, k, u, phiK, dphi, rows, d, m, mp, hScale, a, eps, cK, wt, du, dh, dk);
+  // this chunk's queries join the suffix sums at scale ρ' = c of the first row
+  if (cFirst == -Infinity) return; // only queries that saw no key, whose gradients are zero
+  if (rhoNow != -Infinity) rescale64(R, r, Mp, dv, <f64>carry(cFirst, rhoNow));
+  store<f64>(rho, <f64>cFirst);
+  for (let i = 0; i < rows; i++) {
+    const f = carry(cFirst, load<f32>(cK + (<usize>i << 2)));
+    if (f != 1) {
+      scaleRow(dnum + (<usize>(i * dv) << 2), dv, f);
+      store<f32>(dden + (<usize>i << 2), load<f32>(dden + (<usize>i << 2)) * f);
+    }
+  }
+  gemm_tn(phiQ, dnum, R32, Mp, dv, rows, Mp, dv, dv, 0);
+  addToF64(R, R32, Mp * dv);
+  weightedColumnSum(phiQ, dden, rows, Mp, colSum);
+  addToF64(r, colSum, Mp);
+}
+
+function zeroMaskedRowsOf(M: usize, mask: usize, rows: i32, n: i32): void {
+  if (!mask) return;
+  for (let i = 0; i < rows; i++) if (!load<u8>(mask + i)) memory.fill(M + (<usize>(i * n) << 2), 0, <usize>n << 2);
+}
+
+function rescale64(R: usize, r: usize, Mp: i32, dv: i32, f: f64): void {
+  for (let i = 0; i < Mp * dv; i++) store<f64>(R + (<usize>i << 3), load<f64>(R + (<usize>i << 3)) * f);
+  for (let i = 0; i < Mp; i++) store<f64>(r + (<usize>i << 3), load<f64>(r + (<usize>i << 3)) * f);
+}
+
+/** For the keys every causal query sees (keys − queries > 0): dS = R, dz = r moved from scale ρ to c. */
+export function suffix_to_state_grad(R: usize, r: usize, rho: usize, c: f32, dS32: usize, dz32: usize, Mp: i32, dv: i32): void {
+  const f = <f64>carry(c, <f32>load<f64>(rho));
+  for (let i = 0; i < Mp * dv; i++) store<f32>(dS32 + (<usize>i << 2), <f32>(load<f64>(R + (<usize>i << 3)) * f));
+  for (let i = 0; i < Mp; i++) store<f32>(dz32 + (<usize>i << 2), <f32>(load<f64>(r + (<usize>i << 3)) * f));
+}
+

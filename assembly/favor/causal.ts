@@ -1,0 +1,124 @@
+// Causal FAVOR+, one chunk of rows at a time (design notes §1): within the chunk a masked C×C block
+// A = tril(Φ_Q Φ_Kᵀ), across chunks the running state (S, z). All of it is matmuls.
+//
+// Stabilizers: key j gets c_j = the running maximum of key exponents up to j (so a later key never
+// changes an earlier output), and query i is read out at scale c_i:
+//   num_i = exp(c_prev − c_i)·φ(q_i)ᵀS + Σ_{j≤i} exp(c_j − c_i)·(φ(q_i)ᵀφ(k_j))·v_j,  den_i likewise,
+// where every exp(·) ≤ 1. The state then moves to c_last (the chunk's last c) before Φ_Kᵀ·V is added.
+// Memory contract as in favor.ts; A is rows × rows, cK and den are one f32 per row.
+import { feature_map, feature_row_stats, isTwoBlock } from './features';
+import { queryFeatures, project_rows } from './favor';
+import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
+import { hsum } from '../linalg/simd';
+import { addChunkToState, carry, divideRow, dot, rescaleState, stateToF32, zeroMaskedRows } from './state';
+
+export function favor_causal_chunk(kind: i32, q: usize, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
+                                   hScale: f32, a: f32, eps: f32, mask: usize,
+                                   u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
+                                   S32: usize, z32: usize, out: usize, S: usize, z: usize, run: usize): void {
+  causal_chunk_read(kind, q, k, v, rows, d, dv, wt, m, mp, hScale, a, eps, mask, u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
+  causal_chunk_update(kind, v, rows, dv, mp, cK, phiK, S32, z32, S, z, run);
+}
+
+/**
+ * The read-out half of a chunk. Leaves in scratch what the backward pass needs too: φ(k_j) at c_j in
+ * phiK (masked rows zero), the queries' φ in phiQ with their own stabilizers in top and their
+ * projection in u, the prefix maxima c_j in cK, the masked and rescaled block A, the state before the
+ * chunk in S32 and z32 (f32), each row's denominator in den, and the outputs in out.
+ */
+export function causal_chunk_read(kind: i32, q: usize, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
+                                  hScale: f32, a: f32, eps: f32, mask: usize,
+                                  u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
+                                  S32: usize, z32: usize, out: usize, S: usize, z: usize, run: usize): void {
+  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+  const cPrev = <f32>load<f64>(run);
+
+  // keys: prefix maxima of the exponents, then φ(k_j) at c_j
+  keyFeaturesCausal(kind, k, rows, d, wt, m, mp, hScale, a, eps, mask, u, h, top, cK, phiK, cPrev);
+
+  // queries, and the two parts of each output
+  queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
+  stateToF32(S, z, S32, z32, Mp, dv);
+  gemm_nn(phiQ, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
+  maskedBlock(phiQ, phiK, A, cK, rows, Mp, cPrev);
+  for (let i = 0; i < rows; i++) {
+    const fromState = carry(cPrev, load<f32>(cK + (<usize>i << 2)));
+    const outRow = out + (<usize>(i * dv) << 2);
+    if (fromState != 1) scaleRow(outRow, dv, fromState);
+    const di = fromState * dot(phiQ + (<usize>(i * Mp) << 2), z32, Mp) + sumPrefix(A + (<usize>(i * rows) << 2), i + 1);
+    store<f32>(den + (<usize>i << 2), di);
+  }
+  gemm_nn(A, v, out, rows, dv, rows, rows, dv, dv, 1);
+  for (let i = 0; i < rows; i++) divideRow(out + (<usize>(i * dv) << 2), dv, load<f32>(den + (<usize>i << 2)));
+}
+
+/** Keys of a causal chunk: cK[j] = the running maximum of key exponents up to j (from cPrev), φ(k_j) at cK[j]. */
+export function keyFeaturesCausal(kind: i32, k: usize, rows: i32, d: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
+                                  mask: usize, u: usize, h: usize, top: usize, cK: usize, phiK: usize, cPrev: f32): void {
+  project_rows(k, rows, d, wt, mp, u);
+  feature_row_stats(kind, k, u, rows, d, m, mp, hScale, h, top);
+  let c = cPrev;
+  for (let j = 0; j < rows; j++) {
+    if (!mask || load<u8>(mask + j)) c = max(c, load<f32>(top + (<usize>j << 2)));
+    store<f32>(cK + (<usize>j << 2), c);
+  }
+  feature_map(kind, u, rows, m, mp, h, cK, a, eps, phiK);
+  zeroMaskedRows(phiK, mask, rows, isTwoBlock(kind) ? 2 * mp : mp);
+}
+
+/** A = tril(Φ_Q Φ_Kᵀ) with A_ij·exp(c_j − c_i): keys of a chunk sit at different scales, every factor ≤ 1. */
+export function maskedBlock(phiQ: usize, phiK: usize, A: usize, cK: usize, rows: i32, Mp: i32, cPrev: f32): void {
+  gemm_nt(phiQ, phiK, A, rows, rows, Mp, Mp, Mp, rows, 0);
+  trilScaled(A, cK, rows, load<f32>(cK + (<usize>(rows - 1) << 2)) != cPrev);
+}
+
+/** Zeroes B_ij for j > i and, when the stabilizer grew inside the chunk, multiplies B_ij by exp(c_j − c_i). */
+export function trilScaled(B: usize, cK: usize, rows: i32, grows: bool): void {
+  for (let i = 0; i < rows; i++) {
+    const row = B + (<usize>(i * rows) << 2);
+    if (grows) {
+      const ci = load<f32>(cK + (<usize>i << 2));
+      for (let j = 0; j <= i; j++) {
+        const p = row + (<usize>j << 2);
+        store<f32>(p, load<f32>(p) * carry(load<f32>(cK + (<usize>j << 2)), ci));
+      }
+    }
+    memory.fill(row + (<usize>(i + 1) << 2), 0, <usize>(rows - i - 1) << 2);
+  }
+}
+
+/** The update half: the state moves to c_last, then takes this chunk's keys (phiK is rescaled in place). */
+export function causal_chunk_update(kind: i32, v: usize, rows: i32, dv: i32, mp: i32, cK: usize, phiK: usize,
+                                    S32: usize, z32: usize, S: usize, z: usize, run: usize): void {
+  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+  const cPrev = <f32>load<f64>(run);
+  const cLast = load<f32>(cK + (<usize>(rows - 1) << 2));
+  if (cLast == -Infinity) return; // no key yet
+  if (cLast != cPrev) {
+    rescaleState(S, z, Mp, dv, <f64>carry(cPrev, cLast));
+    for (let j = 0; j < rows; j++) {
+      const f = carry(load<f32>(cK + (<usize>j << 2)), cLast);
+      if (f != 1) scaleRow(phiK + (<usize>(j * Mp) << 2), Mp, f);
+    }
+    store<f64>(run, <f64>cLast);
+  }
+  gemm_tn(phiK, v, S32, Mp, dv, rows, Mp, dv, dv, 0);
+  addChunkToState(S, z, S32, phiK, rows, Mp, dv, z32); // S32 and z32 are free again: scratch
+}
+
+/** Σ row[0..n) in f32, four lanes at a time. */
+export function sumPrefix(row: usize, n: i32): f32 {
+  let acc = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) acc = f32x4.add(acc, v128.load(row + (<usize>j << 2)));
+  let s = hsum(acc);
+  for (; j < n; j++) s += load<f32>(row + (<usize>j << 2));
+  return s;
+}
+
+export function scaleRow(row: usize, n: i32, f: f32): void {
+  const fv = f32x4.splat(f);
+  let t = 0;
+  for (; t + 4 <= n; t += 4) v128.store(row + (<usize>t << 2), f32x4.mul(v128.load(row + (<usize>t << 2)), fv));
+  for (; t < n; t++) store<f32>(row + (<usize>t << 2), load<f32>(row + (<usize>t << 2)) * f);
+}

@@ -1,0 +1,89 @@
+// Bidirectional FAVOR+ (design notes §1, §3): keys and values are streamed chunk by chunk into the
+// state S = Σ_j φ(k_j)v_jᵀ (Mp × dv) and z = Σ_j φ(k_j) (Mp), kept in float64 with the running key
+// stabilizer c (f64 at `run`); then query chunks are read out as out_i = φ(q_i)ᵀS / φ(q_i)ᵀz.
+//
+// Memory contract (all f32 unless said): wt is Wᵀ (d × mp, pad columns zero), already scaled by
+// d^(-1/4) for the softmax kernels, immediately followed by the same matrix packed by gemm_pack_b (the
+// projection GEMM reads that copy); 0 means "no projection" (u is x itself, padded). u, phi, h, top,
+// c, tmpS, colSum are the caller's scratch of sizes rows·mp, rows·Mp, rows, rows, rows, Mp·dv, Mp. S and z are
+// f64. mask is 0 or one byte per row (nonzero = keep). The one-block kernels (Mp = mp) write φ over u, which
+// is not read after φ (a smaller working set in cache), and leave phi unused.
+import { feature_map, feature_row_stats, isTwoBlock } from './features';
+import { gemm_nn, gemm_nn_packed, gemm_tn } from '../linalg/gemm';
+import { addChunkToState, divideRow, dot, rescaleState, stateToF32, zeroMaskedRows } from './state';
+
+/** u = X·Wᵀ for a block of rows (from the packed Wᵀ after wt); without projection, u = X padded to mp columns. */
+export function project_rows(x: usize, rows: i32, d: i32, wt: usize, mp: i32, u: usize): void {
+  if (wt) {
+    gemm_nn_packed(x, wt + (<usize>(d * mp) << 2), u, rows, mp, d, d, mp, 0);
+    return;
+  }
+  for (let i = 0; i < rows; i++) {
+    memory.copy(u + (<usize>(i * mp) << 2), x + (<usize>(i * d) << 2), <usize>d << 2);
+    memory.fill(u + (<usize>(i * mp + d) << 2), 0, <usize>(mp - d) << 2);
+  }
+}
+
+/** Query features: projection, row statistics, and φ with each row stabilized by its own largest exponent (top). */
+export function queryFeatures(kind: i32, x: usize, rows: i32, d: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
+                              u: usize, h: usize, top: usize, phi: usize): void {
+  project_rows(x, rows, d, wt, mp, u);
+  feature_row_stats(kind, x, u, rows, d, m, mp, hScale, h, top);
+  feature_map(kind, u, rows, m, mp, h, top, a, eps, phi);
+}
+
+/**
+ * Adds one chunk of keys (rows × d) and values (rows × dv) to the state. The key stabilizer only
+ * grows: when this chunk's largest exponent passes it, S and z are first rescaled by exp(c_old − c_new).
+ * Masked rows are left out of the stabilizer, of S and of z.
+ */
+export function favor_accumulate(kind: i32, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
+                                 hScale: f32, a: f32, eps: f32, mask: usize,
+                                 u: usize, phi: usize, h: usize, top: usize, c: usize, tmpS: usize, colSum: usize,
+                                 S: usize, z: usize, run: usize): void {
+  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+  project_rows(k, rows, d, wt, mp, u);
+  feature_row_stats(kind, k, u, rows, d, m, mp, hScale, h, top);
+  let chunkMax: f32 = -Infinity;
+  for (let i = 0; i < rows; i++) {
+    if (mask && !load<u8>(mask + i)) continue;
+    chunkMax = max(chunkMax, load<f32>(top + (<usize>i << 2)));
+  }
+  if (chunkMax == -Infinity) return; // every row masked
+  const cOld = load<f64>(run);
+  if (<f64>chunkMax > cOld) {
+    rescaleState(S, z, Mp, dv, Math.exp(cOld - <f64>chunkMax)); // 0 for the first chunk (cOld = −∞)
+    store<f64>(run, <f64>chunkMax);
+  }
+  const cNow = <f32>load<f64>(run);
+  for (let i = 0; i < rows; i++) store<f32>(c + (<usize>i << 2), cNow);
+  if (Mp == mp) phi = u;
+  feature_map(kind, u, rows, m, mp, h, c, a, eps, phi);
+  zeroMaskedRows(phi, mask, rows, Mp);
+  gemm_tn(phi, v, tmpS, Mp, dv, rows, Mp, dv, dv, 0);
+  addChunkToState(S, z, tmpS, phi, rows, Mp, dv, colSum);
+}
+
+/** S32 = S, z32 = z (f64 → f32), before the read-out. */
+export function favor_state_to_f32(S: usize, z: usize, S32: usize, z32: usize, Mp: i32, dv: i32): void {
+  stateToF32(S, z, S32, z32, Mp, dv);
+}
+
+/**
+ * Read-out for a chunk of queries: out_i = φ(q_i)ᵀS / φ(q_i)ᵀz, each query stabilized by its own
+ * largest exponent (a constant per query cancels). The denominator is kept at least DEN_FLOOR in
+ * magnitude, so a query that sees nothing (den = 0, then also num = 0) gets zeros.
+ */
+export function favor_readout(kind: i32, q: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
+                              hScale: f32, a: f32, eps: f32,
+                              u: usize, phi: usize, h: usize, top: usize, c: usize,
+                              S32: usize, z32: usize, out: usize): void {
+  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+  if (Mp == mp) phi = u;
+  queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phi);
+  gemm_nn(phi, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
+  for (let i = 0; i < rows; i++) {
+    const den = dot(phi + (<usize>(i * Mp) << 2), z32, Mp);
+    divideRow(out + (<usize>(i * dv) << 2), dv, den);
+  }
+}

@@ -1,0 +1,262 @@
+// FavorDecoder: causal FAVOR+ one token at a time, with a state per (batch, head) kept in wasm memory.
+// step() costs O(M·(dim + valueDim)) per sequence whatever the position; prefill() runs the parallel
+// causal chunks on the same state; saveState() / FavorAttention.decoderFromState() move the state
+// through bytes (for example between the requests of an edge worker).
+import { CausalWorkspace, type StatePointers } from '../favor/causal.ts';
+import { HEADER_BYTES, readHeader, seal, stateLength, writeHeader, type StateHeader } from './decoder-state.ts';
+import { PerformerError } from '../arguments/errors.ts';
+import { projectionFloats, writeProjection, type PreparedFeatures } from '../favor/features.ts';
+import { withKernel } from '../runtime/guard.ts';
+import { checkWorkspaceBytes } from '../runtime/heap.ts';
+import { checkInput } from '../arguments/finite.ts';
+import { checkOut, checkSize } from '../arguments/validate.ts';
+import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+
+/** What a decoder must match to continue a saved state: the instance's kernel and projection. */
+export interface DecoderIdentity {
+  features: PreparedFeatures;
+  chunkSize: number;
+  projectionChecksum: number;
+}
+
+// Frees a decoder's wasm block when the decoder is garbage-collected without dispose().
+const finalizer = typeof FinalizationRegistry === 'undefined'
+  ? undefined
+  : new FinalizationRegistry<{ rt: Runtime; ptr: number }>(({ rt, ptr }) => rt.heap.release(ptr));
+
+/** The scratch of one step of `count` sequences. */
+function stepWorkspace(f: PreparedFeatures, count: number, d: number, dv: number) {
+  const plan = planWorkspace({
+    q: count * d, k: count * d, v: count * dv, u: count * f.mp, phiQ: count * f.Mp, phiK: count * f.Mp,
+    h: count, top: count, cRow: count, vd: 2 * dv, acc: 2 * dv, out: count * dv,
+  });
+  checkWorkspaceBytes(plan.bytes);
+  return plan;
+}
+
+export class FavorDecoder {
+  readonly batch: number;
+  readonly heads: number;
+  readonly dim: number;
+  readonly valueDim: number;
+  private readonly id: DecoderIdentity;
+  private readonly rt: Runtime;
+  private readonly count: number;
+  private block: number;
+  private readonly wt: number;
+  private readonly S: number;
+  private readonly z: number;
+  private readonly run: number;
+  private tokens = 0;
+  private stepPlan: ReturnType<typeof stepWorkspace> | undefined;
+
+  /** @internal use FavorAttention.decoder() or decoderFromState(). */
+  constructor(id: DecoderIdentity, batch: number, heads: number, valueDim: number) {
+    this.id = id;
+    this.batch = batch;
+    this.heads = heads;
+    this.dim = id.features.dim;
+    this.valueDim = valueDim;
+    this.count = batch * heads;
+    this.rt = runtime();
+    const f = id.features;
+    const plan = planWorkspace({ wt: projectionFloats(f), S: 2 * this.count * f.Mp * valueDim, z: 2 * this.count * f.Mp, run: 2 * this.count });
+    checkWorkspaceBytes(plan.bytes);
+    this.block = this.rt.heap.alloc(plan.bytes);
+    finalizer?.register(this, { rt: this.rt, ptr: this.block }, this);
+    this.S = this.block + plan.offsets.S;
+    this.z = this.block + plan.offsets.z;
+    this.run = this.block + plan.offsets.run;
+    this.wt = writeProjection(this.rt, f, this.block + plan.offsets.wt);
+    this.reset();
+  }
+
+  /** Tokens consumed so far. */
+  get position(): number {
+    return this.tokens;
+  }
+
+  /** Forgets every token: back to position 0. */
+  reset(): void {
+    const f = this.id.features;
+    const rt = this.live();
+    rt.f64.fill(0, this.S >>> 3, (this.S >>> 3) + this.count * f.Mp * this.valueDim);
+    rt.f64.fill(0, this.z >>> 3, (this.z >>> 3) + this.count * f.Mp);
+    rt.f64.fill(-Infinity, this.run >>> 3, (this.run >>> 3) + this.count);
+    this.tokens = 0;
+  }
+
+  /**
+   * One token for every (batch, head): q, k [batch·heads·dim], v [batch·heads·valueDim]. Returns the
+   * attention output [batch·heads·valueDim] of this position (it sees its own key).
+   */
+  step(q: Float32Array, k: Float32Array, v: Float32Array, out?: Float32Array): Float32Array {
+    const rt = this.live();
+    const { count, dim: d, valueDim: dv } = this;
+    checkInput('q', q, count * d);
+    checkInput('k', k, count * d);
+    checkInput('v', v, count * dv);
+    const result = checkOut(out, count * dv, [q, k, v]) ?? new Float32Array(count * dv);
+    // under withKernel (guard.ts): a trap rebuilds the module, and this decoder (its state was in the
+    // old memory) throws INVALID_STATE from then on
+    withKernel(() => this.stepKernel(rt, q, k, v, result));
+    this.tokens += 1;
+    return result;
+  }
+
+  private stepKernel(rt: Runtime, q: Float32Array, k: Float32Array, v: Float32Array, result: Float32Array): void {
+    const { count, dim: d, valueDim: dv } = this;
+    const f = this.id.features;
+    const plan = (this.stepPlan ??= stepWorkspace(f, count, d, dv)); // the same every step: planned once
+    const base = rt.scratch(plan.bytes);
+    const o = plan.offsets;
+    rt.write(base + o.q, q);
+    rt.write(base + o.k, k);
+    rt.write(base + o.v, v);
+    rt.exports.decoder_step(f.map.id, base + o.q, base + o.k, base + o.v, count, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
+      base + o.u, base + o.phiQ, base + o.phiK, base + o.h, base + o.top, base + o.cRow, base + o.vd, base + o.acc,
+      this.S, this.z, this.run, base + o.out);
+    result.set(rt.view(base + o.out, count * dv));
+  }
+
+  /**
+   * A block of tokens for every (batch, head): q, k [batch, heads, tokens, dim], v [batch, heads, tokens,
+   * valueDim]. Returns the outputs of every position [batch, heads, tokens, valueDim].
+   */
+  prefill(q: Float32Array, k: Float32Array, v: Float32Array, tokens: number, out?: Float32Array): Float32Array {
+    this.live();
+    const n = checkSize('tokens', tokens);
+    const { count, dim: d, valueDim: dv } = this;
+    checkInput('q', q, count * n * d);
+    checkInput('k', k, count * n * d);
+    checkInput('v', v, count * n * dv);
+    const result = checkOut(out, count * n * dv, [q, k, v]) ?? new Float32Array(count * n * dv);
+    withKernel(() => { // (guard.ts) as in step()
+      const ws = new CausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), dv, false);
+      for (let r = 0; r < count; r++) ws.run(this.statePointers(r), n, q, r * n, k, v, r * n, undefined, 0, result, r * n);
+    });
+    this.tokens += n;
+    return result;
+  }
+
+  /** The whole state as bytes: sizes, kernel, projection checksum, position, and (c, z, S) per (batch, head). */
+  saveState(): Uint8Array {
+    const rt = this.live();
+    const M = this.featureRows();
+    const header = this.header();
+    const bytes = new Uint8Array(stateLength(header, M.length));
+    const view = new DataView(bytes.buffer);
+    writeHeader(view, header);
+    let at = HEADER_BYTES;
+    const put = (x: number) => { view.setFloat64(at, x, true); at += 8; };
+    for (let r = 0; r < this.count; r++) {
+      const st = this.statePointers(r);
+      put(rt.f64[st.run >>> 3]);
+      for (const row of M) put(rt.f64[(st.z >>> 3) + row]);
+      for (const row of M) for (let t = 0; t < this.valueDim; t++) put(rt.f64[(st.S >>> 3) + row * this.valueDim + t]);
+    }
+    seal(bytes);
+    return bytes;
+  }
+
+  /** @internal Loads bytes from saveState() (checked against this decoder by FavorAttention.decoderFromState). */
+  load(header: StateHeader, view: DataView): void {
+    const rt = this.live();
+    const M = this.featureRows();
+    let at = HEADER_BYTES;
+    const get = () => { const x = view.getFloat64(at, true); at += 8; return x; };
+    const values: number[] = [];
+    for (let r = 0; r < this.count; r++) {
+      const run = get();
+      if (!(run === -Infinity || Number.isFinite(run))) throw new PerformerError('INVALID_STATE', 'decoder state holds a non-finite stabilizer');
+      values.push(run);
+      for (let i = 0; i < M.length * (1 + this.valueDim); i++) {
+        const x = get();
+        if (!Number.isFinite(x)) throw new PerformerError('INVALID_STATE', 'decoder state holds a non-finite value');
+        values.push(x);
+      }
+    }
+    this.reset(); // nothing is written before every value was checked
+    let next = 0;
+    for (let r = 0; r < this.count; r++) {
+      const st = this.statePointers(r);
+      rt.f64[st.run >>> 3] = values[next++];
+      for (const row of M) rt.f64[(st.z >>> 3) + row] = values[next++];
+      for (const row of M) for (let t = 0; t < this.valueDim; t++) rt.f64[(st.S >>> 3) + row * this.valueDim + t] = values[next++];
+    }
+    this.tokens = header.position;
+  }
+
+  /** Frees the wasm memory now (otherwise when the decoder is garbage-collected). The decoder is unusable after. */
+  dispose(): void {
+    if (!this.block) return;
+    finalizer?.unregister(this);
+    this.rt.heap.release(this.block);
+    this.block = 0;
+  }
+
+  /**
+   * The runtime this decoder's state lives in, if it may still be used: not after dispose(), and not
+   * once that instance was replaced (after a kernel fault, or by a new init()), since the running
+   * instance's memory does not hold this state.
+   */
+  private live(): Runtime {
+    if (!this.block) throw new PerformerError('INVALID_STATE', 'this decoder was disposed');
+    if (this.rt.retired === 'fault') {
+      throw new PerformerError('INVALID_STATE', 'the module was rebuilt after a fault; restore from saveState()');
+    }
+    if (this.rt.retired) {
+      throw new PerformerError('INVALID_STATE', 'init() loaded a new module since this decoder was created; restore from saveState()');
+    }
+    return this.rt;
+  }
+
+  private header(): StateHeader {
+    const f = this.id.features;
+    return {
+      kernelId: f.map.id, projectionNone: f.wt === null, dim: this.dim, valueDim: this.valueDim, m: f.m,
+      batch: this.batch, heads: this.heads, projectionChecksum: this.id.projectionChecksum, epsilon: f.epsilon,
+      position: this.tokens,
+    };
+  }
+
+  /** Stored rows of the M real features (the pad rows are left out of saved states). */
+  private featureRows(): number[] {
+    const f = this.id.features;
+    const rows = Array.from({ length: f.m }, (_, r) => r);
+    return f.map.twoBlock ? [...rows, ...rows.map((r) => f.mp + r)] : rows;
+  }
+
+  private statePointers(r: number): StatePointers {
+    const f = this.id.features;
+    return { S: this.S + r * f.Mp * this.valueDim * 8, z: this.z + r * f.Mp * 8, run: this.run + r * 8 };
+  }
+}
+
+/** Checks that saved bytes fit a decoder of this identity; returns their header and view. */
+export function checkSavedState(bytes: unknown, id: DecoderIdentity): { header: StateHeader; view: DataView } {
+  const { header, view } = readHeader(bytes);
+  const f = id.features;
+  const mismatch = (what: string, saved: unknown, here: unknown) =>
+    new PerformerError('INVALID_STATE', `decoder state was saved with ${what} ${saved}, this instance has ${here}`);
+  if (header.kernelId !== f.map.id) throw mismatch('kernel id', header.kernelId, f.map.id);
+  if (header.dim !== f.dim) throw mismatch('dim', header.dim, f.dim);
+  if (header.m !== f.m) throw mismatch('features', header.m, f.m);
+  if (header.projectionNone !== (f.wt === null) || header.projectionChecksum !== id.projectionChecksum) {
+    throw mismatch('projection checksum', hex(header.projectionChecksum), hex(id.projectionChecksum));
+  }
+  if (header.epsilon !== f.epsilon) throw mismatch('epsilon', header.epsilon, f.epsilon);
+  for (const [name, value] of [['batch', header.batch], ['heads', header.heads], ['valueDim', header.valueDim]] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new PerformerError('INVALID_STATE', `decoder state has ${name} ${value}`);
+  }
+  if (!Number.isInteger(header.position) || header.position < 0) throw new PerformerError('INVALID_STATE', `decoder state has position ${header.position}`);
+  const M = f.map.twoBlock ? 2 * f.m : f.m;
+  if (view.byteLength !== stateLength(header, M)) {
+    throw new PerformerError('INVALID_STATE', `decoder state has ${view.byteLength} bytes, its header implies ${stateLength(header, M)}`);
+  }
+  return { header, view };
+}
+
+function hex(x: number): string {
+  return '0x' + x.toString(16).padStart(8, '0');
+}

@@ -1,0 +1,322 @@
+// Loading the wasm module, and the one memory that every call works in.
+import type { KernelExports } from './abi.ts';
+import { PerformerError } from '../arguments/errors.ts';
+import { Heap } from './heap.ts';
+import { Pool, threadSupport } from '../threads/pool.ts';
+import { POOL_BYTES } from '../threads/pool-protocol.ts';
+import { checkBoolean, checkOptions, checkSize, describe } from '../arguments/validate.ts';
+
+/** What `init` accepts: a compiled module, the .wasm bytes, or a fetch Response (or its promise). */
+export type WasmSource = WebAssembly.Module | ArrayBuffer | ArrayBufferView | Response | PromiseLike<Response>;
+
+export interface InitOptions {
+  /**
+   * Use the relaxed-SIMD build (fused multiply–add) when the engine validates it. Default true.
+   * false forces the baseline SIMD build, whose results are bit-identical in every runtime.
+   */
+  relaxedSimd?: boolean;
+  /**
+   * Threads for FavorAttention.forward: batch × heads are spread over a pool of workers sharing one
+   * memory (and a single bidirectional head is split along the sequence). Default 1. Needs `init`
+   * (not initSync); where workers or shared memory are unavailable it falls back to one thread and
+   * runtimeInfo().threadFallback says why.
+   */
+  threads?: number;
+}
+
+/** Where the default builds come from: inlined bytes (index.ts) or imported modules (edge entry). */
+export interface DefaultSources {
+  baseline(): WebAssembly.Module | Uint8Array;
+  relaxed(): WebAssembly.Module | Uint8Array;
+  /** The shared-memory builds, for threads (loaded only when asked for). */
+  threaded?(relaxed: boolean): Promise<WebAssembly.Module | Uint8Array>;
+}
+
+export interface RuntimeInfo {
+  build: Runtime['build'];
+  /** Threads that forward() uses (1 without a pool). */
+  threads: number;
+  /** Why fewer threads than asked for are used, if so. */
+  threadFallback?: string;
+}
+
+let defaults: DefaultSources | undefined;
+let current: Runtime | undefined;
+/** The module `current` was instantiated from: rebuild() makes a fresh instance of it after a trap. */
+let currentModule: WebAssembly.Module | undefined;
+
+export function setDefaultSources(sources: DefaultSources): void {
+  defaults = sources;
+}
+
+/** Floats of the block that input scans go through (src/arguments/finite.ts): 64 KiB. */
+export const SCAN_FLOATS = 16384;
+
+/** A live instance: its exports, its heap, and typed views that follow memory growth. */
+export class Runtime {
+  readonly exports: KernelExports;
+  readonly heap: Heap;
+  /** Which build is running. */
+  readonly build: 'baseline' | 'relaxed' | 'custom';
+  /** The worker pool of a threaded instance (shared memory), else undefined. */
+  readonly pool: Pool | undefined;
+  /** Why threads asked for at init are not used, if so. */
+  threadFallback: string | undefined;
+  /**
+   * Why this instance is no longer the running one (set when init() or rebuild() replaces it), else
+   * undefined. Decoders keep their state in the memory of the instance they were created on, so they
+   * check this and refuse to work on a retired instance (src/decoder/decoder.ts).
+   */
+  retired: 'reinit' | 'fault' | undefined = undefined;
+  /** SCAN_FLOATS floats for the input scans, allocated with the instance so that a scan never grows memory. */
+  readonly scanBlock: number;
+  private f32View: Float32Array;
+  private u8View: Uint8Array;
+  private f64View: Float64Array;
+  private scratchPtr = 0;
+  private scratchSize = 0;
+
+  /** reserved: bytes kept free above __heap_base (a threaded instance's pool control block). */
+  constructor(instance: WebAssembly.Instance, build: Runtime['build'], pool?: Pool, reserved = 0) {
+    this.exports = instance.exports as unknown as KernelExports;
+    this.build = build;
+    this.pool = pool;
+    this.heap = new Heap(this.exports.memory, this.exports.heapBase() + reserved);
+    this.f32View = new Float32Array(this.exports.memory.buffer);
+    this.u8View = new Uint8Array(this.exports.memory.buffer);
+    this.f64View = new Float64Array(this.exports.memory.buffer);
+    this.scanBlock = this.heap.alloc(4 * SCAN_FLOATS);
+  }
+
+  /** Float32 view of all of memory; recreated after growth (a grown memory detaches old views). */
+  get f32(): Float32Array {
+    if (this.f32View.buffer !== this.exports.memory.buffer) this.f32View = new Float32Array(this.exports.memory.buffer);
+    return this.f32View;
+  }
+
+  get u8(): Uint8Array {
+    if (this.u8View.buffer !== this.exports.memory.buffer) this.u8View = new Uint8Array(this.exports.memory.buffer);
+    return this.u8View;
+  }
+
+  get f64(): Float64Array {
+    if (this.f64View.buffer !== this.exports.memory.buffer) this.f64View = new Float64Array(this.exports.memory.buffer);
+    return this.f64View;
+  }
+
+  /** A scratch block of at least `bytes`, shared by all calls (one call runs at a time). Grows only. */
+  scratch(bytes: number): number {
+    if (bytes > this.scratchSize) {
+      if (this.scratchPtr) this.heap.release(this.scratchPtr);
+      this.scratchPtr = 0;
+      this.scratchSize = 0;
+      this.scratchPtr = this.heap.alloc(bytes);
+      this.scratchSize = bytes;
+    }
+    return this.scratchPtr;
+  }
+
+  /** Copies `src` into memory at byte address `ptr`. */
+  write(ptr: number, src: Float32Array): void {
+    this.f32.set(src, ptr >>> 2);
+  }
+
+  /** A Float32Array view of `length` floats at `ptr`; valid until memory grows. */
+  view(ptr: number, length: number): Float32Array {
+    return this.f32.subarray(ptr >>> 2, (ptr >>> 2) + length);
+  }
+}
+
+/** Byte offsets of named f32 regions inside one workspace block, each 64-byte aligned. */
+export function planWorkspace<K extends string>(floats: Record<K, number>): { offsets: Record<K, number>; bytes: number } {
+  const offsets = {} as Record<K, number>;
+  let bytes = 0;
+  for (const key of Object.keys(floats) as K[]) {
+    offsets[key] = bytes;
+    bytes += Math.ceil((floats[key] * 4) / 64) * 64;
+  }
+  return { offsets, bytes };
+}
+
+/** The running instance, or NOT_INITIALIZED. */
+export function runtime(): Runtime {
+  if (!current) throw new PerformerError('NOT_INITIALIZED', 'call `await init()` (or `initSync()`) before using performer-wasm');
+  return current;
+}
+
+/** Bytes of wasm linear memory now. */
+export function memoryBytes(): number {
+  return runtime().exports.memory.buffer.byteLength;
+}
+
+/** The running build and its threads. */
+export function runtimeInfo(): RuntimeInfo {
+  const rt = runtime();
+  return { build: rt.build, threads: rt.pool?.threads ?? 1, ...(rt.threadFallback ? { threadFallback: rt.threadFallback } : {}) };
+}
+
+/** Compiles and instantiates the module. With no source, the build that comes with the package. */
+export async function init(source?: WasmSource, options?: InitOptions): Promise<void> {
+  const { relaxed, threads } = readInitOptions('init', options);
+  const unsupported = threads > 1 ? threadSupport() : undefined;
+  if (threads > 1 && !unsupported) return initThreaded(source, relaxed, threads);
+  if (source === undefined) {
+    initSync(undefined, { relaxedSimd: relaxed });
+  } else {
+    let module: WebAssembly.Module;
+    try {
+      module = await compile(await source);
+    } catch (error) {
+      throw initFailed(error);
+    }
+    instantiate(module, 'custom');
+  }
+  if (unsupported) runtime().threadFallback = unsupported;
+}
+
+/** A shared-memory instance and a pool of threads − 1 workers on it. */
+async function initThreaded(source: WasmSource | undefined, relaxed: boolean, threads: number): Promise<void> {
+  let module: WebAssembly.Module;
+  let build: Runtime['build'] = 'custom';
+  try {
+    if (source !== undefined) module = await compile(await source);
+    else {
+      if (!defaults?.threaded) throw new PerformerError('INIT_FAILED', 'this entry has no threaded build');
+      const relaxedBuild = relaxed ? await defaults.threaded(true) : undefined;
+      const useRelaxed = relaxedBuild !== undefined && isValid(relaxedBuild);
+      module = await compile(useRelaxed ? relaxedBuild : await defaults.threaded(false));
+      build = useRelaxed ? 'relaxed' : 'baseline';
+    }
+  } catch (error) {
+    throw initFailed(error);
+  }
+  if (!WebAssembly.Module.imports(module).some((i) => i.kind === 'memory')) {
+    throw new PerformerError('INIT_FAILED', 'threads need a shared-memory build (one that imports its memory)');
+  }
+  const memory = new WebAssembly.Memory({ initial: 2, maximum: 65536, shared: true });
+  const instance = instantiateWith(module, { env: { memory } });
+  const base = alignedPoolBase(instance);
+  let pool: Pool;
+  try {
+    pool = await Pool.start(threads, module, memory, instance.exports as Record<string, unknown>, base);
+  } catch (error) {
+    throw initFailed(error);
+  }
+  install(new Runtime(instance, build, pool, base + POOL_BYTES - heapBaseOf(instance)), module);
+}
+
+function heapBaseOf(instance: WebAssembly.Instance): number {
+  return (instance.exports as unknown as KernelExports).heapBase();
+}
+
+/** The pool's control block sits right above static data, 64-byte aligned, before the heap. */
+function alignedPoolBase(instance: WebAssembly.Instance): number {
+  return Math.ceil(heapBaseOf(instance) / 64) * 64;
+}
+
+/** Like `init`, synchronously (one thread). Browsers refuse synchronous compiles of large modules on the main thread: use `init` there. */
+export function initSync(source?: WebAssembly.Module | ArrayBuffer | ArrayBufferView, options?: InitOptions): void {
+  const { relaxed, threads } = readInitOptions('initSync', options);
+  if (threads > 1) throw new PerformerError('INVALID_OPTION', 'threads need `await init(source, { threads })`: starting workers is asynchronous');
+  if (source === undefined) {
+    if (!defaults) throw new PerformerError('INIT_FAILED', 'no wasm source: import performer-wasm through its package entry');
+    const relaxedSource = relaxed ? defaults.relaxed() : undefined;
+    const useRelaxed = relaxedSource !== undefined && isValid(relaxedSource);
+    const chosen = useRelaxed ? relaxedSource : defaults.baseline();
+    instantiate(toModule(chosen), useRelaxed ? 'relaxed' : 'baseline');
+    return;
+  }
+  if (source instanceof Promise || (typeof Response !== 'undefined' && source instanceof Response)) {
+    throw new PerformerError('INVALID_TYPE', 'initSync cannot take a Response: use `await init(response)`');
+  }
+  instantiate(toModule(source), 'custom');
+}
+
+function readInitOptions(fn: string, options: unknown): { relaxed: boolean; threads: number } {
+  const o = checkOptions<InitOptions>(fn, options, ['relaxedSimd', 'threads']);
+  return { relaxed: checkBoolean('relaxedSimd', o.relaxedSimd, true), threads: checkSize('threads', o.threads ?? 1) };
+}
+
+async function compile(source: WebAssembly.Module | ArrayBuffer | ArrayBufferView | Response): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return source;
+  if (typeof Response !== 'undefined' && source instanceof Response) {
+    if (!source.ok) throw new Error(`HTTP ${source.status}`);
+    return WebAssembly.compile(await source.arrayBuffer());
+  }
+  return WebAssembly.compile(bytesOf(source));
+}
+
+function toModule(source: WebAssembly.Module | ArrayBuffer | ArrayBufferView): WebAssembly.Module {
+  if (source instanceof WebAssembly.Module) return source;
+  try {
+    return new WebAssembly.Module(bytesOf(source));
+  } catch (error) {
+    throw initFailed(error);
+  }
+}
+
+function isValid(source: WebAssembly.Module | Uint8Array): boolean {
+  return source instanceof WebAssembly.Module || WebAssembly.validate(bytesOf(source));
+}
+
+function bytesOf(source: unknown): Uint8Array<ArrayBuffer> {
+  if (source instanceof ArrayBuffer) return new Uint8Array(source);
+  if (ArrayBuffer.isView(source) && source.buffer instanceof ArrayBuffer) return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  throw new PerformerError('INVALID_TYPE', `init: source must be a WebAssembly.Module, bytes or a Response, got ${describe(source)}`);
+}
+
+function instantiate(module: WebAssembly.Module, build: Runtime['build']): void {
+  if (WebAssembly.Module.imports(module).some((i) => i.kind === 'memory')) {
+    throw new PerformerError('INIT_FAILED', 'this is a shared-memory build: use `await init(source, { threads })`');
+  }
+  install(new Runtime(instantiateWith(module, {}), build), module);
+}
+
+function instantiateWith(module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance {
+  let instance: WebAssembly.Instance;
+  try {
+    instance = new WebAssembly.Instance(module, imports);
+  } catch (error) {
+    throw initFailed(error);
+  }
+  const exports = instance.exports as Record<string, unknown>;
+  if (!(exports.memory instanceof WebAssembly.Memory) || typeof exports.heapBase !== 'function') {
+    throw new PerformerError('INIT_FAILED', 'this wasm module is not a performer-wasm build');
+  }
+  return instance;
+}
+
+/** Makes `rt` the running instance; the one it replaces is retired (and its pool stopped). */
+function install(rt: Runtime, module: WebAssembly.Module): void {
+  if (current) {
+    current.retired = 'reinit';
+    if (current.pool !== rt.pool) current.pool?.stop();
+  }
+  current = rt;
+  currentModule = module;
+}
+
+/**
+ * After a wasm trap (src/runtime/guard.ts): replaces the running instance with a fresh instance of the same
+ * module, with a new, empty memory, since the trapped one may hold half-written buffers. The old
+ * instance is marked retired ('fault'); decoders whose state lived in it then throw INVALID_STATE.
+ */
+export function rebuild(): void {
+  if (!current || !currentModule) return;
+  const old = current;
+  if (old.pool) {
+    // a threaded instance keeps its shared memory and workers (they hold no state between rounds):
+    // a fresh heap over the same instance abandons every block the old one handed out
+    const instance = { exports: old.exports } as unknown as WebAssembly.Instance;
+    const base = alignedPoolBase(instance);
+    install(new Runtime(instance, old.build, old.pool, base + POOL_BYTES - old.exports.heapBase()), currentModule);
+  } else {
+    instantiate(currentModule, old.build);
+  }
+  old.retired = 'fault';
+}
+
+function initFailed(error: unknown): PerformerError {
+  if (error instanceof PerformerError) return error;
+  return new PerformerError('INIT_FAILED', `could not load the wasm module: ${error instanceof Error ? error.message : String(error)}`);
+}
