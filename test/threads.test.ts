@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { exactAttention, FavorAttention, init, initSync, runtimeInfo } from '../src/index.ts';
+import '../src/threads/index.ts'; // the thread pool is opt-in
 import { rounds } from '../src/threads/threaded.ts';
 import { runtime } from '../src/runtime/wasm.ts';
 import { allFinite, randn, relError } from './support/data.ts';
