@@ -166,15 +166,20 @@ const START_TIMEOUT_MS = 30_000;
 
 /**
  * pool-worker.js for Node's worker_threads. Run from the TypeScript sources (tests, the bench), workers use
- * the built dist/threads/pool-worker.js: workers do not inherit a TypeScript loader such as tsx.
+ * the built dist/threads/pool-worker.js: workers do not inherit a TypeScript loader such as tsx. (The URL
+ * is resolved against a variable, not import.meta.url itself: webpack takes `new URL(<expression>,
+ * import.meta.url)` for a dependency it cannot resolve, and warns "Critical dependency".)
  */
-const NODE_WORKER = import.meta.url.endsWith('.ts') ? '../../dist/threads/pool-worker.js' : './pool-worker.js';
+function nodeWorkerUrl(): URL {
+  const here = import.meta.url;
+  return new URL(here.endsWith('.ts') ? '../../dist/threads/pool-worker.js' : './pool-worker.js', here);
+}
 
 /** A worker running pool-worker.js. */
 async function spawn(): Promise<Spawned> {
   if (isNode()) {
     const { Worker: NodeWorker } = await nodeWorkerThreads();
-    const w = new NodeWorker(new URL(NODE_WORKER, import.meta.url));
+    const w = new NodeWorker(nodeWorkerUrl());
     w.unref(); // an idle pool does not keep the process alive
     return {
       postMessage: (m) => w.postMessage(m),

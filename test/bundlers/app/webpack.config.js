@@ -1,0 +1,10 @@
+// webpack 5 (`webpack --config webpack.config.js`, or the Node API): nothing for performer-wasm; webpack
+// bundles its pool worker by itself. Then copy page.html to dist-webpack/index.html.
+import { resolve } from 'node:path';
+
+export default {
+  mode: 'production',
+  context: import.meta.dirname,
+  entry: './src/main.js',
+  output: { path: resolve(import.meta.dirname, 'dist-webpack') },
+};
