@@ -4,7 +4,7 @@
 // Web Worker of a cross-origin-isolated page (COOP/COEP), with threads on (2), and must return the
 // checksum that Node returns on one thread (the workload: test/bundlers/app/src/workload.js). An esbuild
 // bundle built without the documented step (no pool-worker entry) must fall back to one thread and say
-// why. Bundle sizes: a one-thread app must not carry the shared-memory builds, and stays within a budget.
+// why; Vite's dev server runs the app too (with the recipe's optimizeDeps.exclude). Bundle sizes: a one-thread app must not carry the shared-memory builds, and stays within a budget.
 // Locally a missing Chromium is skipped with a note; in CI (CI=true) it fails.
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CROSS_ORIGIN_ISOLATION, startStaticServer } from '../scripts/serve.ts';
 import { assertBuilt, launchChromium, orSkip, ROOT } from './runtimes/harness.ts';
+import type { Browser } from 'playwright-core';
 import type { SmokeResult } from './runtimes/smoke.js';
 
 /**
@@ -153,37 +154,62 @@ test('webpack: a production build with the recipe; no warning but the asset-size
   console.log(`    webpack                  built in ${seconds(t0)}`);
 });
 
-test("chromium: every bundle in a cross-origin-isolated page's module worker, threads on, gives Node's bits", async () => {
+interface Served { origin: string; close(): Promise<void> }
+
+/** Opens the app at `origin` and returns what its worker posted. */
+async function runApp(browser: Browser, name: string, origin: string): Promise<AppResult> {
+  const page = await browser.newPage();
+  try {
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${origin}/`);
+    await page.waitForSelector('body[data-done]', { timeout: 120_000 }).catch(() => {
+      throw new Error(`${name}: the page did not finish: ${errors.join('; ')}`);
+    });
+    const result = await page.evaluate(() => (window as unknown as { appResult: AppResult | { error: string } }).appResult);
+    if ('error' in result) throw new Error(`${name}: ${result.error}`);
+    return result;
+  } finally {
+    await page.close();
+  }
+}
+
+function checkApp(name: string, result: AppResult, threads: number): void {
+  const differing = Object.keys(reference.parts).filter((part) => result.parts[part] !== reference.parts[part]);
+  assert.equal(differing, [], `${name}: outputs differ from Node's in ${differing.join(', ')}`);
+  assert.is(result.checksum, reference.checksum, `${name}: checksum`);
+  assert.match(result.runtime, /\(worker\)$/);
+  assert.is(result.info.threads, threads, `${name}: threads (${result.info.threadFallback ?? 'no fallback'})`);
+  if (threads === 2) assert.is(result.info.threadFallback, undefined);
+  else {
+    assert.match(result.info.threadFallback ?? '', /^a pool worker failed to start: its script pool-worker\.js could not be loaded \(esbuild: /);
+    assert.not.match(result.info.threadFallback ?? '', /\[object /);
+  }
+}
+
+test("chromium: every bundle (and Vite's dev server) in a cross-origin-isolated page's module worker, threads on, gives Node's bits", async () => {
   await orSkip('chromium', async () => {
     assert.ok(reference, 'the node test ran first');
     assert.is(bundles.length, 4, 'every bundle was built');
     const browser = await launchChromium();
     try {
-      for (const bundle of bundles) {
+      const apps: { name: string; threads: number; serve(): Promise<Served> }[] = bundles.map((b) => ({
+        ...b, serve: () => startStaticServer({ root: b.dir, headers: CROSS_ORIGIN_ISOLATION }),
+      }));
+      apps.push({ name: 'vite dev server', threads: 2, serve: async () => {
+        const { createServer } = await import('vite');
+        const server = await createServer({ root: project, configFile: join(project, 'vite.config.js'), logLevel: 'error',
+          server: { host: '127.0.0.1', port: 0, hmr: false } });
+        await server.listen();
+        return { origin: server.resolvedUrls!.local[0]!.replace(/\/$/, ''), close: () => server.close() };
+      } });
+      for (const app of apps) {
         const t0 = Date.now();
-        const server = await startStaticServer({ root: bundle.dir, headers: CROSS_ORIGIN_ISOLATION });
+        const server = await app.serve();
         try {
-          const page = await browser.newPage();
-          const errors: string[] = [];
-          page.on('pageerror', (error) => errors.push(error.message));
-          await page.goto(`${server.origin}/`);
-          await page.waitForSelector('body[data-done]', { timeout: 120_000 }).catch(() => {
-            throw new Error(`${bundle.name}: the page did not finish: ${errors.join('; ')}`);
-          });
-          const result = await page.evaluate(() => (window as unknown as { appResult: AppResult | { error: string } }).appResult);
-          await page.close();
-          if ('error' in result) throw new Error(`${bundle.name}: ${result.error}`);
-          const differing = Object.keys(reference.parts).filter((part) => result.parts[part] !== reference.parts[part]);
-          assert.equal(differing, [], `${bundle.name}: outputs differ from Node's in ${differing.join(', ')}`);
-          assert.is(result.checksum, reference.checksum, `${bundle.name}: checksum`);
-          assert.match(result.runtime, /\(worker\)$/);
-          assert.is(result.info.threads, bundle.threads, `${bundle.name}: threads (${result.info.threadFallback ?? 'no fallback'})`);
-          if (bundle.threads === 2) assert.is(result.info.threadFallback, undefined);
-          else {
-            assert.match(result.info.threadFallback ?? '', /pool worker failed to start: its script pool-worker\.js could not be loaded/);
-            assert.not.match(result.info.threadFallback ?? '', /\[object /);
-          }
-          console.log(`    chromium, ${bundle.name.padEnd(24)} ${result.checksum}  threads ${result.info.threads}  (${seconds(t0)})`);
+          const result = await runApp(browser, app.name, server.origin);
+          checkApp(app.name, result, app.threads);
+          console.log(`    chromium, ${app.name.padEnd(24)} ${result.checksum}  threads ${result.info.threads}  (${seconds(t0)})`);
         } finally {
           await server.close();
         }

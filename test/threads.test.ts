@@ -137,7 +137,7 @@ test('threads: a pool that cannot start falls back to one thread, says why, give
 
 test('threads: a Web Worker error event becomes words, never [object Event]', () => {
   const missing = workerErrorMessage(new Event('error'));
-  assert.match(missing, /pool-worker\.js could not be loaded \(with esbuild, build performer-wasm\/pool-worker as an entry point/);
+  assert.match(missing, /pool-worker\.js could not be loaded \(esbuild: build performer-wasm\/pool-worker as an entry point named pool-worker beside the bundle; Vite's dev server: optimizeDeps\.exclude \['performer-wasm'\]\)$/);
   const thrown = { type: 'error', message: 'Uncaught SyntaxError: Unexpected token', filename: 'http://x/pool-worker.js', lineno: 3 } as unknown as Event;
   assert.is(workerErrorMessage(thrown), 'Uncaught SyntaxError: Unexpected token (http://x/pool-worker.js:3)');
 });

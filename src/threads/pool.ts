@@ -207,10 +207,12 @@ async function spawn(): Promise<Spawned> {
 
 /**
  * A Web Worker's error event as words: an ErrorEvent (the script threw) has a message; a plain Event
- * means the script could not be loaded at all, typically a bundle without pool-worker.js beside it.
+ * means the script could not be loaded at all, typically a bundle without pool-worker.js beside it
+ * (the recipes: docs/bundlers.md).
  */
 export function workerErrorMessage(event: Event): string {
   const e = event as Partial<ErrorEvent>;
   if (typeof e.message === 'string' && e.message) return `${e.message}${e.filename ? ` (${e.filename}:${e.lineno ?? 0})` : ''}`;
-  return 'its script pool-worker.js could not be loaded (with esbuild, build performer-wasm/pool-worker as an entry point named pool-worker beside the bundle)';
+  return 'its script pool-worker.js could not be loaded (esbuild: build performer-wasm/pool-worker as an entry point named pool-worker '
+    + "beside the bundle; Vite's dev server: optimizeDeps.exclude ['performer-wasm'])";
 }
