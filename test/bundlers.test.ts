@@ -7,7 +7,7 @@
 // why; Vite's dev server runs the app too (with the recipe's optimizeDeps.exclude). Bundle sizes: a one-thread app must not carry the shared-memory builds, and stays within a budget.
 // Locally a missing Chromium is skipped with a note; in CI (CI=true) it fails.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -70,6 +70,13 @@ test('node: the installed package gives the same bits on 2 threads as on one (th
   console.log(`    node                     ${reference.checksum}`);
 });
 
+/** The app's index.html for a bundle of esbuild or webpack: its script is main.js beside it (Vite rewrites it itself). */
+function writePage(dir: string): void {
+  const html = readFileSync(join(project, 'index.html'), 'utf8');
+  assert.ok(html.includes('src="./src/main.js"'));
+  writeFileSync(join(dir, 'index.html'), html.replace('src="./src/main.js"', 'src="./main.js"'));
+}
+
 /** 100 characters of `text` found in none of `others`. */
 function distinctive(text: string, others: string[]): string {
   for (let at = 0; at + 100 <= text.length; at += 100) {
@@ -115,12 +122,12 @@ test('esbuild: the recipe (the pool worker as a second entry point), and a bundl
   const t0 = Date.now();
   const { default: options } = (await import(pathToFileURL(join(project, 'esbuild.config.js')).href)) as { default: { entryPoints: Record<string, string>; outdir: string } };
   await esbuildApp(options);
-  cpSync(join(project, 'page.html'), join(project, options.outdir, 'index.html'));
+  writePage(join(project, options.outdir));
   bundles.push({ name: 'esbuild', dir: join(project, options.outdir), threads: 2 });
   // the same app without the pool-worker entry: threads cannot start, init falls back to one thread
   const { 'pool-worker': _, ...entryPoints } = options.entryPoints;
   await esbuildApp({ ...options, entryPoints, outdir: 'dist-esbuild-no-worker' });
-  cpSync(join(project, 'page.html'), join(project, 'dist-esbuild-no-worker', 'index.html'));
+  writePage(join(project, 'dist-esbuild-no-worker'));
   bundles.push({ name: 'esbuild without the step', dir: join(project, 'dist-esbuild-no-worker'), threads: 1 });
   console.log(`    esbuild                  built in ${seconds(t0)}`);
 });
@@ -152,7 +159,7 @@ test('webpack: a production build with the recipe; no warning (but the size hint
   // webpack hints at chunks over 244 KiB: the threads app inlines four wasm builds (273 kB); nothing else
   const hint = /^(AssetsOverSizeLimit|EntrypointsOverSizeLimit|NoAsyncChunks|RuntimeInLargeChunk)Warning$/;
   assert.equal(warnings.filter((w) => !hint.test(w.name)).map((w) => w.message), [], 'webpack warnings');
-  cpSync(join(project, 'page.html'), join(config.output!.path!, 'index.html'));
+  writePage(config.output!.path!);
   bundles.push({ name: 'webpack', dir: config.output!.path!, threads: 2 });
   // the one-thread app: no warning at all
   const single = await runWebpack({ ...config, entry: './src/size-one-thread.js', output: { path: join(project, 'dist-webpack-one-thread') } });

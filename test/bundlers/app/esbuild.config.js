@@ -3,7 +3,7 @@
 // import.meta.url))` as it is, so every worker script must be an entry point beside the bundle that
 // starts it. CLI equivalent:
 //   esbuild src/main.js src/worker.js pool-worker=performer-wasm/pool-worker --bundle --format=esm --minify --outdir=dist-esbuild
-// then copy page.html to dist-esbuild/index.html.
+// The page: dist-esbuild/index.html, the app's index.html with its script src="./main.js".
 export default {
   absWorkingDir: import.meta.dirname,
   entryPoints: { main: 'src/main.js', worker: 'src/worker.js', 'pool-worker': 'performer-wasm/pool-worker' },
