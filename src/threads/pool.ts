@@ -81,6 +81,10 @@ export class Pool {
     } finally {
       clearTimeout(timer);
     }
+    if (this.stopped) { // the pool gave up meanwhile (another worker failed to start)
+      w.terminate();
+      return;
+    }
     this.workers.add(w);
     w.onceExit(() => {
       this.workers.delete(w);
