@@ -8,6 +8,7 @@ import { basename } from 'node:path';
 import v8 from 'node:v8';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { init } from 'performer-wasm';
+import 'performer-wasm/threads'; // --threads: the pool (opt-in, so that apps without threads do not bundle it)
 import { runtime } from 'performer-wasm/internal';
 import { UsageError, type Context, type Flag, type FlagValues, type Mode } from './mode.ts';
 import { modes } from './modes/index.ts';

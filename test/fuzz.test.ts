@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import './support/setup.ts';
 import { exactAttention, FavorAttention, init, initSync, type KernelName } from '../src/index.ts';
+import '../src/threads/index.ts'; // the thread pool is opt-in
 import { threading } from '../src/favor/attention.ts';
 import { FEATURE_MAPS, KERNEL_NAMES } from '../src/favor/kernels.ts';
 import { allFinite, randn, rng } from './support/data.ts';

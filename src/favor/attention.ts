@@ -9,7 +9,7 @@ import { DEFAULT_KERNEL_EPSILON, FEATURE_MAPS, KERNEL_NAMES, type KernelName } f
 import { checkExplicitProjection, checksumProjection, drawProjection, PROJECTION_KINDS, ROW_NORMS, type ProjectionKind, type RowNorms } from '../projection/projection.ts';
 import { checkSeed } from '../projection/rng.ts';
 import { resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
-import { threadedForward } from '../threads/threaded.ts';
+import { threadsPart } from '../runtime/threads-registry.ts';
 import { favorBackward, type Gradients } from './backward.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkInput, checkInputMax } from '../arguments/finite.ts';
@@ -155,9 +155,10 @@ export class FavorAttention {
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const out = checkOut(o.out, s.outLength, [q, k, v]) ?? new Float32Array(s.outLength);
     const pool = runtime().pool;
+    const threaded = pool && worthThreads(s, this.causal) ? threadsPart()?.forward : undefined; // a pool comes with its part
     withValueScale(v, vMax, out, (values) => {
-      if (pool && worthThreads(s, this.causal)) {
-        withKernel(() => threadedForward(pool, this.prepared, this.chunkSize, s, q, k, values, mask, out, this.causal));
+      if (pool && threaded) {
+        withKernel(() => threaded(pool, this.prepared, this.chunkSize, s, q, k, values, mask, out, this.causal));
       } else if (this.causal) causalForward(this.prepared, this.chunkSize, s, q, k, values, mask, out);
       else bidirectionalForward(this.prepared, this.chunkSize, s, q, k, values, mask, out);
     });

@@ -2,8 +2,8 @@
 import type { KernelExports } from './abi.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { Heap } from './heap.ts';
-import { Pool, threadSupport } from '../threads/pool.ts';
-import { POOL_BYTES } from '../threads/pool-protocol.ts';
+import type { Pool } from '../threads/pool.ts';
+import { threadsPart, type ThreadsPart } from './threads-registry.ts';
 import { checkBoolean, checkOptions, checkSize, describe } from '../arguments/validate.ts';
 
 /** What `init` accepts: a compiled module, the .wasm bytes, or a fetch Response (or its promise). */
@@ -18,8 +18,9 @@ export interface InitOptions {
   /**
    * Threads for FavorAttention.forward: batch × heads are spread over a pool of workers sharing one
    * memory (and a single bidirectional head is split along the sequence). Default 1. Needs `init`
-   * (not initSync); where workers or shared memory are unavailable it falls back to one thread and
-   * runtimeInfo().threadFallback says why.
+   * (not initSync) and `import 'performer-wasm/threads'` first; where workers or shared memory are
+   * unavailable, or a worker cannot start, it falls back to one thread and runtimeInfo().threadFallback
+   * says why.
    */
   threads?: number;
 }
@@ -28,8 +29,6 @@ export interface InitOptions {
 export interface DefaultSources {
   baseline(): WebAssembly.Module | Uint8Array;
   relaxed(): WebAssembly.Module | Uint8Array;
-  /** The shared-memory builds, for threads (loaded only when asked for). */
-  threaded?(relaxed: boolean): Promise<WebAssembly.Module | Uint8Array>;
 }
 
 export interface RuntimeInfo {
@@ -76,11 +75,14 @@ export class Runtime {
   private scratchPtr = 0;
   private scratchSize = 0;
 
-  /** reserved: bytes kept free above __heap_base (a threaded instance's pool control block). */
+  /** Bytes kept free above __heap_base (a shared-memory instance's pool control block). */
+  readonly reserved: number;
+
   constructor(instance: WebAssembly.Instance, build: Runtime['build'], pool?: Pool, reserved = 0) {
     this.exports = instance.exports as unknown as KernelExports;
     this.build = build;
     this.pool = pool;
+    this.reserved = reserved;
     this.heap = new Heap(this.exports.memory, this.exports.heapBase() + reserved);
     this.f32View = new Float32Array(this.exports.memory.buffer);
     this.u8View = new Uint8Array(this.exports.memory.buffer);
@@ -158,8 +160,12 @@ export function runtimeInfo(): RuntimeInfo {
 /** Compiles and instantiates the module. With no source, the build that comes with the package. */
 export async function init(source?: WasmSource, options?: InitOptions): Promise<void> {
   const { relaxed, threads } = readInitOptions('init', options);
-  const unsupported = threads > 1 ? threadSupport() : undefined;
-  if (threads > 1 && !unsupported) return initThreaded(source, relaxed, threads);
+  const part = threads > 1 ? threadsPart() : undefined;
+  if (threads > 1 && !part) {
+    throw new PerformerError('INVALID_OPTION', "threads > 1 need the thread pool: `import 'performer-wasm/threads'` once before init");
+  }
+  const unsupported = part?.unsupported();
+  if (part && !unsupported) return initThreaded(part, source, relaxed, threads);
   if (source === undefined) {
     initSync(undefined, { relaxedSimd: relaxed });
   } else {
@@ -174,35 +180,40 @@ export async function init(source?: WasmSource, options?: InitOptions): Promise<
   if (unsupported) runtime().threadFallback = unsupported;
 }
 
-/** A shared-memory instance and a pool of threads − 1 workers on it. */
-async function initThreaded(source: WasmSource | undefined, relaxed: boolean, threads: number): Promise<void> {
+/**
+ * A shared-memory instance and a pool of threads − 1 workers on it. If a worker cannot start (its
+ * script is missing from a bundle, say), the instance runs on one thread and threadFallback says why.
+ */
+async function initThreaded(part: ThreadsPart, source: WasmSource | undefined, relaxed: boolean, threads: number): Promise<void> {
   let module: WebAssembly.Module;
   let build: Runtime['build'] = 'custom';
   try {
     if (source !== undefined) module = await compile(await source);
     else {
-      if (!defaults?.threaded) throw new PerformerError('INIT_FAILED', 'this entry has no threaded build');
-      const relaxedBuild = relaxed ? await defaults.threaded(true) : undefined;
+      const relaxedBuild = relaxed ? part.build(true) : undefined;
       const useRelaxed = relaxedBuild !== undefined && isValid(relaxedBuild);
-      module = await compile(useRelaxed ? relaxedBuild : await defaults.threaded(false));
+      module = await compile(useRelaxed ? relaxedBuild : part.build(false));
       build = useRelaxed ? 'relaxed' : 'baseline';
     }
   } catch (error) {
     throw initFailed(error);
   }
-  if (!WebAssembly.Module.imports(module).some((i) => i.kind === 'memory')) {
+  if (!importsMemory(module)) {
     throw new PerformerError('INIT_FAILED', 'threads need a shared-memory build (one that imports its memory)');
   }
   const memory = new WebAssembly.Memory({ initial: 2, maximum: 65536, shared: true });
   const instance = instantiateWith(module, { env: { memory } });
   const base = alignedPoolBase(instance);
-  let pool: Pool;
+  const reserved = base + part.controlBytes - heapBaseOf(instance);
+  let pool: Pool | undefined;
+  let fallback: string | undefined;
   try {
-    pool = await Pool.start(threads, module, memory, instance.exports as Record<string, unknown>, base);
+    pool = await part.start(threads, module, memory, instance.exports as Record<string, unknown>, base);
   } catch (error) {
-    throw initFailed(error);
+    fallback = `${error instanceof Error ? error.message : String(error)}; running on one thread`;
   }
-  install(new Runtime(instance, build, pool, base + POOL_BYTES - heapBaseOf(instance)), module);
+  install(new Runtime(instance, build, pool, reserved), module);
+  if (fallback) runtime().threadFallback = fallback;
 }
 
 function heapBaseOf(instance: WebAssembly.Instance): number {
@@ -266,10 +277,15 @@ function bytesOf(source: unknown): Uint8Array<ArrayBuffer> {
 }
 
 function instantiate(module: WebAssembly.Module, build: Runtime['build']): void {
-  if (WebAssembly.Module.imports(module).some((i) => i.kind === 'memory')) {
+  if (importsMemory(module)) {
     throw new PerformerError('INIT_FAILED', 'this is a shared-memory build: use `await init(source, { threads })`');
   }
   install(new Runtime(instantiateWith(module, {}), build), module);
+}
+
+/** A shared-memory build imports its memory; the one-thread builds define their own. */
+function importsMemory(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
 }
 
 function instantiateWith(module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance {
@@ -304,12 +320,11 @@ function install(rt: Runtime, module: WebAssembly.Module): void {
 export function rebuild(): void {
   if (!current || !currentModule) return;
   const old = current;
-  if (old.pool) {
-    // a threaded instance keeps its shared memory and workers (they hold no state between rounds):
-    // a fresh heap over the same instance abandons every block the old one handed out
+  if (importsMemory(currentModule)) {
+    // a shared-memory instance keeps its memory and workers (they hold no state between rounds): a
+    // fresh heap over the same instance abandons every block the old one handed out
     const instance = { exports: old.exports } as unknown as WebAssembly.Instance;
-    const base = alignedPoolBase(instance);
-    install(new Runtime(instance, old.build, old.pool, base + POOL_BYTES - old.exports.heapBase()), currentModule);
+    install(new Runtime(instance, old.build, old.pool, old.reserved), currentModule);
   } else {
     instantiate(currentModule, old.build);
   }

@@ -9,4 +9,8 @@ export interface SmokeResult {
   runtime: string;
   count: number;
 }
-export declare function runSmoke(): Promise<SmokeResult>;
+export declare function runSmoke(initOptions?: { threads?: number }): Promise<SmokeResult>;
+export declare function fnv1a(bytes: Uint8Array, hash?: number): number;
+export declare function bytesOf(array: ArrayBufferView): Uint8Array;
+export declare function hex(hash: number): string;
+export declare function uniform(n: number, seed: number, scale: number): Float32Array;
