@@ -7,12 +7,12 @@ import { exactAttention, FavorAttention, init } from 'performer-wasm';
 export const KERNELS = ['softmax', 'softmax-hyperbolic', 'softmax-trig', 'relu', 'elu1', 'exp', 'abs', 'gelu'];
 
 /** FNV-1a (32-bit) over bytes, continuing from `hash`. */
-function fnv1a(bytes, hash = 0x811c9dc5) {
+export function fnv1a(bytes, hash = 0x811c9dc5) {
   for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ bytes[i], 0x01000193) >>> 0;
   return hash;
 }
 
-function bytesOf(array) {
+export function bytesOf(array) {
   return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 }
 
@@ -30,7 +30,7 @@ function prng(seed) {
 }
 
 /** n floats in [-scale, scale): 24 random bits over 2^23, exact in float32. */
-function uniform(n, seed, scale) {
+export function uniform(n, seed, scale) {
   const next = prng(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = ((next() >>> 8) / 8388608 - 1) * scale;
