@@ -23,7 +23,7 @@ import { encodeStep, REQUEST_MAGIC } from '../examples/edge-decoder/protocol.js'
 import { assertBuilt, findBinary, freePort, orSkip } from './runtimes/harness.ts';
 import { uniform } from './runtimes/smoke.js';
 
-const CONFIG = { dim: 16, heads: 4, valueDim: 16, features: 32, seed: 7, kernel: 'softmax', maxBodyBytes: 64 * 1024 } satisfies DecoderConfig;
+const CONFIG = { dim: 16, heads: 4, valueDim: 16, features: 32, seed: 7, kernel: 'softmax' as const, maxBodyBytes: 64 * 1024 } satisfies DecoderConfig;
 const SHAPE = { heads: CONFIG.heads, dim: CONFIG.dim, valueDim: CONFIG.valueDim };
 const SESSIONS = 32;
 const STEPS = 128;
@@ -200,7 +200,7 @@ async function raw(path: string, init: RequestInit): Promise<{ status: number; c
   return { status: response.status, code: json.error?.code, message: json.error?.message };
 }
 
-const binary = (bytes: Uint8Array): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
+const binary = (bytes: Uint8Array<ArrayBuffer>): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
 const jsonPost = (text: string): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
 
 test('bad requests: status and code; the session is untouched and continues bit for bit', async () => {

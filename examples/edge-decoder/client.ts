@@ -13,13 +13,13 @@ export interface StepAnswer {
 }
 
 /** The body of a step request: binary (protocol.js) or JSON. */
-export function stepBody(shape: StepShape, position: number, q: Float32Array, k: Float32Array, v: Float32Array, format: Format): { body: Uint8Array | string; type: string } {
+export function stepBody(shape: StepShape, position: number, q: Float32Array, k: Float32Array, v: Float32Array, format: Format): { body: Uint8Array<ArrayBuffer> | string; type: string } {
   if (format === 'binary') return { body: encodeStep(shape, position, q, k, v), type: BINARY };
   return { body: JSON.stringify({ position, q: Array.from(q), k: Array.from(k), v: Array.from(v) }), type: JSON_TYPE };
 }
 
 /** POST /sessions/:id/step. A network failure (the server went away) rejects. */
-export async function postStep(origin: string, id: string, body: { body: Uint8Array | string; type: string }, timeoutMs = 30_000): Promise<StepAnswer> {
+export async function postStep(origin: string, id: string, body: { body: Uint8Array<ArrayBuffer> | string; type: string }, timeoutMs = 30_000): Promise<StepAnswer> {
   const response = await fetch(`${origin}/sessions/${id}/step`, {
     method: 'POST', headers: { 'content-type': body.type }, body: body.body, signal: AbortSignal.timeout(timeoutMs),
   });

@@ -17,7 +17,7 @@ export declare class ServiceError extends Error {
 }
 export declare function tokenSizes(shape: StepShape): { q: number; v: number };
 export declare function requestBytes(shape: StepShape, tokens: number): number;
-export declare function encodeStep(shape: StepShape, position: number, q: Float32Array, k: Float32Array, v: Float32Array): Uint8Array;
-export declare function encodeResult(position: number, tokens: number, outputs: Float32Array): Uint8Array;
+export declare function encodeStep(shape: StepShape, position: number, q: Float32Array, k: Float32Array, v: Float32Array): Uint8Array<ArrayBuffer>;
+export declare function encodeResult(position: number, tokens: number, outputs: Float32Array): Uint8Array<ArrayBuffer>;
 export declare function decodeResult(bytes: Uint8Array): { position: number; tokens: number; outputs: Float32Array };
 export declare function fnv1a(bytes: Uint8Array): number;
