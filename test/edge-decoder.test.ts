@@ -126,6 +126,7 @@ test('32 sessions × 128 tokens, SIGKILL and restart mid-run: bit-identical to N
     let open!: () => void;
     gate = new Promise((resolve) => (open = resolve));
     const inFlight = clients.filter((c) => c.inFlight > 0).length;
+    assert.ok(inFlight > 0, 'requests are in flight when workerd is killed');
     await server!.stop('SIGKILL');
     server = await startEdge(writeEdgeConfig(dir, port, CONFIG), port);
     // no acknowledged step lost: every stored position is between the acknowledged and the sent one

@@ -169,7 +169,7 @@ export class DecoderSession {
   }
 
   describe(s) {
-    return { id: s.id, position: s.decoder.position, config: describeConfig(this.config), stateBytes: s.state.length, storedBytes: storedBytes(s.meta) };
+    return { id: s.id, position: s.decoder.position, config: describeConfig(this.config), stateBytes: s.state.length, stateChunks: s.meta.stateChunks, storedBytes: storedBytes(s.meta) };
   }
 }
 
@@ -198,8 +198,11 @@ function asServiceError(error) {
 
 /** The body as bytes, refused with 413 past `limit` bytes (by its Content-Length, or while it streams). */
 async function readBody(request, limit) {
-  const declared = Number(request.headers.get('content-length') ?? NaN);
-  if (declared > limit) throw new ServiceError(413, 'BODY_TOO_LARGE', `the body has ${declared} bytes; the limit is ${limit}`);
+  const declared = request.headers.get('content-length');
+  if (declared !== null) {
+    if (Number(declared) > limit) throw new ServiceError(413, 'BODY_TOO_LARGE', `the body has ${declared} bytes; the limit is ${limit}`);
+    return new Uint8Array(await request.arrayBuffer());
+  }
   if (!request.body) return new Uint8Array(0);
   const parts = [];
   let total = 0;

@@ -3,7 +3,7 @@
 // documents the routes, the binary layout and the status codes.
 //
 //   PUT    /sessions/:id        create (201), or describe an existing session (200)
-//   GET    /sessions/:id        { id, position, config, stateBytes, storedBytes }
+//   GET    /sessions/:id        { id, position, config, stateBytes, stateChunks, storedBytes }
 //   POST   /sessions/:id/step   one or more tokens' q, k, v at an expected position → outputs, position
 //   DELETE /sessions/:id        forget the session
 //   GET    /                    the service's configuration (a readiness probe)
