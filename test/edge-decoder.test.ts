@@ -6,7 +6,8 @@
 //   2. in the middle of that run workerd is killed (SIGKILL) and restarted on the same storage; every
 //      client retries its unanswered request: no acknowledged step is lost (each session's stored
 //      position is between its acknowledged and its sent position) and none is applied twice (the final
-//      outputs equal Node's);
+//      outputs equal Node's); and a step whose answer is lost (dropped by the client, then SIGKILL) is
+//      answered from the stored last response when retried after the restart, and applied once;
 //   3. a catalogue of bad requests gets its status and code, and leaves the session untouched (its
 //      position, and its next output still equals Node's); a stored state that fails its checks
 //      (another configuration, a changed byte on disk) is refused with the reason, never reset.
@@ -203,6 +204,22 @@ async function raw(path: string, init: RequestInit): Promise<{ status: number; c
 
 const binary = (bytes: Uint8Array<ArrayBuffer>): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
 const jsonPost = (text: string): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+
+test('an answer lost in a crash: the retry after the restart gets the stored answer, applied once', async () => {
+  if (!available) return;
+  const c = await sessionAt('lost-answer', 3, 103);
+  // the step is applied and stored, but its answer never reaches the client (dropped here), then the server dies
+  assert.is((await postStep(server!.origin, c.id, body(c, 3, 2, 'binary'))).status, 200);
+  await server!.stop('SIGKILL');
+  server = await startEdge(writeEdgeConfig(dir, port, CONFIG), port);
+  const retry = await postStep(server.origin, c.id, body(c, 3, 2, 'json')); // the same tokens, in the other format
+  assert.is(retry.status, 200, JSON.stringify(retry.error));
+  assert.ok(retry.replayed, 'answered from the stored last response');
+  assert.is(retry.position, 5);
+  assert.equal(bits(retry.outputs!), bits(c.expected.subarray(3 * PER_V, 5 * PER_V)));
+  const next = await postStep(server.origin, c.id, body(c, 5, 1, 'binary'));
+  assert.equal(bits(next.outputs!), bits(c.expected.subarray(5 * PER_V, 6 * PER_V)), 'applied once: the next token continues');
+});
 
 test('bad requests: status and code; the session is untouched and continues bit for bit', async () => {
   if (!available) return;

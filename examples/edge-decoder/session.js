@@ -60,8 +60,8 @@ export class DecoderSession {
       if (this.failure) throw this.failure;
       const id = request.headers.get('x-session-id');
       if (method === 'PUT') return await this.serially(() => this.create(id));
-      if (method === 'GET') return json(200, this.describe(this.existing(id)));
-      const body = await readBody(request, this.config.maxBodyBytes); // before the queue: other sessions' bodies stream meanwhile
+      if (method === 'GET') return await this.serially(() => json(200, this.describe(this.existing(id))));
+      const body = await readBody(request, this.config.maxBodyBytes); // before the queue: a slow upload does not hold up the session's other requests
       const input = decodeStep(this.config, body, request.headers.get('content-type'));
       return await this.serially(() => this.step(id, input, request.headers.get('content-type')));
     } catch (error) {
