@@ -8,6 +8,7 @@
 //      position is between its acknowledged and its sent position) and none is applied twice (the final
 //      outputs equal Node's); and a step whose answer is lost (dropped by the client, then SIGKILL) is
 //      answered from the stored last response when retried after the restart, and applied once;
+//      A state of two storage values (120 KiB each at most) is restored after a SIGKILL too;
 //   3. a catalogue of bad requests gets its status and code, and leaves the session untouched (its
 //      position, and its next output still equals Node's); a stored state that fails its checks
 //      (another configuration, a changed byte on disk) is refused with the reason, never reset.
@@ -219,6 +220,40 @@ test('an answer lost in a crash: the retry after the restart gets the stored ans
   assert.equal(bits(retry.outputs!), bits(c.expected.subarray(3 * PER_V, 5 * PER_V)));
   const next = await postStep(server.origin, c.id, body(c, 5, 1, 'binary'));
   assert.equal(bits(next.outputs!), bits(c.expected.subarray(5 * PER_V, 6 * PER_V)), 'applied once: the next token continues');
+});
+
+test('a state of several storage values (valueDim 128: 132 KB) survives SIGKILL and continues bit for bit', async () => {
+  if (!available) return;
+  const wide = { ...CONFIG, valueDim: 128 };
+  const wideShape = { ...SHAPE, valueDim: 128 };
+  const perV = CONFIG.heads * wide.valueDim;
+  const wideDir = mkdtempSync(join(tmpdir(), 'edge-decoder-wide-'));
+  const widePort = await freePort();
+  let wideServer = await startEdge(writeEdgeConfig(wideDir, widePort, wide), widePort);
+  try {
+    const [q, k, v] = [uniform(6 * PER_Q, 7001, 0.75), uniform(6 * PER_Q, 7002, 0.75), uniform(6 * perV, 7003, 1)];
+    const decoder = attn.decoder({ heads: CONFIG.heads, valueDim: wide.valueDim });
+    const expected = new Float32Array(6 * perV);
+    for (let t = 0; t < 6; t++) decoder.step(q.subarray(t * PER_Q, (t + 1) * PER_Q), k.subarray(t * PER_Q, (t + 1) * PER_Q), v.subarray(t * perV, (t + 1) * perV), expected.subarray(t * perV, (t + 1) * perV));
+    decoder.dispose();
+    const send = (origin: string, from: number, n: number) => postStep(origin, 'wide', stepBody(wideShape, from, q.subarray(from * PER_Q, (from + n) * PER_Q),
+      k.subarray(from * PER_Q, (from + n) * PER_Q), v.subarray(from * perV, (from + n) * perV), 'binary'));
+    assert.is((await session(wideServer.origin, 'wide', 'PUT')).status, 201);
+    const first = await send(wideServer.origin, 0, 3);
+    assert.is(first.status, 200, JSON.stringify(first.error));
+    await wideServer.stop('SIGKILL');
+    wideServer = await startEdge(writeEdgeConfig(wideDir, widePort, wide), widePort);
+    const info = (await session(wideServer.origin, 'wide')).body;
+    assert.is(info.stateChunks, 2, `state of ${info.stateBytes} bytes`);
+    assert.is(info.position, 3);
+    const rest = await send(wideServer.origin, 3, 3);
+    assert.is(rest.status, 200, JSON.stringify(rest.error));
+    assert.equal(bits(first.outputs!), bits(expected.subarray(0, 3 * perV)));
+    assert.equal(bits(rest.outputs!), bits(expected.subarray(3 * perV)));
+  } finally {
+    await wideServer.stop('SIGTERM');
+    rmSync(wideDir, { recursive: true, force: true });
+  }
 });
 
 test('bad requests: status and code; the session is untouched and continues bit for bit', async () => {
