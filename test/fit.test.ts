@@ -50,9 +50,10 @@ test('gradient of the fit loss (W and β) against float64 central differences: k
           const cfg = { kernel, dim: d, w: p.subarray(0, m * d) as never };
           let total = 0;
           for (const s of set) {
-            const rows = (x: Float32Array) => Float64Array.from(Array.from({ length: L }, (_, i) => Array.from(featureVector(cfg, x.subarray(i * d, (i + 1) * d)))).flat());
-            const f = { phiQ: rows(s.q) as never, phiK: rows(s.k) as never, logQ: new Float64Array(L), logK: new Float64Array(L), M: attn.featureCount };
-            total += sampleLoss(s, f, rule, loss, p[m * d], 1);
+            const rows = (x: Float32Array) => Array.from({ length: L }, (_, i) => featureVector(cfg, x.subarray(i * d, (i + 1) * d)));
+            const [pq, pk] = [rows(s.q), rows(s.k)];
+            const D = new Float64Array(L * L).map((_, ij) => pq[Math.floor(ij / L)].reduce((acc, x, r) => acc + x * pk[ij % L][r], 0));
+            total += sampleLoss(s, { D, logQ: new Float64Array(L), logK: new Float64Array(L) }, rule, loss, p[m * d], 1).loss;
           }
           return total / (set.length * L);
         };
@@ -112,6 +113,10 @@ test('fitFeatureMap: deterministic for a fixed seed; progress every evalEvery st
   const run = (seed: number) => fitFeatureMap(TRAIN.slice(0, 3), { dim: D, features: 8, steps: 25, seed, evalEvery: 10, heldOut: HELD.slice(0, 1),
                                                                       onProgress: (p) => calls.push(p.step) });
   const [a, b, c] = [run(4), run(4), run(5)];
+  const batched = () => fitFeatureMap(TRAIN, { dim: D, features: 8, steps: 40, batchSize: 3, heldOut: HELD.slice(0, 2), learningRate: 0.02 });
+  const [m1, m2] = [batched(), batched()];
+  assert.ok(m1.options.projection.every((x, i) => Object.is(x, m2.options.projection[i])));
+  assert.ok(m1.bestStep > 0, 'minibatches improve the held-out loss');
   assert.ok(a.options.projection.every((x, i) => Object.is(x, b.options.projection[i])));
   assert.ok(!a.options.projection.every((x, i) => Object.is(x, c.options.projection[i])));
   assert.equal(calls.slice(0, 4), [0, 10, 20, 25]);
@@ -151,6 +156,7 @@ test('fitFeatureMap: bad input has its code, before any work', () => {
   throwsCode(() => fitFeatureMap([s], { ...o, heldOut: 0.5 }), 'INVALID_OPTION'); // one sample: nothing left to train
   throwsCode(() => fitFeatureMap([s, s], { ...o, heldOut: 1.5 }), 'INVALID_OPTION');
   throwsCode(() => fitFeatureMap([s], { ...o, window: -1 }), 'INVALID_OPTION');
+  throwsCode(() => fitFeatureMap([s], { ...o, batchSize: 0 }), 'INVALID_SIZE');
   throwsCode(() => fitFeatureMap([s], { ...o, centerKeys: new Float32Array(3) }), 'INVALID_LENGTH');
   throwsCode(() => fitFeatureMap([s], { ...o, onProgress: 3 as never }), 'INVALID_TYPE');
   throwsCode(() => fitFeatureMap([s], { ...o, rate: 1 } as never), 'UNKNOWN_OPTION');

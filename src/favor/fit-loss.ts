@@ -11,7 +11,7 @@
 // Both gradients reach the features through e_ij = ∂loss/∂log ŵ_ij (estimated entries only):
 //   kl: e_ij = p̂_ij − p_ij;   mse: e_ij = p̂_ij (g_ij − Σ_l p̂_il g_il), g_ij = 2 (out_i − y_i)·v_j / dv
 // and D_ij = phi_q_i·phi_k_j (the stabilized features of FavorAttention.features, ŵ_ij = D_ij·exp(s_i + t_j)):
-//   ∂loss/∂D_ij = e_ij / D_ij,  ∂loss/∂phi_q_i = Σ_j (e_ij/D_ij) phi_k_j,  ∂loss/∂phi_k_j = Σ_i (e_ij/D_ij) phi_q_i,
+//   G_ij = ∂loss/∂D_ij = e_ij / D_ij,  ∂loss/∂Φ_Q = G·Φ_K,  ∂loss/∂Φ_K = Gᵀ·Φ_Q  (fit-gemm.ts),
 //   ∂loss/∂β = Σ_ij e_ij over the estimated entries.
 
 export type FitLoss = 'kl' | 'mse';
@@ -71,79 +71,62 @@ export function prepareSample(q: Float32Array, k: Float32Array, v: Float32Array 
   return { length: L, q, k, v, valueDim, exact, logits, target };
 }
 
-export interface SampleFeatures {
-  /** rows × M stabilized features and their per-row log-scales (FavorAttention.features). */
-  phiQ: Float32Array; logQ: Float64Array;
-  phiK: Float32Array; logK: Float64Array;
-  M: number;
-}
-
-export interface FeatureGrad {
-  q: Float64Array;
-  k: Float64Array;
-  beta: number;
+/** The estimate of one window: D_ij = phi_q_i·phi_k_j (rows × rows) and the features' per-row log-scales. */
+export interface SampleDots {
+  D: ArrayLike<number>;
+  logQ: ArrayLike<number>;
+  logK: ArrayLike<number>;
 }
 
 /**
- * The sample's loss (summed over its rows) and, if `grad` is given, ∂(loss·weight)/∂phi_q, ∂/∂phi_k
- * and ∂/∂β added into grad.q, grad.k (rows × M each) and grad.beta.
+ * The sample's loss summed over its rows; if `G` is given (rows × rows), ∂(loss·weight)/∂D_ij is written
+ * there (0 outside the estimated entries) and ∂(loss·weight)/∂β is returned as dBeta.
  */
-export function sampleLoss(s: PreparedSample, f: SampleFeatures, rule: WindowRule, loss: FitLoss, beta: number, weight: number,
-                           grad?: FeatureGrad): number {
+export function sampleLoss(s: PreparedSample, f: SampleDots, rule: WindowRule, loss: FitLoss, beta: number, weight: number,
+                           G?: Float32Array): { loss: number; dBeta: number } {
   const { length: L, exact } = s;
-  const { phiQ, phiK, M } = f;
-  const D = new Float64Array(L); // one row of φ(q_i)·φ(k_j)
+  const { D } = f;
   const logW = new Float64Array(L);
   const est = new Float64Array(L);
   const e = new Float64Array(L);
   let total = 0;
+  let dBeta = 0;
   for (let i = 0; i < L; i++) {
     let top = -Infinity;
     for (let j = 0; j < L; j++) {
-      if (!seen(rule, i, j)) { logW[j] = -Infinity; continue; }
-      if (inWindow(rule, i, j)) {
-        logW[j] = s.logits[i * L + j];
-      } else {
-        let dot = 0;
-        for (let r = 0; r < M; r++) dot += phiQ[i * M + r] * phiK[j * M + r];
-        D[j] = dot;
-        logW[j] = Math.log(dot) + f.logQ[i] + f.logK[j] + beta; // −∞ where the features underflow to 0
-      }
+      if (!seen(rule, i, j)) logW[j] = -Infinity;
+      else if (inWindow(rule, i, j)) logW[j] = s.logits[i * L + j];
+      else logW[j] = Math.log(D[i * L + j]) + f.logQ[i] + f.logK[j] + beta; // −∞ where the features underflow to 0
       top = Math.max(top, logW[j]);
     }
     let sum = 0;
     for (let j = 0; j < L; j++) sum += (est[j] = logW[j] === -Infinity ? 0 : Math.exp(logW[j] - top));
     for (let j = 0; j < L; j++) est[j] /= sum;
     total += loss === 'kl' ? klRow(exact, i * L, est, L, e) : mseRow(s, i, est, e);
-    if (!grad) continue;
+    if (!G) continue;
     for (let j = 0; j < L; j++) {
-      if (!seen(rule, i, j) || inWindow(rule, i, j) || D[j] <= 0) continue;
-      grad.beta += weight * e[j];
-      const dD = (weight * e[j]) / D[j];
-      for (let r = 0; r < M; r++) {
-        grad.q[i * M + r] += dD * phiK[j * M + r];
-        grad.k[j * M + r] += dD * phiQ[i * M + r];
-      }
+      const d = D[i * L + j];
+      const estimated = seen(rule, i, j) && !inWindow(rule, i, j) && d > 0;
+      G[i * L + j] = estimated ? (weight * e[j]) / d : 0;
+      if (estimated) dBeta += weight * e[j];
     }
   }
-  return total;
+  return { loss: total, dBeta };
 }
 
 /**
  * A starting β with a window: the mean of q̂·k̂ − log(φ(q)·φ(k)) over the estimated entries (the two parts
  * on one scale on average); 0 without a window.
  */
-export function startingBeta(s: PreparedSample, f: SampleFeatures, rule: WindowRule): { sum: number; count: number } {
+export function startingBeta(s: PreparedSample, f: SampleDots, rule: WindowRule): { sum: number; count: number } {
   const { length: L } = s;
   let sum = 0;
   let count = 0;
   if (rule.window === 0) return { sum, count };
   for (let i = 0; i < L; i++) {
     for (let j = 0; j < L; j++) {
-      if (!seen(rule, i, j) || inWindow(rule, i, j)) continue;
-      let dot = 0;
-      for (let r = 0; r < f.M; r++) dot += f.phiQ[i * f.M + r] * f.phiK[j * f.M + r];
-      if (dot <= 0) continue;
+      const dot = f.D[i * L + j];
+      if (!seen(rule, i, j) || inWindow(rule, i, j) || dot <= 0) continue;
       sum += s.logits[i * L + j] - (Math.log(dot) + f.logQ[i] + f.logK[j]);
       count++;
     }

@@ -5,8 +5,9 @@ import { FavorAttention } from './attention.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { checkBoolean, checkChoice, checkOptions, checkSize, describe } from '../arguments/validate.ts';
 import { checkInput } from '../arguments/finite.ts';
-import { checkSeed } from '../projection/rng.ts';
-import { prepareSample, sampleLoss, startingBeta, type FitLoss, type PreparedSample, type SampleFeatures, type WindowRule } from './fit-loss.ts';
+import { checkSeed, Rng } from '../projection/rng.ts';
+import { prepareSample, sampleLoss, startingBeta, type FitLoss, type PreparedSample, type SampleDots, type WindowRule } from './fit-loss.ts';
+import { featureDots, featureDotsBackward } from './fit-gemm.ts';
 
 /** One window of one head: q, k (and v) are length × dim (v: length × valueDim), row-major, before any 1/√d scale. */
 export interface FitSample {
@@ -22,6 +23,7 @@ const FITTABLE: readonly FittableKernel[] = ['softmax', 'softmax-hyperbolic', 's
 
 export interface FitProgress {
   step: number;
+  /** The loss of this step's training windows (all of them in full batch) at the current projection. */
   trainLoss: number;
   /** NaN without held-out samples. */
   heldOutLoss: number;
@@ -36,8 +38,13 @@ export interface FitFeatureMapOptions {
   kernel?: FittableKernel;
   /** Seed of the starting point, an orthogonal random projection ('chi' norms). Default 0. */
   seed?: number;
-  /** Adam steps (full batch over the training samples). Default 500. */
+  /** Adam steps. Default 500. */
   steps?: number;
+  /**
+   * Training windows per step: a fresh draw without replacement each step (seeded by `seed`); default all
+   * (full batch). The cost of a step is proportional to it.
+   */
+  batchSize?: number;
   /** Adam step size. Default 0.01. */
   learningRate?: number;
   /** 'kl' (default): attention KL, exact ‖ estimated; 'mse': output error, needs every sample's v. */
@@ -84,7 +91,7 @@ export interface FitResult {
   bestStep: number;
 }
 
-const OPTION_KEYS = ['dim', 'features', 'kernel', 'seed', 'steps', 'learningRate', 'loss', 'causal', 'heldOut', 'evalEvery',
+const OPTION_KEYS = ['dim', 'features', 'kernel', 'seed', 'steps', 'batchSize', 'learningRate', 'loss', 'causal', 'heldOut', 'evalEvery',
   'patience', 'window', 'centerKeys', 'onProgress'] as const;
 
 // Adam (Kingma & Ba 2015) with its usual constants
@@ -117,6 +124,8 @@ export function fitFeatureMap(samples: readonly FitSample[], options: FitFeature
   const prepare = (s: FitSample) => prepareSample(s.q, center ? shifted(s.k, center, dim) : s.k, s.v, s.length, dim, rule, loss);
   const trainSet = train.map(prepare);
   const heldSet = held.map(prepare);
+  const batchSize = Math.min(checkSize('batchSize', o.batchSize ?? trainSet.length), trainSet.length);
+  const batches = new Rng(seed);
 
   const base = new FavorAttention({ dim, features: m, kernel, seed, projection: 'orthogonal' });
   // the parameters: W (m × dim, an orthogonal draw with 'chi' norms to start), then β (with a window)
@@ -134,7 +143,8 @@ export function fitFeatureMap(samples: readonly FitSample[], options: FitFeature
     const attn = base.withProjection(projectionOf());
     const beta = params[m * dim];
     const last = step === steps;
-    const { loss: trainLoss, grad } = totalLoss(attn, trainSet, rule, loss, beta, !last);
+    const batch = batchSize === trainSet.length ? trainSet : draw(trainSet, batchSize, batches);
+    const { loss: trainLoss, grad } = totalLoss(attn, batch, rule, loss, beta, !last);
     if (step % evalEvery === 0 || last) {
       const heldOutLoss = heldSet.length ? totalLoss(attn, heldSet, rule, loss, beta, false).loss : NaN;
       o.onProgress?.({ step, trainLoss, heldOutLoss });
@@ -160,10 +170,15 @@ export function fitFeatureMap(samples: readonly FitSample[], options: FitFeature
   };
 }
 
-function featuresOf(attn: FavorAttention, s: PreparedSample): SampleFeatures {
+interface WindowFeatures extends SampleDots {
+  phiQ: Float32Array;
+  phiK: Float32Array;
+}
+
+function featuresOf(attn: FavorAttention, s: PreparedSample): WindowFeatures {
   const fq = attn.features(s.q, s.length);
   const fk = attn.features(s.k, s.length);
-  return { phiQ: fq.phi, logQ: fq.logScale, phiK: fk.phi, logK: fk.logScale, M: attn.featureCount };
+  return { phiQ: fq.phi, phiK: fk.phi, logQ: fq.logScale, logK: fk.logScale, D: featureDots(fq.phi, fk.phi, s.length, attn.featureCount) };
 }
 
 /**
@@ -181,7 +196,7 @@ function initialBeta(attn: FavorAttention, set: PreparedSample[], rule: WindowRu
     count += part.count;
   });
   const centre = count ? sum / count : 0;
-  const at = (beta: number) => set.reduce((acc, s, i) => acc + sampleLoss(s, features[i], rule, loss, beta, 1), 0);
+  const at = (beta: number) => set.reduce((acc, s, i) => acc + sampleLoss(s, features[i], rule, loss, beta, 1).loss, 0);
   const ratio = (Math.sqrt(5) - 1) / 2;
   let [lo, hi] = [centre - BETA_BRACKET, centre + BETA_BRACKET];
   let x1 = hi - ratio * (hi - lo);
@@ -202,20 +217,33 @@ export function totalLoss(attn: FavorAttention, set: PreparedSample[], rule: Win
     { loss: number; grad?: Float64Array } {
   const rows = set.reduce((n, s) => n + s.length, 0);
   const size = attn.projection.length;
+  const M = attn.featureCount;
   const grad = withGradient ? new Float64Array(size + 1) : undefined;
   let total = 0;
   for (const s of set) {
-    const features = featuresOf(attn, s);
-    const g = grad ? { q: new Float64Array(s.length * features.M), k: new Float64Array(s.length * features.M), beta: 0 } : undefined;
-    total += sampleLoss(s, features, rule, loss, beta, 1 / rows, g);
-    if (!grad || !g) continue;
-    grad[size] += g.beta;
-    for (const [x, dPhi] of [[s.q, g.q], [s.k, g.k]] as const) {
-      const back = attn.featuresBackward(x, s.length, Float32Array.from(dPhi));
+    const f = featuresOf(attn, s);
+    const G = grad ? new Float32Array(s.length * s.length) : undefined;
+    const part = sampleLoss(s, f, rule, loss, beta, 1 / rows, G);
+    total += part.loss;
+    if (!grad || !G) continue;
+    grad[size] += part.dBeta;
+    const dPhi = featureDotsBackward(G, f.phiQ, f.phiK, s.length, M);
+    for (const [x, g] of [[s.q, dPhi.q], [s.k, dPhi.k]] as const) {
+      const back = attn.featuresBackward(x, s.length, g);
       back.dW!.forEach((value, i) => { grad[i] += value; });
     }
   }
   return { loss: total / rows, grad };
+}
+
+/** n of the windows, without replacement (a partial Fisher–Yates shuffle). */
+function draw<T>(set: readonly T[], n: number, rng: Rng): T[] {
+  const pool = set.slice();
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(rng.uniform() * (pool.length - i));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, n);
 }
 
 function adamStep(w: Float64Array, g: Float64Array, m1: Float64Array, m2: Float64Array, t: number, rate: number): void {
