@@ -184,4 +184,25 @@ test('withProjection: the same configuration with an explicit matrix', () => {
   throwsCode(() => attn.withProjection(new Float32Array(7)), 'INVALID_LENGTH');
 });
 
+test('normalized kernel in the decoder: prefill, steps and a saved state continue the parallel causal forward', () => {
+  const [heads, L, d, dv, n] = [2, 70, 5, 3, 33];
+  const attn = new FavorAttention({ dim: d, features: 11, kernel: 'softmax-hyperbolic-normalized', causal: true, seed: 8, chunkSize: 16 });
+  const [q, k, v] = [randn(heads * L * d, 1, 1.5), randn(heads * L * d, 2, 1.5), randn(heads * L * dv, 3)];
+  const full = attn.forward(q, k, v, { heads, queries: L, dim: d, valueDim: dv });
+  // rows [from, to) of every head, as [heads, to − from, ·]
+  const rows = (x: Float32Array, w: number, from: number, to: number) => {
+    const out = new Float32Array(heads * (to - from) * w);
+    for (let h = 0; h < heads; h++) out.set(x.subarray((h * L + from) * w, (h * L + to) * w), h * (to - from) * w);
+    return out;
+  };
+  const dec = attn.decoder({ heads, valueDim: dv });
+  const pre = dec.prefill(rows(q, d, 0, n), rows(k, d, 0, n), rows(v, dv, 0, n), n);
+  assert.ok(relError(pre, rows(full, dv, 0, n)) <= FIDELITY);
+  const resumed = attn.decoderFromState(dec.saveState());
+  for (let t = n; t < L; t++) {
+    const out = resumed.step(rows(q, d, t, t + 1), rows(k, d, t, t + 1), rows(v, dv, t, t + 1));
+    assert.ok(relError(out, rows(full, dv, t, t + 1)) <= FIDELITY, `token ${t}`);
+  }
+});
+
 test.run();
