@@ -8,7 +8,7 @@
 // so shifting u by s in place and setting h = t makes a·exp(±u − h − c) the normalized map. Every
 // exponent is then ≤ 0 by construction: the row stabilizer (top) is 0, and the key running maximum of
 // the callers stays 0 (or −∞ before the first kept key).
-import { exp4 } from '../linalg/math';
+import { EXP2_CONSTANTS, exp2negWith } from '../linalg/math';
 import { hmax, hsum } from '../linalg/simd';
 
 /** Lanes r..r+3 that lie below m, as an all-ones mask per lane. */
@@ -21,6 +21,10 @@ import { hmax, hsum } from '../linalg/simd';
  * row of u by s in place, writes h = t and top = 0 (see above). Log-sum-exps as max + log Σ exp(· − max).
  */
 export function normalizedRowStats(u: usize, rows: i32, m: i32, mp: i32, h: usize, top: usize): void {
+  const k = EXP2_CONSTANTS; // loaded once: see exp2negWith
+  const magic = v128.load(k), e6 = v128.load(k, 16), e5 = v128.load(k, 32), e4 = v128.load(k, 48), e3 = v128.load(k, 64);
+  const e2 = v128.load(k, 80), e1 = v128.load(k, 96), bias = v128.load(k, 112), lowest = v128.load(k, 128);
+  const log2e = v128.load(k, 144);
   for (let i = 0; i < rows; i++) {
     const row = u + (<usize>(i * mp) << 2);
     let hi = f32x4.splat(-Infinity);
@@ -33,6 +37,7 @@ export function normalizedRowStats(u: usize, rows: i32, m: i32, mp: i32, h: usiz
     }
     const maxPlus = hmax(hi);
     const maxMinus = hmax(f32x4.neg(lo)); // max_r (−u_r)
+    // Σ exp(±u − max±) as 2^((±u − max±)·log2 e): exponents ≤ 0 exactly (pad lanes masked out)
     let sumPlus = f32x4.splat(0);
     let sumMinus = f32x4.splat(0);
     const mp4 = f32x4.splat(maxPlus);
@@ -40,8 +45,10 @@ export function normalizedRowStats(u: usize, rows: i32, m: i32, mp: i32, h: usiz
     for (let r = 0; r < m; r += 4) {
       const uv = v128.load(row + (<usize>r << 2));
       const keep = lanesBelow(r, m);
-      sumPlus = f32x4.add(sumPlus, v128.and(exp4(f32x4.sub(uv, mp4)), keep));
-      sumMinus = f32x4.add(sumMinus, v128.and(exp4(f32x4.sub(f32x4.neg(uv), mm4)), keep));
+      const plus = exp2negWith(f32x4.mul(f32x4.sub(uv, mp4), log2e), magic, e6, e5, e4, e3, e2, e1, bias, lowest);
+      const minus = exp2negWith(f32x4.mul(f32x4.sub(f32x4.neg(uv), mm4), log2e), magic, e6, e5, e4, e3, e2, e1, bias, lowest);
+      sumPlus = f32x4.add(sumPlus, v128.and(plus, keep));
+      sumMinus = f32x4.add(sumMinus, v128.and(minus, keep));
     }
     const lsePlus = <f64>maxPlus + Math.log(<f64>hsum(sumPlus));
     const lseMinus = <f64>maxMinus + Math.log(<f64>hsum(sumMinus));
