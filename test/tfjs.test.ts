@@ -210,6 +210,13 @@ test('favorAttention with a projection tensor: dW is backward\'s projectionGradi
       [want.dq, want.dk, want.dv, want.dW!].forEach((g, i) => assert.ok(sameBits(grads[i].dataSync() as Float32Array, g), `${kernel} causal=${causal} gradient ${i}`));
     }
   }
+  // options instead of an instance: the same op
+  const a = inputs(cross, 12, 0.5);
+  const tc = tensors(cross, a);
+  const w = tf.tensor2d(new FavorAttention({ dim: cross.dim, features: 6, seed: 1 }).projection, [6, cross.dim]);
+  const viaOptions = favorAttention(tc.q, tc.k, tc.v, { kernel: 'softmax-hyperbolic-normalized' }, { projection: w });
+  const viaInstance = favorAttention(tc.q, tc.k, tc.v, new FavorAttention({ dim: cross.dim, kernel: 'softmax-hyperbolic-normalized' }), { projection: w });
+  assert.ok(sameBits(viaOptions.dataSync() as Float32Array, viaInstance.dataSync() as Float32Array));
   const t = tensors(cross, inputs(cross, 1, 0.5));
   const attn = new FavorAttention({ dim: cross.dim, features: 4 });
   assert.throws(() => favorAttention(t.q, t.k, t.v, attn, { projection: tf.zeros([4, cross.dim + 1]) }), (e: unknown) => e instanceof PerformerError && e.code === 'INVALID_LENGTH');
