@@ -107,7 +107,7 @@ test('norms up to 1e4 (logits up to ±1e8): finite everywhere; exactAttention st
       }
       // each output row is a convex combination of value rows (positive kernels), so bounded by max |v|
       const vmax = Math.max(...v.map(Math.abs));
-      if (['softmax', 'softmax-hyperbolic', 'relu', 'elu1', 'exp', 'abs'].includes(kernel)) {
+      if (['softmax', 'softmax-hyperbolic', 'softmax-hyperbolic-normalized', 'relu', 'elu1', 'exp', 'abs'].includes(kernel)) {
         for (const out of [r.bi, r.causal, r.stepped]) assert.ok(out.every((x) => Math.abs(x) <= vmax * (1 + 1e-5)), `${kernel} norm ${norm}: not a convex combination`);
       }
     }
@@ -235,7 +235,7 @@ test('values up to the float32 limit (3e38) with 1000 keys: finite and accurate 
   const k = randn(L * dim, 2, 0.5);
   const v = randn(L * dv, 3).map((x) => Math.max(-3e38, Math.min(3e38, x * 1e38)));
   const s = { queries: L, dim, valueDim: dv };
-  for (const kernel of ['softmax', 'softmax-hyperbolic', 'relu', 'elu1', 'exp', 'abs'] as const) {
+  for (const kernel of ['softmax', 'softmax-hyperbolic', 'softmax-hyperbolic-normalized', 'relu', 'elu1', 'exp', 'abs'] as const) {
     for (const causal of [false, true]) {
       const attn = new FavorAttention({ dim, features: 8, kernel, causal, seed: 2 });
       const out = attn.forward(q, k, v, s);

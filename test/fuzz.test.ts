@@ -78,7 +78,7 @@ interface FavorCase {
  * small, the paper's counter-example); gelu larger (gelu(x) ≈ x/2 near 0 takes both signs).
  */
 const SIGMA: Record<KernelName, [number, number]> = {
-  softmax: [0.01, 1], 'softmax-hyperbolic': [0.01, 1], 'softmax-trig': [0.01, 0.3],
+  softmax: [0.01, 1], 'softmax-hyperbolic': [0.01, 1], 'softmax-trig': [0.01, 0.3], 'softmax-hyperbolic-normalized': [0.01, 1],
   relu: [0.01, 1], elu1: [0.01, 1], exp: [0.01, 1], abs: [0.01, 1], gelu: [0.5, 2],
 };
 

@@ -27,6 +27,9 @@ const CASES: Case[] = [
   { batch: 1, heads: 2, queries: 150, keys: 180, dim: 4, valueDim: 4, causal: true, kernel: 'softmax-trig' }, // a 30-key prefix
   { batch: 1, heads: 1, queries: 1500, keys: 1300, dim: 16, valueDim: 7, causal: false, kernel: 'softmax' }, // split head
   { batch: 1, heads: 1, queries: 600, keys: 700, dim: 8, valueDim: 8, causal: false, kernel: 'exp', masked: true },
+  { batch: 1, heads: 3, queries: 130, keys: 170, dim: 8, valueDim: 6, causal: false, kernel: 'softmax-hyperbolic-normalized', masked: true },
+  { batch: 2, heads: 2, queries: 150, keys: 150, dim: 8, valueDim: 6, causal: true, kernel: 'softmax-hyperbolic-normalized' },
+  { batch: 1, heads: 1, queries: 1300, keys: 1200, dim: 8, valueDim: 5, causal: false, kernel: 'softmax-hyperbolic-normalized' }, // split head
   { batch: 2, heads: 35, queries: 20, keys: 24, dim: 4, valueDim: 3, causal: false, kernel: 'softmax', masked: true }, // 70 heads: > 64 job slots
 ];
 

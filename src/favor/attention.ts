@@ -4,13 +4,14 @@ import { bidirectionalForward } from './bidirectional.ts';
 import { causalForward } from './causal.ts';
 import { checkSavedState, FavorDecoder, type DecoderIdentity } from '../decoder/decoder.ts';
 import { PerformerError } from '../arguments/errors.ts';
-import { prepareFeatures, type PreparedFeatures } from './features.ts';
+import { mapFeatures, prepareFeatures, type PreparedFeatures } from './features.ts';
 import { DEFAULT_KERNEL_EPSILON, FEATURE_MAPS, KERNEL_NAMES, type KernelName } from './kernels.ts';
 import { checkExplicitProjection, checksumProjection, drawProjection, PROJECTION_KINDS, ROW_NORMS, type ProjectionKind, type RowNorms } from '../projection/projection.ts';
 import { checkSeed } from '../projection/rng.ts';
 import { resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
 import { threadsPart } from '../runtime/threads-registry.ts';
 import { favorBackward, type Gradients } from './backward.ts';
+import { featureGradients, type FeatureGradients } from './feature-gradients.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkInput, checkInputMax } from '../arguments/finite.ts';
 import { checkBoolean, checkChoice, checkKeyMask, checkOptions, checkOut, checkSize, describe } from '../arguments/validate.ts';
@@ -41,8 +42,22 @@ export interface FavorAttentionOptions {
 export interface FavorBackwardOptions {
   /** batch × keys bytes, nonzero = keep (as in forward). */
   keyMask?: Uint8Array;
-  /** Buffers that receive the gradients (each the length of its input) and are returned. */
-  out?: { dq: Float32Array; dk: Float32Array; dv: Float32Array };
+  /**
+   * Also return dW = ∂loss/∂projection (m × dim, W acting on x̂ = x·d^(-1/4) for the softmax kernels, summed
+   * over batch and heads), to learn the feature map. Default false (one more O(L·m·d) GEMM per chunk).
+   * Needs a projection (random or explicit): INVALID_OPTION with projection 'none'.
+   */
+  projectionGradient?: boolean;
+  /** Buffers that receive the gradients (each the length of its input; dW: m × dim) and are returned. */
+  out?: { dq: Float32Array; dk: Float32Array; dv: Float32Array; dW?: Float32Array };
+}
+
+/** φ of rows of x (FavorAttention.features): the true features are phi_i·exp(logScale_i). */
+export interface FeatureRows {
+  /** rows × M (M = featureCount), each row stabilized by its own largest exponent. */
+  phi: Float32Array;
+  /** Per row: log of the factor taken out (0 for the normalized kernel and the generalized ones but 'exp'). */
+  logScale: Float64Array;
 }
 
 export interface FavorForwardOptions {
@@ -62,7 +77,7 @@ export interface DecoderOptions {
 const DECODER_KEYS = ['batch', 'heads', 'valueDim'] as const;
 const OPTION_KEYS = ['dim', 'features', 'kernel', 'projection', 'norms', 'seed', 'causal', 'epsilon', 'chunkSize'] as const;
 const FORWARD_KEYS = ['keyMask', 'out'] as const;
-const BACKWARD_KEYS = ['keyMask', 'out'] as const;
+const BACKWARD_KEYS = ['keyMask', 'projectionGradient', 'out'] as const;
 const DEFAULT_FEATURES = 256;
 const DEFAULT_CHUNK = 128;
 // the masked C×C block of a causal chunk costs O(C²·M): 64 rows measured fastest (L = 4096, m = 256)
@@ -181,8 +196,55 @@ export class FavorAttention {
     checkInput('dOut', dOut, s.outLength);
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const g = checkGradientBuffers(o.out, s, [q, k, v, dOut]);
+    if (checkBoolean('projectionGradient', o.projectionGradient, false)) {
+      const w = this.projectionForGradient('backward');
+      g.dW = checkOut((o.out as { dW?: unknown } | undefined)?.dW, w.length, [q, k, v, dOut]) ?? new Float32Array(w.length);
+    } else if ((o.out as { dW?: unknown } | undefined)?.dW !== undefined) {
+      throw new PerformerError('INVALID_OPTION', 'out.dW is filled only with projectionGradient: true');
+    }
     withKernel(() => favorBackward(this.prepared, this.chunkSize, s, q, k, v, dOut, mask, this.causal, g));
     return g;
+  }
+
+  /**
+   * The feature map applied to `rows` rows of x (rows × dim, queries or keys of one head): φ(x) as the
+   * passes compute it, each row stabilized by its own largest exponent (true features phi_i·exp(logScale_i);
+   * for keys that one query sees together, multiply by exp(logScale_j − max logScale) to share one scale).
+   * With featuresBackward, the way to fit a feature map on short windows (docs/learned-feature-maps.md).
+   */
+  features(x: Float32Array, rows: number): FeatureRows {
+    runtime();
+    const n = checkSize('rows', rows);
+    checkInput('x', x, n * this.dim);
+    return withKernel(() => mapFeatures(this.prepared, x, n));
+  }
+
+  /**
+   * Gradients through the feature map: dPhi (rows × featureCount) is ∂loss/∂phi for the phi that
+   * features(x, rows) returns, the loss reading the features as phi·exp(logScale) (that is, ∂loss/∂φ·exp(logScale)
+   * for the true φ). Returns dx (rows × dim) and, with a projection, dW (m × dim, W acting on x̂, summed over rows).
+   */
+  featuresBackward(x: Float32Array, rows: number, dPhi: Float32Array): FeatureGradients {
+    runtime();
+    const n = checkSize('rows', rows);
+    checkInput('x', x, n * this.dim);
+    checkInput('dPhi', dPhi, n * this.featureCount);
+    return withKernel(() => featureGradients(this.prepared, x, n, dPhi));
+  }
+
+  /**
+   * A new FavorAttention with this one's kernel, causal, epsilon and chunk size and the explicit projection
+   * `w` (m × dim; copied): e.g. a fitted or trained matrix (fitFeatureMap, the tfjs op's projection input).
+   */
+  withProjection(w: Float32Array): FavorAttention {
+    return new FavorAttention({ dim: this.dim, kernel: this.kernel, causal: this.causal, epsilon: this.epsilon,
+                                chunkSize: this.chunkOption, projection: w });
+  }
+
+  /** The projection, for the gradient options; INVALID_OPTION without one. */
+  private projectionForGradient(fn: string): Float32Array {
+    if (!this.w) throw new PerformerError('INVALID_OPTION', `${fn}: projectionGradient needs a projection; this instance uses projection 'none'`);
+    return this.w;
   }
 
   /**
@@ -232,7 +294,7 @@ function worthThreads(s: ResolvedShape, causal: boolean): boolean {
 /** out: { dq, dk, dv }, each a Float32Array of its input's length not sharing memory with an input; or fresh buffers. */
 export function checkGradientBuffers(out: unknown, s: ResolvedShape, inputs: Float32Array[]): Gradients {
   if (out === undefined) return { dq: new Float32Array(s.qLength), dk: new Float32Array(s.kLength), dv: new Float32Array(s.vLength) };
-  const o = checkOptions<Gradients>('backward out', out, ['dq', 'dk', 'dv']);
+  const o = checkOptions<Gradients>('backward out', out, ['dq', 'dk', 'dv', 'dW']);
   const dq = checkOut(o.dq, s.qLength, inputs);
   const dk = checkOut(o.dk, s.kLength, inputs);
   const dv = checkOut(o.dv, s.vLength, inputs);
