@@ -4,15 +4,17 @@
 // keeping per row dnum (dv values), dden and the stabilizer c; a reverse sweep carries the suffix sums
 // of the later queries (R, r) and gives dk, dv. No per-token states are stored and no state is rebuilt
 // by subtraction: extra memory O(L·(dv + 2)) floats in JS plus the fixed wasm workspace.
+import type { Float32Result } from '../arguments/buffers.ts';
 import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
 
+/** ∂loss/∂q, ∂loss/∂k, ∂loss/∂v, each the length of its input. */
 export interface Gradients {
-  dq: Float32Array;
-  dk: Float32Array;
-  dv: Float32Array;
+  dq: Float32Result;
+  dk: Float32Result;
+  dv: Float32Result;
 }
 
 function workspace(rt: Runtime, f: PreparedFeatures, C: number, d: number, dv: number) {
