@@ -12,3 +12,5 @@ export type WasmInstance = Globals extends { WebAssembly: { Instance: { prototyp
 export type WasmMemory = Globals extends { WebAssembly: { Memory: { prototype: infer T } } } ? T : { readonly buffer: ArrayBuffer };
 /** The fetch API's `Response` where a lib declares it (DOM, @types/node ≥ 18), else never. */
 export type FetchResponse = Globals extends { Response: { prototype: infer T } } ? T : never;
+/** `URL` where a lib declares it (DOM, @types/node), else an object with an href. */
+export type WebUrl = Globals extends { URL: { prototype: infer T } } ? T : { readonly href: string };

@@ -5,7 +5,7 @@
 // main thread publishes jobs [start, end) by writing their slots and then END; any thread claims the
 // next job with compare-and-swap on NEXT (never past END, so no thread can take a job of a later
 // round), runs it, and increments DONE. The main thread joins in, then waits until DONE reaches END.
-import type { WasmMemory } from '../runtime/platform-types.ts';
+import type { WasmMemory, WebUrl } from '../runtime/platform-types.ts';
 
 /** Int32 word indices in the control block. */
 export const GEN = 0; // bumped (and notified) when jobs are published; idle workers wait on it
@@ -93,7 +93,7 @@ export function isNode(): boolean {
 
 /** The parts of node:worker_threads the pool uses (typed here so that the package needs no Node types). */
 export interface NodeWorkerThreads {
-  Worker: new (url: URL) => {
+  Worker: new (url: WebUrl) => {
     postMessage(message: unknown): void;
     terminate(): unknown;
     unref(): void;
