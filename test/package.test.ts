@@ -42,8 +42,8 @@ test('the tarball holds dist (JS, types, both wasm builds), README and package.j
   for (const dir of ['src/', 'test/', 'bench/', 'assembly/', 'scripts/', 'demo/', 'docs/', 'build/']) {
     assert.not.ok(paths().some((p) => p.startsWith(dir)), `${dir} must not be published`);
   }
-  for (const required of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/inline-source.js',
-    'dist/generated/wasm-inline.js', 'dist/index-edge.js', 'dist/index-edge.d.ts', 'dist/runtime/edge-source.js', 'dist/wasm.js',
+  for (const required of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/runtime/inline-source.js',
+    'dist/generated/wasm-inline.js', 'dist/index-edge.js', 'dist/index-edge.d.ts', 'dist/runtime/edge-source.js', 'dist/runtime/wasm.js',
     'dist/performer.wasm', 'dist/performer-relaxed.wasm']) {
     assert.ok(paths().includes(required), `${required} is missing from the package`);
   }
@@ -95,10 +95,10 @@ test('exports: workerd and edge-light → the edge entry, default → the inline
   const targets = [pkg.main, pkg.types, ...Object.values(main), ...Object.values(pkg.exports).filter((t): t is string => typeof t === 'string')];
   for (const target of targets) assert.ok(paths().includes(target.replace(/^\.\//, '')), `${target} is exported but not published`);
   for (const file of pkg.sideEffects) assert.ok(paths().includes(file.replace(/^\.\//, '')), `sideEffects: ${file} is not published`);
-  // the edge entry imports the wasm files as modules, relative to itself
+  // the edge entry imports the wasm files as modules, relative to itself (dist/runtime/ → dist/)
   const edge = readFileSync(join(ROOT, 'dist/runtime/edge-source.js'), 'utf8');
-  assert.match(edge, /from '\.\/performer\.wasm'/);
-  assert.match(edge, /from '\.\/performer-relaxed\.wasm'/);
+  assert.match(edge, /from '\.\.\/performer\.wasm'/);
+  assert.match(edge, /from '\.\.\/performer-relaxed\.wasm'/);
 });
 
 test('the edge entry exports exactly what the default entry exports', () => {
