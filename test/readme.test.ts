@@ -10,32 +10,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT } from './runtimes/harness.ts';
+import { codeBlocks } from './support/markdown.ts';
 import { installedProject } from './support/packed.ts';
-
-interface Block { page: string; line: number; lang: 'js' | 'ts'; code: string; runAs?: string; notRun?: string }
-
-/** The js / ts blocks of one markdown page, with the marker of the line before each fence. */
-export function codeBlocks(page: string, text: string): Block[] {
-  const lines = text.split('\n');
-  const blocks: Block[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^```(\w+)\s*$/.exec(lines[i]);
-    if (!open) continue;
-    const end = lines.findIndex((l, j) => j > i && /^```\s*$/.test(l));
-    if (end < 0) throw new Error(`${page}:${i + 1}: unclosed fence`);
-    const lang = open[1];
-    if (lang === 'js' || lang === 'ts') {
-      const marker = lines[i - 1] ?? '';
-      blocks.push({
-        page, line: i + 1, lang, code: lines.slice(i + 1, end).join('\n') + '\n',
-        runAs: /<!-- run-as: (\S+) -->/.exec(marker)?.[1],
-        notRun: /<!-- not-run: (.+?) -->/.exec(marker)?.[1],
-      });
-    }
-    i = end;
-  }
-  return blocks;
-}
 
 const pages = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
 const blocks = pages.flatMap((page) => codeBlocks(page, readFileSync(join(ROOT, page), 'utf8')));

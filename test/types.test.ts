@@ -1,15 +1,17 @@
-// The type matrix: a consumer project (test/types/*.ts) compiled against the packed tarball in each setting
-// a user may have — strict with module node16, nodenext and bundler resolution; no DOM lib (a pure ES lib,
-// no @types/node); skipLibCheck false everywhere (the package's own .d.ts are checked); and the oldest
-// TypeScript the package supports (4.9, the devDependency typescript-old), with and without the DOM lib.
-// Each setting is one program of the TypeScript API, all in this process.
-import { copyFileSync, mkdirSync } from 'node:fs';
+// The type matrix: a consumer project (test/types/*.ts, and the README's TypeScript examples as a user pastes
+// them) compiled against the packed tarball in each setting a user may have: strict with module node16,
+// nodenext and bundler resolution; no DOM lib (a pure ES lib, no @types/node; the README examples need
+// `console`, so they are compiled in the DOM settings only); skipLibCheck false everywhere (the package's own
+// .d.ts are checked); and the oldest TypeScript the package supports (4.9.5, the devDependency typescript-old),
+// with and without the DOM lib. Each setting is one program of the TypeScript API, all in this process.
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type * as TS from 'typescript';
 import { ROOT } from './runtimes/harness.ts';
+import { codeBlocks } from './support/markdown.ts';
 import { installedProject } from './support/packed.ts';
 
 /** The oldest TypeScript the README promises. */
@@ -28,7 +30,11 @@ const nodenext = { module: 'nodenext', moduleResolution: 'nodenext' };
 const bundler = { module: 'esnext', moduleResolution: 'bundler' };
 const dom = { lib: ['es2022', 'dom'], types: [] };
 const pureEs = { lib: ['es2022'], types: [] };
-const both = ['consumer.ts', 'web.ts'];
+// the README's TypeScript examples, as a user pastes them (console needs a lib that has it: DOM here)
+const readmeExamples = codeBlocks('README.md', readFileSync(join(ROOT, 'README.md'), 'utf8'))
+  .filter((b) => b.lang === 'ts' && !b.notRun)
+  .map((b, i) => ({ file: `readme-${i + 1}.ts`, code: b.code }));
+const both = ['consumer.ts', 'web.ts', ...readmeExamples.map((e) => e.file)];
 
 const settings: Setting[] = [
   { name: 'strict, nodenext, DOM', compiler: 'current', options: { ...nodenext, ...dom }, files: both },
@@ -44,7 +50,12 @@ let project = '';
 test.before(() => {
   project = installedProject();
   mkdirSync(join(project, 'src'));
-  for (const file of both) copyFileSync(join(ROOT, 'test', 'types', file), join(project, 'src', file));
+  for (const file of ['consumer.ts', 'web.ts']) copyFileSync(join(ROOT, 'test', 'types', file), join(project, 'src', file));
+  for (const { file, code } of readmeExamples) writeFileSync(join(project, 'src', file), code);
+});
+
+test('the README has TypeScript examples to compile', () => {
+  assert.ok(readmeExamples.length >= 2);
 });
 
 test(`the oldest supported TypeScript is installed as typescript-old (${OLDEST_TYPESCRIPT})`, () => {
