@@ -431,12 +431,14 @@ test('new FavorAttention without dim names the constructor and the field', () =>
   assert.match(codeOf(() => new FavorAttention(undefined as never)).message, /new FavorAttention: options \{ dim, … \} must be an object/);
 });
 
-test('INVALID_LENGTH of q, k, v gives the formula with its numbers', () => {
+test('INVALID_LENGTH of q, k, v gives the formula with its numbers (forward, exactAttention, step, prefill)', () => {
   const cases: [string, () => unknown, RegExp][] = [
     ['q', () => attn.forward(q.subarray(1), k, v, shape), /q must have batch·heads·queries·dim = 2·2·5·4 = 80 elements, got 79/],
     ['k', () => exactAttention(q, k.subarray(1), v, shape), /k must have batch·heads·keys·dim = 2·2·6·4 = 96 elements, got 95/],
     ['v', () => attn.forward(q, k, v.subarray(1), shape), /v must have batch·heads·keys·valueDim = 2·2·6·3 = 72 elements, got 71/],
     ['q, batch defaulting to 1', () => attn.forward(q, k, v, { heads: 2, queries: 5, keys: 6, dim: 4, valueDim: 3 }), /q must have batch·heads·queries·dim = 1·2·5·4 = 40 elements, got 80/],
+    ['decoder step v', () => causal.decoderFromState(STATE).step(q1, k1, v1.subarray(1)), /v must have batch·heads·valueDim = 2·2·3 = 12 elements, got 11/],
+    ['decoder prefill k', () => causal.decoderFromState(STATE).prefill(qP, kP.subarray(1), vP, 3), /k must have batch·heads·tokens·dim = 2·2·3·4 = 48 elements, got 47/],
   ];
   for (const [what, call, want] of cases) {
     const { code, message } = codeOf(call);

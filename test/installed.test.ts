@@ -1,6 +1,7 @@
 // The package installed from its tarball in a fresh project, without the optional peers: the bench bin's
 // --help works and speaks of `npx performer-bench`; timing without `benchmark` and --peers without the peer
-// libraries say what to install; performer-wasm/tfjs without TensorFlow.js says what to install.
+// libraries say what to install; performer-wasm/tfjs without TensorFlow.js says what to install; CommonJS
+// require() of the package where Node has require(esm).
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -39,6 +40,18 @@ test('--peers without the peer libraries names the packages to install, and prin
   assert.is(r.status, 2, r.err);
   assert.match(r.err, /npm install @tensorflow\/tfjs-core@4 @tensorflow\/tfjs-backend-wasm@4 onnxruntime-web onnxruntime-node ruvector-attention-wasm/);
   assert.not.match(r.out, /Peers:/);
+});
+
+test('require(\'performer-wasm\') from CommonJS where Node has require(esm) by default (20.19+, 22.12+), as the README says', () => {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  const requireEsm = (major === 20 && minor >= 19) || (major === 22 && minor >= 12) || major === 23 || major >= 24;
+  const r = node(bare, ['--input-type=commonjs', '-e', "const p = require('performer-wasm'); p.initSync(); console.log(p.runtimeInfo().threads)"]);
+  if (requireEsm) {
+    assert.is(r.status, 0, r.err);
+    assert.is(r.out.trim(), '1');
+  } else {
+    assert.is.not(r.status, 0, `Node ${process.versions.node} has no require(esm): the README says so`);
+  }
 });
 
 test('performer-wasm/tfjs without TensorFlow.js says to install @tensorflow/tfjs', () => {

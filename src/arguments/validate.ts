@@ -13,14 +13,14 @@ export function checkSize(name: string, value: unknown): number {
 
 /**
  * A Float32Array of exactly `length` elements. `rule` says how the length follows from the shape, for the
- * message (e.g. 'batch·heads·queries·dim = 1·8·16·64'; see lengthRule in shapes.ts).
+ * message (e.g. 'batch·heads·queries·dim = 1·8·16·64'; see lengthRule in shapes.ts); called only on a mismatch.
  */
-export function checkFloat32(name: string, value: unknown, length: number, rule?: string): Float32Array {
+export function checkFloat32(name: string, value: unknown, length: number, rule?: () => string): Float32Array {
   if (!(value instanceof Float32Array)) {
     throw new PerformerError('INVALID_TYPE', `${name} must be a Float32Array, got ${describe(value)}`);
   }
   if (value.length !== length) {
-    const expected = rule === undefined ? `${length}` : `${rule} = ${length}`;
+    const expected = rule === undefined ? `${length}` : `${rule()} = ${length}`;
     throw new PerformerError('INVALID_LENGTH', `${name} must have ${expected} elements, got ${value.length}`);
   }
   return value;

@@ -94,9 +94,10 @@ export class FavorDecoder {
   step(q: Float32Array, k: Float32Array, v: Float32Array, out?: Float32Array): Float32Result {
     const rt = this.live();
     const { count, dim: d, valueDim: dv } = this;
-    checkInput('q', q, count * d);
-    checkInput('k', k, count * d);
-    checkInput('v', v, count * dv);
+    const rule = (cols: string, n: number) => () => `batch·heads·${cols} = ${this.batch}·${this.heads}·${n}`;
+    checkInput('q', q, count * d, rule('dim', d));
+    checkInput('k', k, count * d, rule('dim', d));
+    checkInput('v', v, count * dv, rule('valueDim', dv));
     const result = checkOut(out, count * dv, [q, k, v]) ?? new Float32Array(count * dv);
     // under withKernel (guard.ts): a trap rebuilds the module, and this decoder (its state was in the
     // old memory) throws INVALID_STATE from then on
@@ -128,9 +129,10 @@ export class FavorDecoder {
     this.live();
     const n = checkSize('tokens', tokens);
     const { count, dim: d, valueDim: dv } = this;
-    checkInput('q', q, count * n * d);
-    checkInput('k', k, count * n * d);
-    checkInput('v', v, count * n * dv);
+    const rule = (cols: string, c: number) => () => `batch·heads·tokens·${cols} = ${this.batch}·${this.heads}·${n}·${c}`;
+    checkInput('q', q, count * n * d, rule('dim', d));
+    checkInput('k', k, count * n * d, rule('dim', d));
+    checkInput('v', v, count * n * dv, rule('valueDim', dv));
     const result = checkOut(out, count * n * dv, [q, k, v]) ?? new Float32Array(count * n * dv);
     withKernel(() => { // (guard.ts) as in step()
       const ws = new CausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), dv, false);

@@ -40,9 +40,9 @@ export function exactAttentionBackward(q: Float32Array, k: Float32Array, v: Floa
   runtime();
   const s = resolveShape(fn, shape);
   const o = checkOptions<ExactAttentionBackwardOptions>(fn, options, OPTION_KEYS);
-  checkInput('q', q, s.qLength, lengthRule(s, 'q'));
-  checkInput('k', k, s.kLength, lengthRule(s, 'k'));
-  checkInput('v', v, s.vLength, lengthRule(s, 'v'));
+  checkInput('q', q, s.qLength, () => lengthRule(s, 'q'));
+  checkInput('k', k, s.kLength, () => lengthRule(s, 'k'));
+  checkInput('v', v, s.vLength, () => lengthRule(s, 'v'));
   checkInput('dOut', dOut, s.outLength);
   const causal = checkBoolean('causal', o.causal, false);
   const mask = checkKeyMask(o.keyMask, s.batch, s.keys);

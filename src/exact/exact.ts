@@ -28,9 +28,9 @@ export function exactAttention(q: Float32Array, k: Float32Array, v: Float32Array
   runtime();
   const s = resolveShape('exactAttention', shape);
   const o = checkOptions<ExactAttentionOptions>('exactAttention', options, OPTION_KEYS);
-  checkInput('q', q, s.qLength, lengthRule(s, 'q'));
-  checkInput('k', k, s.kLength, lengthRule(s, 'k'));
-  const vMax = checkInputMax('v', v, s.vLength, lengthRule(s, 'v')).max;
+  checkInput('q', q, s.qLength, () => lengthRule(s, 'q'));
+  checkInput('k', k, s.kLength, () => lengthRule(s, 'k'));
+  const vMax = checkInputMax('v', v, s.vLength, () => lengthRule(s, 'v')).max;
   const causal = checkBoolean('causal', o.causal, false);
   const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
   const given = checkOut(o.out, s.outLength, [q, k, v]);

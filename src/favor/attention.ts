@@ -170,9 +170,9 @@ export class FavorAttention {
     const s = resolveShape('forward', shape);
     if (s.dim !== this.dim) throw new PerformerError('INVALID_SIZE', `shape.dim is ${s.dim} but this FavorAttention has dim ${this.dim}`);
     const o = checkOptions<FavorForwardOptions>('forward', options, FORWARD_KEYS);
-    checkInput('q', q, s.qLength, lengthRule(s, 'q'));
-    checkInput('k', k, s.kLength, lengthRule(s, 'k'));
-    const vMax = checkInputMax('v', v, s.vLength, lengthRule(s, 'v')).max;
+    checkInput('q', q, s.qLength, () => lengthRule(s, 'q'));
+    checkInput('k', k, s.kLength, () => lengthRule(s, 'k'));
+    const vMax = checkInputMax('v', v, s.vLength, () => lengthRule(s, 'v')).max;
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const out = checkOut(o.out, s.outLength, [q, k, v]) ?? new Float32Array(s.outLength);
     const pool = runtime().pool;
@@ -195,9 +195,9 @@ export class FavorAttention {
     const s = resolveShape('backward', shape);
     if (s.dim !== this.dim) throw new PerformerError('INVALID_SIZE', `shape.dim is ${s.dim} but this FavorAttention has dim ${this.dim}`);
     const o = checkOptions<FavorBackwardOptions>('backward', options, BACKWARD_KEYS);
-    checkInput('q', q, s.qLength, lengthRule(s, 'q'));
-    checkInput('k', k, s.kLength, lengthRule(s, 'k'));
-    checkInput('v', v, s.vLength, lengthRule(s, 'v'));
+    checkInput('q', q, s.qLength, () => lengthRule(s, 'q'));
+    checkInput('k', k, s.kLength, () => lengthRule(s, 'k'));
+    checkInput('v', v, s.vLength, () => lengthRule(s, 'v'));
     checkInput('dOut', dOut, s.outLength);
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const g = checkGradientBuffers(o.out, s, [q, k, v, dOut]);
