@@ -45,7 +45,7 @@ test('--peers without the peer libraries names the packages to install, and prin
 test('require(\'performer-wasm\') from CommonJS where Node has require(esm) by default (20.19+, 22.12+), as the README says', () => {
   const [major, minor] = process.versions.node.split('.').map(Number);
   const requireEsm = (major === 20 && minor >= 19) || (major === 22 && minor >= 12) || major === 23 || major >= 24;
-  const r = node(bare, ['--input-type=commonjs', '-e', "const p = require('performer-wasm'); p.initSync(); console.log(p.runtimeInfo().threads)"]);
+  const r = node(bare, ['--input-type=commonjs', '-e', "const p = require('performer-wasm'); p.initSync(); console.log(String(p.runtimeInfo().threads))"]);
   if (requireEsm) {
     assert.is(r.status, 0, r.err);
     assert.is(r.out.trim(), '1');
