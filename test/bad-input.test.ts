@@ -453,6 +453,13 @@ test('init(bytes) of the package\'s own builds reports baseline / relaxed, other
   assert.is(runtimeInfo().build, 'baseline');
   initSync(new Uint8Array(baseline));
   assert.is(runtimeInfo().build, 'baseline');
+  await init(new Response(baseline)); // as init(fetch(url)) of the exported performer.wasm
+  assert.is(runtimeInfo().build, 'baseline');
+  const appended = new Uint8Array(baseline.length + 4); // the same module plus an empty custom section "x": other bytes
+  appended.set(baseline);
+  appended.set([0, 2, 1, 0x78], baseline.length);
+  await init(appended);
+  assert.is(runtimeInfo().build, 'custom');
   if (WebAssembly.validate(readFileSync('build/performer-relaxed.wasm'))) {
     await init(readFileSync('build/performer-relaxed.wasm').buffer.slice(0) as ArrayBuffer);
     assert.is(runtimeInfo().build, 'relaxed');
