@@ -2,7 +2,7 @@
 // negative logits, one key, m = 1, d = 1, values near the float32 limit, and fully masked keys, through
 // every kernel (bidirectional, causal, decoder) and exactAttention. Outputs are finite everywhere; where
 // the answer is known in closed form (uniform attention → mean(V), one key → its value, no key → 0) it
-// is checked to the package's 1e-5. README "Numerics → Edge cases" states these behaviours.
+// is checked to the package's 1e-5. docs/numerics.md ("Edge cases") states these behaviours.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
@@ -229,7 +229,7 @@ test('all keys masked: zero rows for every kernel, bidirectional and causal, and
   assert.ok(exactAttention(q, k, v, s, { keyMask: none }).every((x) => x === 0));
 });
 
-test('values up to the float32 limit (3e38) with 1000 keys: finite and accurate (values are rescaled; see README)', () => {
+test('values up to the float32 limit (3e38) with 1000 keys: finite and accurate (values are rescaled; see docs/numerics.md)', () => {
   const [L, dim, dv] = [1000, 4, 2];
   const q = randn(L * dim, 1, 0.5);
   const k = randn(L * dim, 2, 0.5);

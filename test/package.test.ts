@@ -60,7 +60,7 @@ test('zero runtime dependencies: two optional peers, for the tfjs op and for the
   // the library proper imports neither: only the tfjs subpath and the bench CLI do
   const library = paths().filter((p) => p.endsWith('.js') && !p.startsWith('dist/bench/'));
   const importers = (name: string) => library.filter((p) => readFileSync(join(ROOT, p), 'utf8').includes(`'${name}'`));
-  assert.equal(importers('@tensorflow/tfjs-core'), ['dist/tfjs.js']);
+  assert.equal(importers('@tensorflow/tfjs-core'), ['dist/tfjs-node.js', 'dist/tfjs.js']); // tfjs-node.js: the `node` condition, which checks first that tfjs is installed
   assert.equal(importers('benchmark'), []);
 });
 
@@ -91,12 +91,14 @@ test('exports: workerd and edge-light → the edge entry, default → the inline
   assert.is(main.workerd, './dist/index-edge.js');
   assert.is(main['edge-light'], './dist/index-edge.js');
   assert.is(main.default, './dist/index.js');
-  assert.is(pkg.exports['./performer.wasm'], './dist/performer.wasm');
-  assert.is(pkg.exports['./performer-relaxed.wasm'], './dist/performer-relaxed.wasm');
-  const targets = [pkg.main, pkg.types, ...Object.values(main), ...Object.values(pkg.exports).filter((t): t is string => typeof t === 'string')];
+  for (const wasm of ['performer.wasm', 'performer-relaxed.wasm']) {
+    assert.equal(pkg.exports[`./${wasm}`], { types: `./dist/${wasm}.d.ts`, default: `./dist/${wasm}` }, `./${wasm}: the file, with its declaration`);
+  }
+  const targets = [pkg.main, pkg.types, ...Object.values(main),
+    ...Object.values(pkg.exports).flatMap((t) => (typeof t === 'string' ? [t] : Object.values(t)))];
   for (const target of targets) assert.ok(paths().includes(target.replace(/^\.\//, '')), `${target} is exported but not published`);
   for (const file of pkg.sideEffects) assert.ok(paths().includes(file.replace(/^\.\//, '')), `sideEffects: ${file} is not published`);
-  // the edge entry imports the wasm files as modules, relative to itself
+  // the edge entry imports the wasm files as modules, relative to itself (dist/runtime/ → dist/)
   const edge = readFileSync(join(ROOT, 'dist/runtime/edge-source.js'), 'utf8');
   assert.match(edge, /from '\.\.\/performer\.wasm'/);
   assert.match(edge, /from '\.\.\/performer-relaxed\.wasm'/);

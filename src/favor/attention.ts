@@ -1,5 +1,6 @@
 // FavorAttention: the public FAVOR+ module. It owns the configuration and the projection; the passes
 // themselves live in bidirectional.ts (and causal.ts).
+import type { Float32Result } from '../arguments/buffers.ts';
 import { bidirectionalForward } from './bidirectional.ts';
 import { causalForward } from './causal.ts';
 import { checkSavedState, FavorDecoder, type DecoderIdentity } from '../decoder/decoder.ts';
@@ -8,7 +9,7 @@ import { mapFeatures, prepareFeatures, type PreparedFeatures } from './features.
 import { DEFAULT_KERNEL_EPSILON, FEATURE_MAPS, KERNEL_NAMES, type KernelName } from './kernels.ts';
 import { checkExplicitProjection, checksumProjection, drawProjection, PROJECTION_KINDS, ROW_NORMS, type ProjectionKind, type RowNorms } from '../projection/projection.ts';
 import { checkSeed } from '../projection/rng.ts';
-import { resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
+import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
 import { threadsPart } from '../runtime/threads-registry.ts';
 import { favorBackward, type Gradients } from './backward.ts';
 import { featureGradients, type FeatureGradients } from './feature-gradients.ts';
@@ -67,10 +68,13 @@ export interface FavorForwardOptions {
   out?: Float32Array;
 }
 
+/** The sizes of a recurrent decoder: one state per (batch, head). */
 export interface DecoderOptions {
+  /** Independent sequences decoded side by side. Default 1. */
   batch?: number;
+  /** Attention heads per sequence. Default 1. */
   heads?: number;
-  /** Value dimension dv. Default: dim. */
+  /** Value (and output) dimension dv per head. Default: the instance's `dim`. */
   valueDim?: number;
 }
 
@@ -83,6 +87,17 @@ const DEFAULT_CHUNK = 128;
 // the masked C×C block of a causal chunk costs O(C²·M): 64 rows measured fastest (L = 4096, m = 256)
 const DEFAULT_CAUSAL_CHUNK = 64;
 
+/**
+ * FAVOR+ attention (Performer, Choromanski et al. 2021): softmax attention (or a generalized kernel) estimated
+ * with random features in O(L·m·d) time, linear in the sequence length L. An instance holds the configuration
+ * and the projection matrix (shared by all heads); `forward` computes attention, `backward` its gradients,
+ * `decoder` decodes token by token. Construction needs no wasm; the calls need `await init()` first.
+ *
+ * ```ts
+ * const attn = new FavorAttention({ dim: 64, features: 256, seed: 7 });
+ * const out = attn.forward(q, k, v, { heads: 8, queries: 1024, dim: 64 });
+ * ```
+ */
 export class FavorAttention {
   readonly dim: number;
   readonly kernel: KernelName;
@@ -97,9 +112,15 @@ export class FavorAttention {
   private w: Float32Array | null;
   private prepared: PreparedFeatures;
 
+  /**
+   * Draws the projection (seeded: the same seed gives the same matrix in every engine). `options.dim` is
+   * required; everything else has a default (features 256, kernel 'softmax', orthogonal projection, seed 0).
+   * Throws PerformerError (INVALID_TYPE, INVALID_SIZE, INVALID_LENGTH, NON_FINITE, UNKNOWN_OPTION,
+   * INVALID_OPTION) for options it cannot use.
+   */
   constructor(options: FavorAttentionOptions) {
-    const o = checkOptions<FavorAttentionOptions>('FavorAttention', options ?? null, OPTION_KEYS);
-    this.dim = checkSize('dim', o.dim);
+    const o = checkOptions<FavorAttentionOptions>('new FavorAttention', options ?? null, OPTION_KEYS, 'options { dim, … }');
+    this.dim = checkSize('new FavorAttention: options.dim (required, the query/key dimension)', o.dim);
     this.kernel = checkChoice('kernel', o.kernel, KERNEL_NAMES, 'softmax');
     this.norms = checkChoice('norms', o.norms, ROW_NORMS, 'chi');
     this.currentSeed = checkSeed(o.seed === undefined ? 0 : o.seed);
@@ -129,7 +150,7 @@ export class FavorAttention {
   }
 
   /** The projection in use (m × dim, row-major), a copy; the identity for projection 'none'. */
-  get projection(): Float32Array {
+  get projection(): Float32Result {
     if (this.w) return this.w.slice();
     const eye = new Float32Array(this.dim * this.dim);
     for (let i = 0; i < this.dim; i++) eye[i * this.dim + i] = 1;
@@ -159,14 +180,14 @@ export class FavorAttention {
   }
 
   /** FAVOR+ attention of q [b,h,Lq,dim], k [b,h,Lk,dim], v [b,h,Lk,dv] into [b,h,Lq,dv]. */
-  forward(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape, options?: FavorForwardOptions): Float32Array {
+  forward(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape, options?: FavorForwardOptions): Float32Result {
     runtime();
     const s = resolveShape('forward', shape);
     if (s.dim !== this.dim) throw new PerformerError('INVALID_SIZE', `shape.dim is ${s.dim} but this FavorAttention has dim ${this.dim}`);
     const o = checkOptions<FavorForwardOptions>('forward', options, FORWARD_KEYS);
-    checkInput('q', q, s.qLength);
-    checkInput('k', k, s.kLength);
-    const vMax = checkInputMax('v', v, s.vLength).max;
+    checkInput('q', q, s.qLength, () => lengthRule(s, 'q'));
+    checkInput('k', k, s.kLength, () => lengthRule(s, 'k'));
+    const vMax = checkInputMax('v', v, s.vLength, () => lengthRule(s, 'v')).max;
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const out = checkOut(o.out, s.outLength, [q, k, v]) ?? new Float32Array(s.outLength);
     const pool = runtime().pool;
@@ -177,7 +198,7 @@ export class FavorAttention {
       } else if (this.causal) causalForward(this.prepared, this.chunkSize, s, q, k, values, mask, out);
       else bidirectionalForward(this.prepared, this.chunkSize, s, q, k, values, mask, out);
     });
-    return out;
+    return out as Float32Result; // a fresh array, or the caller's `out` as given
   }
 
   /**
@@ -190,15 +211,15 @@ export class FavorAttention {
     const s = resolveShape('backward', shape);
     if (s.dim !== this.dim) throw new PerformerError('INVALID_SIZE', `shape.dim is ${s.dim} but this FavorAttention has dim ${this.dim}`);
     const o = checkOptions<FavorBackwardOptions>('backward', options, BACKWARD_KEYS);
-    checkInput('q', q, s.qLength);
-    checkInput('k', k, s.kLength);
-    checkInput('v', v, s.vLength);
+    checkInput('q', q, s.qLength, () => lengthRule(s, 'q'));
+    checkInput('k', k, s.kLength, () => lengthRule(s, 'k'));
+    checkInput('v', v, s.vLength, () => lengthRule(s, 'v'));
     checkInput('dOut', dOut, s.outLength);
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const g = checkGradientBuffers(o.out, s, [q, k, v, dOut]);
     if (checkBoolean('projectionGradient', o.projectionGradient, false)) {
       const w = this.projectionForGradient('backward');
-      g.dW = checkOut((o.out as { dW?: unknown } | undefined)?.dW, w.length, [q, k, v, dOut]) ?? new Float32Array(w.length);
+      g.dW = (checkOut((o.out as { dW?: unknown } | undefined)?.dW, w.length, [q, k, v, dOut]) ?? new Float32Array(w.length)) as Float32Result;
     } else if ((o.out as { dW?: unknown } | undefined)?.dW !== undefined) {
       throw new PerformerError('INVALID_OPTION', 'out.dW is filled only with projectionGradient: true');
     }
@@ -299,7 +320,7 @@ export function checkGradientBuffers(out: unknown, s: ResolvedShape, inputs: Flo
   const dk = checkOut(o.dk, s.kLength, inputs);
   const dv = checkOut(o.dv, s.vLength, inputs);
   if (!dq || !dk || !dv) throw new PerformerError('INVALID_OPTION', 'out must have all of dq, dk and dv');
-  return { dq, dk, dv };
+  return { dq, dk, dv } as Gradients; // the caller's buffers, returned as given
 }
 
 function checkEpsilon(value: unknown): number {

@@ -4,21 +4,23 @@
 // keeping per row dnum (dv values), dden and the stabilizer c; a reverse sweep carries the suffix sums
 // of the later queries (R, r) and gives dk, dv. No per-token states are stored and no state is rebuilt
 // by subtraction: extra memory O(L·(dv + 2)) floats in JS plus the fixed wasm workspace.
+import type { Float32Result } from '../arguments/buffers.ts';
 import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { readProjectionGradient } from './feature-gradients.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
 
+/** ∂loss/∂q, ∂loss/∂k, ∂loss/∂v, each the length of its input. */
 export interface Gradients {
-  dq: Float32Array;
-  dk: Float32Array;
-  dv: Float32Array;
+  dq: Float32Result;
+  dk: Float32Result;
+  dv: Float32Result;
   /**
    * ∂loss/∂W (m × dim, the explicit-projection layout, W acting on x̂ = x·d^(-1/4) for the softmax
    * kernels), summed over every batch and head: only with `projectionGradient: true`.
    */
-  dW?: Float32Array;
+  dW?: Float32Result;
 }
 
 function workspace(rt: Runtime, f: PreparedFeatures, C: number, d: number, dv: number, withProjection: boolean) {

@@ -1,7 +1,8 @@
 // The raw exports of the wasm module (assembly/index.ts). Pointers are byte addresses in linear
 // memory; sizes are element counts; every matrix is f32, row-major, with the leading dimension given.
+import type { WasmMemory } from './platform-types.ts';
 export interface KernelExports {
-  readonly memory: WebAssembly.Memory;
+  readonly memory: WasmMemory;
   /** First byte above static data. */
   heapBase(): number;
 

@@ -1,4 +1,5 @@
 // Loading the wasm module, and the one memory that every call works in.
+import type { FetchResponse, WasmInstance, WasmModule } from './platform-types.ts';
 import type { KernelExports } from './abi.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { Heap } from './heap.ts';
@@ -7,7 +8,7 @@ import { threadsPart, type ThreadsPart } from './threads-registry.ts';
 import { checkBoolean, checkOptions, checkSize, describe } from '../arguments/validate.ts';
 
 /** What `init` accepts: a compiled module, the .wasm bytes, or a fetch Response (or its promise). */
-export type WasmSource = WebAssembly.Module | ArrayBuffer | ArrayBufferView | Response | PromiseLike<Response>;
+export type WasmSource = WasmModule | ArrayBuffer | ArrayBufferView | FetchResponse | PromiseLike<FetchResponse>;
 
 export interface InitOptions {
   /**
@@ -27,8 +28,8 @@ export interface InitOptions {
 
 /** Where the default builds come from: inlined bytes (index.ts) or imported modules (edge entry). */
 export interface DefaultSources {
-  baseline(): WebAssembly.Module | Uint8Array;
-  relaxed(): WebAssembly.Module | Uint8Array;
+  baseline(): WasmModule | Uint8Array;
+  relaxed(): WasmModule | Uint8Array;
 }
 
 export interface RuntimeInfo {
@@ -78,7 +79,7 @@ export class Runtime {
   /** Bytes kept free above __heap_base (a shared-memory instance's pool control block). */
   readonly reserved: number;
 
-  constructor(instance: WebAssembly.Instance, build: Runtime['build'], pool?: Pool, reserved = 0) {
+  constructor(instance: WasmInstance, build: Runtime['build'], pool?: Pool, reserved = 0) {
     this.exports = instance.exports as unknown as KernelExports;
     this.build = build;
     this.pool = pool;
@@ -170,12 +171,15 @@ export async function init(source?: WasmSource, options?: InitOptions): Promise<
     initSync(undefined, { relaxedSimd: relaxed });
   } else {
     let module: WebAssembly.Module;
+    let build: Runtime['build'];
     try {
-      module = await compile(await source);
+      const given = await readSource(await source);
+      build = buildOf(given, { baseline: defaults?.baseline(), relaxed: defaults?.relaxed() });
+      module = await compile(given);
     } catch (error) {
       throw initFailed(error);
     }
-    instantiate(module, 'custom');
+    instantiate(module, build);
   }
   if (unsupported) runtime().threadFallback = unsupported;
 }
@@ -188,8 +192,11 @@ async function initThreaded(part: ThreadsPart, source: WasmSource | undefined, r
   let module: WebAssembly.Module;
   let build: Runtime['build'] = 'custom';
   try {
-    if (source !== undefined) module = await compile(await source);
-    else {
+    if (source !== undefined) {
+      const given = await readSource(await source);
+      build = buildOf(given, { baseline: part.build(false), relaxed: part.build(true) });
+      module = await compile(given);
+    } else {
       const relaxedBuild = relaxed ? part.build(true) : undefined;
       const useRelaxed = relaxedBuild !== undefined && isValid(relaxedBuild);
       module = await compile(useRelaxed ? relaxedBuild : part.build(false));
@@ -225,8 +232,11 @@ function alignedPoolBase(instance: WebAssembly.Instance): number {
   return Math.ceil(heapBaseOf(instance) / 64) * 64;
 }
 
-/** Like `init`, synchronously (one thread). Browsers refuse synchronous compiles of large modules on the main thread: use `init` there. */
-export function initSync(source?: WebAssembly.Module | ArrayBuffer | ArrayBufferView, options?: InitOptions): void {
+/**
+ * Like `init`, synchronously (one thread). Chromium refuses a synchronous compile of more than 8 MB on a page's
+ * main thread; the package's builds (about 50 KB) compile there without complaint, but `init` keeps the page responsive.
+ */
+export function initSync(source?: WasmModule | ArrayBuffer | ArrayBufferView, options?: InitOptions): void {
   const { relaxed, threads } = readInitOptions('initSync', options);
   if (threads > 1) throw new PerformerError('INVALID_OPTION', 'threads need `await init(source, { threads })`: starting workers is asynchronous');
   if (source === undefined) {
@@ -240,7 +250,7 @@ export function initSync(source?: WebAssembly.Module | ArrayBuffer | ArrayBuffer
   if (source instanceof Promise || (typeof Response !== 'undefined' && source instanceof Response)) {
     throw new PerformerError('INVALID_TYPE', 'initSync cannot take a Response: use `await init(response)`');
   }
-  instantiate(toModule(source), 'custom');
+  instantiate(toModule(source), defaults ? buildOf(source, { baseline: defaults.baseline(), relaxed: defaults.relaxed() }) : 'custom');
 }
 
 function readInitOptions(fn: string, options: unknown): { relaxed: boolean; threads: number } {
@@ -248,13 +258,39 @@ function readInitOptions(fn: string, options: unknown): { relaxed: boolean; thre
   return { relaxed: checkBoolean('relaxedSimd', o.relaxedSimd, true), threads: checkSize('threads', o.threads ?? 1) };
 }
 
-async function compile(source: WebAssembly.Module | ArrayBuffer | ArrayBufferView | Response): Promise<WebAssembly.Module> {
-  if (source instanceof WebAssembly.Module) return source;
+/** A Response's body as bytes (an HTTP error throws); any other source as it is. */
+async function readSource(source: WebAssembly.Module | ArrayBuffer | ArrayBufferView | Response): Promise<WebAssembly.Module | ArrayBuffer | ArrayBufferView> {
   if (typeof Response !== 'undefined' && source instanceof Response) {
     if (!source.ok) throw new Error(`HTTP ${source.status}`);
-    return WebAssembly.compile(await source.arrayBuffer());
+    return source.arrayBuffer();
   }
+  return source;
+}
+
+async function compile(source: WebAssembly.Module | ArrayBuffer | ArrayBufferView): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return source;
   return WebAssembly.compile(bytesOf(source));
+}
+
+/**
+ * Which of the package's own builds `source` is, byte for byte ('custom' when it is none of them, or when
+ * it is a compiled WebAssembly.Module, whose bytes cannot be read back): init(bytes of performer.wasm)
+ * reports 'baseline', as init() does.
+ */
+function buildOf(source: unknown, own: { baseline?: WebAssembly.Module | Uint8Array; relaxed?: WebAssembly.Module | Uint8Array }): Runtime['build'] {
+  if (source instanceof WebAssembly.Module || !(source instanceof ArrayBuffer || ArrayBuffer.isView(source))) return 'custom';
+  const bytes = source instanceof ArrayBuffer ? new Uint8Array(source) : new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  for (const build of ['baseline', 'relaxed'] as const) {
+    const candidate = own[build];
+    if (candidate instanceof Uint8Array && sameBytes(bytes, candidate)) return build;
+  }
+  return 'custom';
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function toModule(source: WebAssembly.Module | ArrayBuffer | ArrayBufferView): WebAssembly.Module {

@@ -3,6 +3,7 @@
 // Atomics.wait until every job is done, so the public API stays synchronous. Where the calling
 // thread may not block (a browser page's main thread) or memory cannot be shared, there is no pool
 // and every call runs on one thread (see threadSupport()).
+import type { WasmMemory, WasmModule } from '../runtime/platform-types.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { CONTROL_BYTES, CRASH, CRASH_REQUESTED, CRASH_TAKEN, DONE, END, ERROR, GEN, isNode, JOB_FUNCTIONS, nodeWorkerThreads, SLOT_WORDS, SLOTS, STOP, work, type JobFunction } from './pool-protocol.ts';
 
@@ -46,7 +47,7 @@ export class Pool {
   }
 
   /** Starts threads − 1 workers on `module` and `memory`; `base` is the pool's control block in that memory. */
-  static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, exports: Record<string, unknown>,
+  static async start(threads: number, module: WasmModule, memory: WasmMemory, exports: Record<string, unknown>,
                      base: number): Promise<Pool> {
     new Int32Array(memory.buffer, base, CONTROL_BYTES / 4).fill(0);
     const pool = new Pool(threads, module, memory, exports, base);
