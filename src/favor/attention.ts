@@ -56,9 +56,9 @@ export interface FavorBackwardOptions {
 /** φ of rows of x (FavorAttention.features): the true features are phi_i·exp(logScale_i). */
 export interface FeatureRows {
   /** rows × M (M = featureCount), each row stabilized by its own largest exponent. */
-  phi: Float32Array;
+  phi: Float32Result;
   /** Per row: log of the factor taken out (0 for the normalized kernel and the generalized ones but 'exp'). */
-  logScale: Float64Array;
+  logScale: ReturnType<Float64Array['slice']>;
 }
 
 export interface FavorForwardOptions {
@@ -237,7 +237,7 @@ export class FavorAttention {
     runtime();
     const n = checkSize('rows', rows);
     checkInput('x', x, n * this.dim);
-    return withKernel(() => mapFeatures(this.prepared, x, n));
+    return withKernel(() => mapFeatures(this.prepared, x, n)) as FeatureRows; // fresh arrays over ArrayBuffers
   }
 
   /**

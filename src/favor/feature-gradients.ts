@@ -1,15 +1,16 @@
 // The gradient through the feature map alone (FavorAttention.featuresBackward): given ∂loss/∂φ for rows
 // of x, ∂loss/∂x and ∂loss/∂W, with φ recomputed exactly as mapFeatures (features.ts) computes it, each
 // row stabilized by its own largest exponent. Learned feature maps: docs/learned-feature-maps.md.
+import type { Float32Result } from '../arguments/buffers.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
 import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
 
 export interface FeatureGradients {
   /** ∂loss/∂x, rows × dim. */
-  dx: Float32Array;
+  dx: Float32Result;
   /** ∂loss/∂W (m × dim, W acting on x̂), summed over the rows; undefined without a projection. */
-  dW?: Float32Array;
+  dW?: Float32Result;
 }
 
 /**

@@ -215,8 +215,9 @@ async function spawn(): Promise<Spawned> {
  * means the script could not be loaded at all, typically a bundle without pool-worker.js beside it
  * (the recipes: docs/bundlers.md).
  */
-export function workerErrorMessage(event: Event): string {
-  const e = event as Partial<ErrorEvent>;
+export function workerErrorMessage(event: object): string {
+  // the fields of an ErrorEvent, typed here so that the declarations need no DOM lib
+  const e = event as { message?: unknown; filename?: string; lineno?: number };
   if (typeof e.message === 'string' && e.message) return `${e.message}${e.filename ? ` (${e.filename}:${e.lineno ?? 0})` : ''}`;
   return 'its script pool-worker.js could not be loaded (esbuild: build performer-wasm/pool-worker as an entry point named pool-worker '
     + "beside the bundle; Vite's dev server: optimizeDeps.exclude ['performer-wasm'])";
