@@ -16,3 +16,4 @@ export { head_accumulate, head_bidirectional, head_causal, head_readout, state_c
 export { favor_backward_keys, favor_backward_queries, favor_causal_backward_forward, favor_causal_backward_reverse, feature_backward, suffix_to_state_grad } from './favor/backward';
 export { exact_attention_backward, exact_backward_scratch_bytes } from './exact/exact-backward';
 export { max_abs_bits } from './arguments/scan';
+export { window_bidirectional_chunk, window_causal_chunk, window_tile_stride } from './favor/window';

@@ -60,6 +60,21 @@ export interface KernelExports {
                u: number, phiQ: number, phiK: number, h: number, top: number, cRow: number, vd: number, acc: number,
                S: number, z: number, run: number, out: number): void;
 
+  // hybrid attention: exact local window + FAVOR+ (assembly/favor/window.ts)
+  /** Floats per row of the window tiles (Lg, G) for window w; a tile has 16 rows. */
+  window_tile_stride(w: number): number;
+  window_bidirectional_chunk(kind: number, q: number, kb: number, vb: number, maskB: number, rows: number, nb: number,
+                             d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
+                             cK: number, S32: number, z32: number,
+                             u: number, h: number, top: number, hK: number, cRow: number, phiQ: number, phiK: number,
+                             den: number, Lg: number, G: number, kb0: number, Lk: number, pFirst: number, w: number, out: number): void;
+  window_causal_chunk(kind: number, q: number, kLag: number, vLag: number, maskLag: number,
+                      kb: number, vb: number, maskB: number, rows: number, nb: number,
+                      d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
+                      u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, den: number, A: number,
+                      S32: number, z32: number, Lg: number, G: number, kb0: number, pFirst: number, w: number,
+                      out: number, S: number, z: number, run: number): void;
+
   // whole-head drivers for the thread pool (assembly/threads/heads.ts)
   state_clear(S: number, z: number, run: number, Mp: number, dv: number): void;
   state_merge(Sa: number, za: number, runA: number, Sb: number, zb: number, runB: number, Mp: number, dv: number): void;

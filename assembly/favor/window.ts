@@ -1,0 +1,151 @@
+// Exact local window + FAVOR+ (hybrid attention, design notes §1b). Query i (aligned to key p_i) takes the
+// keys of its window N(i) exactly, exp(q̂_i·k̂_j), and every other key through the FAVOR+ estimate
+// φ(q_i)ᵀφ(k_j), in one numerator and one normalizer:
+//   out_i = (Σ_{j∈N(i)} κ_ij·v_j + F_i) / (Σ_{j∈N(i)} κ_ij + f_i),
+// F_i, f_i the FAVOR+ sums over keys outside N(i). Bidirectional, N(i) = [p_i − w, p_i + w] and the FAVOR+
+// sums are the whole state minus the window's own φ(q_i)·φ(k_j) (G below); causal, N(i) = [p_i − w, p_i]
+// and the state lags: it holds the keys up to p_i − w − 1 only (the caller feeds favor_causal's chunk the
+// keys w + 1 rows behind the queries), so nothing is subtracted.
+//
+// Stabilizers: the FAVOR+ part of query i is at the scale exp(−s_i), s_i = c_q + c_K (the query's own
+// largest exponent and the key stabilizer), so the exact part is taken at that scale too: exp(ℓ_ij − s_i),
+// ℓ_ij = q̂_i·k̂_j. Where that would exceed 1 (ℓ far above s_i), both parts of the query are multiplied by
+// exp(−t_i), t_i = max(0, max_j ℓ_ij − s_i): every exponent stays ≤ 0. A query whose FAVOR+ part is empty
+// (its window holds every key, or no key is older than its window) uses t_i = max_j ℓ_ij alone: plain softmax.
+//
+// Memory contract (f32 unless said): q rows × d; kb, vb: the band, nb keys and values starting at absolute key
+// kb0; maskB 0 or nb bytes (nonzero = keep); num rows × dv, den rows (the FAVOR+ parts, overwritten by the
+// outputs in num); Lg, G: scratch of TILE × tileStride(w) each. The other scratch as in favor.ts.
+import { exp4 } from '../linalg/math';
+import { gemm_nn, gemm_nt } from '../linalg/gemm';
+import { feature_map, feature_row_stats, isTwoBlock } from './features';
+import { project_rows, queryFeatures } from './favor';
+import { causal_chunk_parts, causal_chunk_update } from './causal';
+import { divideRow, dot, zeroMaskedRows } from './state';
+
+/** Queries per tile of the window part: a tile reads the TILE + 2w keys its rows need (not the whole band). */
+const TILE: i32 = 16;
+
+/** Floats per row of the Lg and G tiles for window w (TILE + 2w keys, padded to whole f32x4 lanes). */
+export function window_tile_stride(w: i32): i32 {
+  return (TILE + 2 * w + 3) & ~3;
+}
+
+/**
+ * Bidirectional read-out of a chunk of queries with the window (state S32, z32 already f32, key stabilizer cK).
+ * Query i of the chunk is aligned to key pFirst + i; its window is clipped to [0, Lk). The band kb, vb must
+ * hold keys [max(0, pFirst − w), min(Lk, pFirst + rows + w)).
+ */
+export function window_bidirectional_chunk(kind: i32, q: usize, kb: usize, vb: usize, maskB: usize, rows: i32, nb: i32,
+                                           d: i32, dv: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
+                                           cK: f32, S32: usize, z32: usize,
+                                           u: usize, h: usize, top: usize, hK: usize, cRow: usize, phiQ: usize, phiK: usize,
+                                           den: usize, Lg: usize, G: usize, kb0: i32, Lk: i32, pFirst: i32, w: i32, out: usize): void {
+  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+  // FAVOR+ over every key: num = φ(Q)·S, den = φ(Q)·z
+  queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
+  gemm_nn(phiQ, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
+  for (let i = 0; i < rows; i++) store<f32>(den + (<usize>i << 2), dot(phiQ + (<usize>(i * Mp) << 2), z32, Mp));
+  // the band's φ(k) at the final key stabilizer, as in the state (masked rows zero)
+  if (nb > 0) {
+    project_rows(kb, nb, d, wt, mp, u);
+    feature_row_stats(kind, kb, u, nb, d, m, mp, hScale, hK, cRow);
+    for (let j = 0; j < nb; j++) store<f32>(cRow + (<usize>j << 2), cK);
+    feature_map(kind, u, nb, m, mp, hK, cRow, a, eps, phiK);
+    zeroMaskedRows(phiK, maskB, nb, Mp);
+  }
+  for (let i = 0; i < rows; i++) store<f32>(cRow + (<usize>i << 2), cK);
+  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, Lg, G, kb0, Lk, pFirst, w, false, out);
+}
+
+/**
+ * One causal chunk of the hybrid: q rows aligned to keys pFirst.., the FAVOR+ chunk on the lagged keys kLag, vLag,
+ * maskLag (key pFirst + i − w − 1 beside query i; rows before key 0 zero and masked), then the window part over the
+ * band kb, vb, maskB = keys [max(0, pFirst − w), pFirst + rows), then the state takes the lagged keys.
+ */
+export function window_causal_chunk(kind: i32, q: usize, kLag: usize, vLag: usize, maskLag: usize,
+                                    kb: usize, vb: usize, maskB: usize, rows: i32, nb: i32,
+                                    d: i32, dv: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
+                                    u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
+                                    S32: usize, z32: usize, Lg: usize, G: usize, kb0: i32, pFirst: i32, w: i32,
+                                    out: usize, S: usize, z: usize, run: usize): void {
+  causal_chunk_parts(kind, q, kLag, vLag, rows, d, dv, wt, m, mp, hScale, a, eps, maskLag,
+                     u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
+  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, 0, 0, top, cK, den, Lg, G, kb0, 0x7fffffff, pFirst, w, true, out);
+  causal_chunk_update(kind, vLag, rows, dv, mp, cK, phiK, S32, z32, S, z, run);
+}
+
+/** The window part of every query of a chunk, TILE queries at a time; then out = num / den. */
+function windowTiles(q: usize, kb: usize, vb: usize, maskB: usize, rows: i32, d: i32, dv: i32,
+                     phiQ: usize, phiK: usize, Mp: i32, top: usize, cK: usize, den: usize, Lg: usize, G: usize,
+                     kb0: i32, Lk: i32, pFirst: i32, w: i32, causal: bool, out: usize): void {
+  const logitScale = <f32>(1 / Math.sqrt(<f64>d)); // q̂·k̂ = q·k/√d
+  for (let t0 = 0; t0 < rows; t0 += TILE) {
+    const n = min(TILE, rows - t0);
+    const pa = pFirst + t0;
+    const lo = max(0, pa - w); // the tile's keys, absolute
+    const hi = causal ? pa + n - 1 : min(Lk - 1, pa + n - 1 + w);
+    const outTile = out + (<usize>(t0 * dv) << 2);
+    if (hi >= lo) {
+      const nk = hi - lo + 1;
+      const ld = (nk + 3) & ~3;
+      const kTile = kb + (<usize>((lo - kb0) * d) << 2);
+      gemm_nt(q + (<usize>(t0 * d) << 2), kTile, Lg, n, nk, d, d, d, ld, 0);
+      if (phiK) gemm_nt(phiQ + (<usize>(t0 * Mp) << 2), phiK + (<usize>((lo - kb0) * Mp) << 2), G, n, nk, Mp, Mp, Mp, ld, 0);
+      for (let i = 0; i < n; i++) {
+        const p = pa + i;
+        const rlo = max(0, p - w);
+        const rhi = causal ? p : min(Lk - 1, p + w);
+        const covers = !causal && rlo == 0 && rhi == Lk - 1;
+        const s = load<f32>(top + (<usize>(t0 + i) << 2)) + load<f32>(cK + (<usize>(t0 + i) << 2));
+        windowRow(Lg + (<usize>(i * ld) << 2), phiK ? G + (<usize>(i * ld) << 2) : 0, ld, rlo - lo, rhi - lo,
+                  maskB ? maskB + <usize>(lo - kb0) : 0, logitScale, s, !covers && s > -Infinity,
+                  outTile + (<usize>(i * dv) << 2), dv, den + (<usize>(t0 + i) << 2));
+      }
+      gemm_nn(Lg, vb + (<usize>((lo - kb0) * dv) << 2), outTile, n, dv, nk, ld, dv, dv, 1);
+    }
+    for (let i = 0; i < n; i++) divideRow(outTile + (<usize>(i * dv) << 2), dv, load<f32>(den + (<usize>(t0 + i) << 2)));
+  }
+}
+
+/**
+ * One query's window, in place: the logits row (ld floats, keys lo.. of the tile) becomes the weights B_j =
+ * exp(ℓ_j − s − t) − exp(−t)·G_j inside [rlo, rhi] (unmasked), 0 elsewhere; its FAVOR+ numerator and
+ * denominator are multiplied by exp(−t) (or dropped when `favor` is false); den gains Σ_j B_j.
+ */
+function windowRow(row: usize, g: usize, ld: i32, rlo: i32, rhi: i32, mask: usize, logitScale: f32, s: f32, favor: bool,
+                   num: usize, dv: i32, den: usize): void {
+  const ref: f32 = favor ? s : 0;
+  let top: f32 = favor ? 0 : -Infinity;
+  for (let j = 0; j < ld; j++) {
+    const p = row + (<usize>j << 2);
+    const inside = j >= rlo && j <= rhi && (!mask || load<u8>(mask + <usize>j) != 0);
+    const e: f32 = inside ? load<f32>(p) * logitScale - ref : -Infinity;
+    store<f32>(p, e);
+    top = max(top, e);
+  }
+  if (top == -Infinity) { // no key at all: zeros (the division guard turns 0/0 into 0)
+    memory.fill(row, 0, <usize>ld << 2);
+    memory.fill(num, 0, <usize>dv << 2);
+    store<f32>(den, 0);
+    return;
+  }
+  const favorScale: f32 = favor ? <f32>Math.exp(-<f64>top) : 0;
+  const shift = f32x4.splat(-top);
+  const gScale = f32x4.splat(favorScale);
+  const none = f32x4.splat(-Infinity);
+  let sum = f32x4.splat(0);
+  for (let j = 0; j < ld; j += 4) {
+    const p = row + (<usize>j << 2);
+    const e = v128.load(p);
+    let b = exp4(f32x4.add(e, shift));
+    if (g) b = v128.and(f32x4.sub(b, f32x4.mul(gScale, v128.load(g + (<usize>j << 2)))), f32x4.ne(e, none));
+    v128.store(p, b);
+    sum = f32x4.add(sum, b);
+  }
+  if (favorScale != 1) {
+    for (let t = 0; t < dv; t++) store<f32>(num + (<usize>t << 2), load<f32>(num + (<usize>t << 2)) * favorScale);
+  }
+  const rowSum = f32x4.extract_lane(sum, 0) + f32x4.extract_lane(sum, 2) + (f32x4.extract_lane(sum, 1) + f32x4.extract_lane(sum, 3));
+  store<f32>(den, load<f32>(den) * favorScale + rowSum);
+}
