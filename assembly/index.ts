@@ -17,3 +17,4 @@ export { favor_backward_keys, favor_backward_queries, favor_causal_backward_forw
 export { exact_attention_backward, exact_backward_scratch_bytes } from './exact/exact-backward';
 export { max_abs_bits } from './arguments/scan';
 export { window_bidirectional_chunk, window_causal_chunk, window_tile_stride } from './favor/window';
+export { window_decoder_step } from './decoder/ring';

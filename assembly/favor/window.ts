@@ -76,7 +76,7 @@ export function window_causal_chunk(kind: i32, q: usize, kLag: usize, vLag: usiz
 }
 
 /** The window part of every query of a chunk, TILE queries at a time; then out = num / den. */
-function windowTiles(q: usize, kb: usize, vb: usize, maskB: usize, rows: i32, d: i32, dv: i32,
+export function windowTiles(q: usize, kb: usize, vb: usize, maskB: usize, rows: i32, d: i32, dv: i32,
                      phiQ: usize, phiK: usize, Mp: i32, top: usize, cK: usize, den: usize, Lg: usize, G: usize,
                      kb0: i32, Lk: i32, pFirst: i32, w: i32, causal: bool, out: usize): void {
   const logitScale = <f32>(1 / Math.sqrt(<f64>d)); // q̂·k̂ = q·k/√d

@@ -5,7 +5,7 @@
 // Alignment: query i is aligned to key p_i = i + (keys − queries), as in the causal pass (a key cache: the last
 // query sits on the last key). Bidirectional window [p_i − w, p_i + w], causal [p_i − w, p_i], clipped to the keys.
 import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
-import { clearState } from './causal.ts';
+import { clearState, type StatePointers } from './causal.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
@@ -16,8 +16,11 @@ function effectiveWindow(w: number, s: ResolvedShape): number {
   return Math.min(w, s.queries + s.keys);
 }
 
-/** Copies rows [from, to) of one head's keys, values and mask bytes to wasm; rows outside [0, L) become zero, masked rows. */
-function writeRows(rt: Runtime, k: Float32Array, v: Float32Array, mask: Uint8Array | undefined, head: number, b: number,
+/**
+ * Copies rows [from, to) of one head's keys and values (rows kOff.. of k and v) and of its mask bytes (from
+ * maskOff) to wasm; rows outside [0, L) become zero, masked rows. Without a mask every real row is kept.
+ */
+function writeRows(rt: Runtime, k: Float32Array, v: Float32Array, mask: Uint8Array | undefined, kOff: number, maskOff: number,
                    L: number, d: number, dv: number, from: number, to: number, kAt: number, vAt: number, maskAt: number): void {
   const lo = Math.max(0, from);
   const hi = Math.min(L, to);
@@ -26,9 +29,9 @@ function writeRows(rt: Runtime, k: Float32Array, v: Float32Array, mask: Uint8Arr
   rt.f32.fill(0, vAt >>> 2, (vAt >>> 2) + (to - from) * dv);
   rt.u8.fill(0, maskAt, maskAt + (to - from));
   if (hi <= lo) return;
-  rt.write(kAt + before * d * 4, k.subarray((head * L + lo) * d, (head * L + hi) * d));
-  rt.write(vAt + before * dv * 4, v.subarray((head * L + lo) * dv, (head * L + hi) * dv));
-  if (mask) rt.u8.set(mask.subarray(b * L + lo, b * L + hi), maskAt + before);
+  rt.write(kAt + before * d * 4, k.subarray((kOff + lo) * d, (kOff + hi) * d));
+  rt.write(vAt + before * dv * 4, v.subarray((kOff + lo) * dv, (kOff + hi) * dv));
+  if (mask) rt.u8.set(mask.subarray(maskOff + lo, maskOff + hi), maskAt + before);
   else rt.u8.fill(1, maskAt + before, maskAt + before + (hi - lo));
 }
 
@@ -82,12 +85,85 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, s
         const kb0 = Math.max(0, pFirst - w);
         const nb = Math.max(0, Math.min(Lk, pFirst + rows + w) - kb0);
         rt.write(at('x'), q.subarray((head * Lq + i) * d, (head * Lq + i + rows) * d));
-        writeRows(rt, k, v, mask, head, b, Lk, d, dv, kb0, kb0 + nb, at('kb'), at('vb'), at('mask'));
+        writeRows(rt, k, v, mask, head * Lk, b * Lk, Lk, d, dv, kb0, kb0 + nb, at('kb'), at('vb'), at('mask'));
         e.window_bidirectional_chunk(kind, at('x'), at('kb'), at('vb'), at('mask'), rows, nb, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon,
           cK, at('S32'), at('z32'), at('u'), at('h'), at('top'), at('hK'), at('c'), at('phi'), at('phiK'),
           at('den'), at('Lg'), at('G'), kb0, Lk, pFirst, w, at('out'));
         out.set(rt.view(at('out'), rows * dv), (head * Lq + i) * dv);
       }
+    }
+  }
+}
+
+/** The scratch of causal window chunks of up to C rows, and one head's run through them on a given state. */
+export class WindowCausalWorkspace {
+  private readonly rt: Runtime;
+  private readonly f: PreparedFeatures;
+  private readonly C: number;
+  private readonly w: number;
+  private readonly dv: number;
+  private readonly at: Record<string, number>;
+  private readonly wt: number;
+
+  constructor(f: PreparedFeatures, C: number, w: number, dv: number) {
+    this.rt = runtime();
+    this.f = f;
+    this.C = C;
+    this.w = w;
+    this.dv = dv;
+    const { mp, Mp, dim: d } = f;
+    const band = C + w;
+    const tile = 16 * this.rt.exports.window_tile_stride(w);
+    const plan = planWorkspace<string>({
+      wt: projectionFloats(f), q: C * d, kLag: C * d, vLag: C * dv, maskLag: Math.ceil(C / 4), kb: band * d, vb: band * dv,
+      maskB: Math.ceil(band / 4), u: C * mp, phiQ: C * Mp, phiK: C * Mp, h: C, top: C, cK: C, den: C, A: C * C,
+      S32: Mp * dv, z32: Mp, Lg: tile, G: tile, out: C * dv, S: 2 * Mp * dv, z: 2 * Mp, run: 2,
+    });
+    checkWorkspaceBytes(plan.bytes);
+    const base = this.rt.scratch(plan.bytes);
+    this.at = Object.fromEntries(Object.entries(plan.offsets).map(([key, off]) => [key, base + (off as number)]));
+    this.wt = writeProjection(this.rt, f, this.at.wt);
+  }
+
+  /** A state region of this workspace, for passes that need no persistent one. */
+  get state(): StatePointers {
+    return { S: this.at.S, z: this.at.z, run: this.at.run };
+  }
+
+  /**
+   * One head on state st: Lq query rows from qOff, Lk key and value rows from kOff (mask bytes from maskOff),
+   * query i aligned to key i + Lk − Lq; outputs to out from row outOff. Queries aligned before key 0 get zeros.
+   * The keys older than the first query's window are added to st first; then each chunk's lagged keys.
+   */
+  run(st: StatePointers, q: Float32Array, qOff: number, Lq: number, k: Float32Array, v: Float32Array, kOff: number, Lk: number,
+      mask: Uint8Array | undefined, maskOff: number, out: Float32Array, outOff: number): void {
+    const { rt, f, at, C, w, dv } = this;
+    const { dim: d, mp } = f;
+    const e = rt.exports;
+    const kind = f.map.id;
+    const shift = Lk - Lq; // query i is aligned to key i + shift
+    const blind = Math.max(0, -shift);
+    out.fill(0, outOff * dv, (outOff + blind) * dv);
+    // keys older than the first query's window go to the state at once
+    const older = Math.max(0, blind + shift - w - 1);
+    for (let j = 0; j < older; j += C) {
+      const n = Math.min(C, older - j);
+      writeRows(rt, k, v, mask, kOff, maskOff, Lk, d, dv, j, j + n, at.kLag, at.vLag, at.maskLag);
+      e.favor_accumulate(kind, at.kLag, at.vLag, n, d, dv, this.wt, f.m, mp, f.hScale, f.a, f.epsilon, at.maskLag,
+        at.u, at.phiK, at.h, at.top, at.cK, at.S32, at.z32, st.S, st.z, st.run);
+    }
+    for (let i = blind; i < Lq; i += C) {
+      const rows = Math.min(C, Lq - i);
+      const pFirst = i + shift;
+      const kb0 = Math.max(0, pFirst - w);
+      const nb = pFirst + rows - kb0;
+      rt.write(at.q, q.subarray((qOff + i) * d, (qOff + i + rows) * d));
+      writeRows(rt, k, v, mask, kOff, maskOff, Lk, d, dv, pFirst - w - 1, pFirst - w - 1 + rows, at.kLag, at.vLag, at.maskLag);
+      writeRows(rt, k, v, mask, kOff, maskOff, Lk, d, dv, kb0, kb0 + nb, at.kb, at.vb, at.maskB);
+      e.window_causal_chunk(kind, at.q, at.kLag, at.vLag, at.maskLag, at.kb, at.vb, at.maskB, rows, nb,
+        d, dv, this.wt, f.m, mp, f.hScale, f.a, f.epsilon, at.u, at.phiQ, at.phiK, at.h, at.top, at.cK, at.den, at.A,
+        at.S32, at.z32, at.Lg, at.G, kb0, pFirst, w, at.out, st.S, st.z, st.run);
+      out.set(rt.view(at.out, rows * dv), (outOff + i) * dv);
     }
   }
 }
@@ -99,54 +175,15 @@ export function windowCausalForward(...args: Parameters<typeof causalPass>): voi
 
 function causalPass(f: PreparedFeatures, chunk: number, window: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
                     v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
+  const { queries: Lq, keys: Lk, valueDim: dv } = s;
+  const ws = new WindowCausalWorkspace(f, Math.min(chunk, Math.max(Lq, Lk)), effectiveWindow(window, s), dv);
   const rt = runtime();
-  const e = rt.exports;
-  const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
-  const { mp, Mp } = f;
-  const w = effectiveWindow(window, s);
-  const C = Math.min(chunk, Math.max(Lq, Lk));
-  const band = C + w;
-  const tile = 16 * e.window_tile_stride(w);
-  const plan = planWorkspace({
-    wt: projectionFloats(f), q: C * d, kLag: C * d, vLag: C * dv, maskLag: Math.ceil(C / 4), kb: band * d, vb: band * dv,
-    maskB: Math.ceil(band / 4), u: C * mp, phiQ: C * Mp, phiK: C * Mp, h: C, top: C, cK: C, den: C, A: C * C,
-    S32: Mp * dv, z32: Mp, Lg: tile, G: tile, out: C * dv, S: 2 * Mp * dv, z: 2 * Mp, run: 2,
-  });
-  checkWorkspaceBytes(plan.bytes);
-  const base = rt.scratch(plan.bytes);
-  const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
-  const wt = writeProjection(rt, f, at('wt'));
-  const kind = f.map.id;
-  const st = { S: at('S'), z: at('z'), run: at('run') };
-  const shift = Lk - Lq;
-  const blind = Math.max(0, -shift); // queries aligned before key 0 see nothing
-
+  const st = ws.state;
   for (let b = 0; b < s.batch; b++) {
     for (let hd = 0; hd < s.heads; hd++) {
       const head = b * s.heads + hd;
       clearState(rt, st, f, dv);
-      out.fill(0, head * Lq * dv, (head * Lq + blind) * dv);
-      // keys older than the first query's window go to the state at once
-      const older = Math.max(0, blind + shift - w - 1);
-      for (let j = 0; j < older; j += C) {
-        const n = Math.min(C, older - j);
-        writeRows(rt, k, v, mask, head, b, Lk, d, dv, j, j + n, at('kLag'), at('vLag'), at('maskLag'));
-        e.favor_accumulate(kind, at('kLag'), at('vLag'), n, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon, at('maskLag'),
-          at('u'), at('phiK'), at('h'), at('top'), at('cK'), at('S32'), at('z32'), st.S, st.z, st.run);
-      }
-      for (let i = blind; i < Lq; i += C) {
-        const rows = Math.min(C, Lq - i);
-        const pFirst = i + shift;
-        const kb0 = Math.max(0, pFirst - w);
-        const nb = pFirst + rows - kb0;
-        rt.write(at('q'), q.subarray((head * Lq + i) * d, (head * Lq + i + rows) * d));
-        writeRows(rt, k, v, mask, head, b, Lk, d, dv, pFirst - w - 1, pFirst - w - 1 + rows, at('kLag'), at('vLag'), at('maskLag'));
-        writeRows(rt, k, v, mask, head, b, Lk, d, dv, kb0, kb0 + nb, at('kb'), at('vb'), at('maskB'));
-        e.window_causal_chunk(kind, at('q'), at('kLag'), at('vLag'), at('maskLag'), at('kb'), at('vb'), at('maskB'), rows, nb,
-          d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon, at('u'), at('phiQ'), at('phiK'), at('h'), at('top'), at('cK'), at('den'), at('A'),
-          at('S32'), at('z32'), at('Lg'), at('G'), kb0, pFirst, w, at('out'), st.S, st.z, st.run);
-        out.set(rt.view(at('out'), rows * dv), (head * Lq + i) * dv);
-      }
+      ws.run(st, q, head * Lq, Lq, k, v, head * Lk, Lk, mask, b * Lk, out, head * Lq);
     }
   }
 }
