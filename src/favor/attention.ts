@@ -237,17 +237,16 @@ export class FavorAttention {
     return decoder;
   }
 
-  /** What decoders do not support (yet): a window, and key centring. */
+  /** centerKeys: true has no decoder: it needs every key of a call. */
   private checkDecoderOptions(): void {
-    if (this.window > 0) throw new PerformerError('INVALID_OPTION', 'decoders do not support window > 0 yet');
     if (this.centering === true) {
       throw new PerformerError('INVALID_OPTION', "centerKeys: true needs every key of a call (its mean); a decoder sees one token at a time: pass a fixed Float32Array(dim) shift");
     }
-    if (this.centering) throw new PerformerError('INVALID_OPTION', 'decoders do not support a centerKeys shift yet');
   }
 
   private identity(): DecoderIdentity {
-    return { features: this.prepared, chunkSize: this.chunkOption ?? DEFAULT_CAUSAL_CHUNK, projectionChecksum: this.w ? checksumProjection(this.w) : 0 };
+    return { features: this.prepared, chunkSize: this.chunkOption ?? DEFAULT_CAUSAL_CHUNK, projectionChecksum: this.w ? checksumProjection(this.w) : 0,
+             window: this.window, keyShift: this.centering instanceof Float32Array ? this.centering : null };
   }
 }
 

@@ -75,6 +75,13 @@ export interface KernelExports {
                       S32: number, z32: number, Lg: number, G: number, kb0: number, pFirst: number, w: number,
                       out: number, S: number, z: number, run: number): void;
 
+  /** decoder_step with the exact window (assembly/decoder/ring.ts): rings of the last w + 1 keys, t the position. */
+  window_decoder_step(kind: number, q: number, k: number, v: number, count: number, d: number, dv: number, wt: number, m: number, mp: number,
+                      hScale: number, a: number, eps: number,
+                      u: number, phiQ: number, phiK: number, h: number, top: number, cRow: number, vd: number, acc: number,
+                      den: number, Lg: number, G: number, kLag: number, vLag: number, ringK: number, ringV: number, w: number, t: number,
+                      S: number, z: number, run: number, out: number): void;
+
   // whole-head drivers for the thread pool (assembly/threads/heads.ts)
   state_clear(S: number, z: number, run: number, Mp: number, dv: number): void;
   state_merge(Sa: number, za: number, runA: number, Sb: number, zb: number, runB: number, Mp: number, dv: number): void;
