@@ -18,3 +18,4 @@ export { exact_attention_backward, exact_backward_scratch_bytes } from './exact/
 export { max_abs_bits } from './arguments/scan';
 export { window_bidirectional_chunk, window_causal_chunk, window_tile_stride } from './favor/window';
 export { window_decoder_step } from './decoder/ring';
+export { head_window } from './threads/window-heads';

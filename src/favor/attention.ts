@@ -10,6 +10,7 @@ import { checkExplicitProjection, checksumProjection, drawProjection, PROJECTION
 import { checkSeed } from '../projection/rng.ts';
 import { resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
 import { threadedForward } from '../threads/threaded.ts';
+import { threadedWindowForward } from '../threads/threaded-window.ts';
 import { favorBackward, type Gradients } from './backward.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkInput, checkInputMax } from '../arguments/finite.ts';
@@ -175,7 +176,10 @@ export class FavorAttention {
     const pool = runtime().pool;
     const keys = centredKeys(this.centering, k, s, mask);
     withValueScale(v, vMax, out, (values) => {
-      if (this.window > 0) { // hybrid: one thread for now (src/favor/window.ts)
+      if (this.window > 0 && pool && worthThreads(s, this.causal) && s.batch * s.heads > 1) { // one head stays on one thread
+        withKernel(() => threadedWindowForward(pool, this.prepared, this.chunkSize, Math.min(this.window, s.queries + s.keys), this.causal,
+                                               s, q, keys, values, mask, out));
+      } else if (this.window > 0) { // hybrid (src/favor/window.ts)
         if (this.causal) windowCausalForward(this.prepared, this.chunkSize, this.window, s, q, keys, values, mask, out);
         else windowBidirectionalForward(this.prepared, this.chunkSize, this.window, s, q, keys, values, mask, out);
       } else if (pool && worthThreads(s, this.causal)) {

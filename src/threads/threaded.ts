@@ -31,7 +31,7 @@ function laneLayout(f: PreparedFeatures, C: number, s: ResolvedShape, causal: bo
   });
 }
 
-function allocate(rt: Runtime, f: PreparedFeatures, lanes: number, lane: { bytes: number }): { wt: number; lane: (l: number) => number } {
+export function allocate(rt: Runtime, f: PreparedFeatures, lanes: number, lane: { bytes: number }): { wt: number; lane: (l: number) => number } {
   const wtBytes = Math.ceil((projectionFloats(f) * 4) / 64) * 64;
   const total = wtBytes + lanes * lane.bytes;
   checkWorkspaceBytes(total);
@@ -39,7 +39,7 @@ function allocate(rt: Runtime, f: PreparedFeatures, lanes: number, lane: { bytes
   return { wt: writeProjection(rt, f, base), lane: (l) => base + wtBytes + l * lane.bytes };
 }
 
-function at(base: number, offsets: Regions): Regions {
+export function at(base: number, offsets: Regions): Regions {
   return Object.fromEntries(Object.entries(offsets).map(([key, off]) => [key, base + off]));
 }
 
