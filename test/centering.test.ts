@@ -39,6 +39,16 @@ function centredF64(k: Float32Array, s: Shape, mask?: Uint8Array): Float64Array 
   return out;
 }
 
+/** q ~ N(0, 0.5²), keys with an offset μ ~ N(0, 1) per entry, v ~ N(0, 1), a quarter of the keys masked; seeds seed … seed + 4. */
+function offsetProblem(s: Shape, seed: number) {
+  const mu = randn(s.dim, seed, 1);
+  const q = randn(s.batch * s.heads * s.queries * s.dim, seed + 1, 0.5);
+  const k = offsetKeys(s.batch * s.heads * s.keys, s.dim, seed + 2, 0.5, mu);
+  const v = randn(s.batch * s.heads * s.keys * s.valueDim, seed + 3);
+  const keyMask = new Uint8Array(s.batch * s.keys).map((_, i) => (i % 4 === 1 ? 0 : 1));
+  return { mu, q, k, v, keyMask };
+}
+
 const SHAPES: Shape[] = [
   { batch: 1, heads: 1, queries: 1, keys: 1, dim: 1, valueDim: 1 },
   { batch: 1, heads: 1, queries: 9, keys: 20, dim: 3, valueDim: 5 },
@@ -47,11 +57,7 @@ const SHAPES: Shape[] = [
 
 test('centerKeys: exact attention is unchanged (the window over every key, true and a fixed shift, masks)', () => {
   SHAPES.forEach((s, n) => {
-    const mu = randn(s.dim, 50 + n, 1);
-    const q = randn(s.batch * s.heads * s.queries * s.dim, 60 + n, 0.5);
-    const k = offsetKeys(s.batch * s.heads * s.keys, s.dim, 70 + n, 0.5, mu);
-    const v = randn(s.batch * s.heads * s.keys * s.valueDim, 80 + n);
-    const keyMask = new Uint8Array(s.batch * s.keys).map((_, i) => (i % 4 === 1 ? 0 : 1));
+    const { mu, q, k, v, keyMask } = offsetProblem(s, 50 + n);
     const window = s.queries + s.keys;
     for (const mask of [undefined, keyMask]) {
       const exact = exactAttention(q, k, v, s, { keyMask: mask });
@@ -69,11 +75,7 @@ test('centerKeys: exact attention is unchanged (the window over every key, true 
 
 test('centerKeys: true is FAVOR+ (and the hybrid) on the float64-centred keys', () => {
   SHAPES.forEach((s, n) => {
-    const mu = randn(s.dim, 150 + n, 1);
-    const q = randn(s.batch * s.heads * s.queries * s.dim, 160 + n, 0.5);
-    const k = offsetKeys(s.batch * s.heads * s.keys, s.dim, 170 + n, 0.5, mu);
-    const v = randn(s.batch * s.heads * s.keys * s.valueDim, 180 + n);
-    const keyMask = new Uint8Array(s.batch * s.keys).map((_, i) => (i % 5 === 2 ? 0 : 1));
+    const { q, k, v, keyMask } = offsetProblem(s, 150 + n);
     for (const window of [0, 2]) {
       const attn = new FavorAttention({ dim: s.dim, features: 11, window, centerKeys: true, seed: n });
       const out = attn.forward(q, k, v, s, { keyMask });

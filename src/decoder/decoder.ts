@@ -4,7 +4,7 @@
 // through bytes (for example between the requests of an edge worker).
 import { CausalWorkspace, type StatePointers } from '../favor/causal.ts';
 import { payloadOffset, readHeader, seal, shiftChecksum, stateLength, writeHeader, type StateHeader } from './decoder-state.ts';
-import { WindowCausalWorkspace } from '../favor/window.ts';
+import { runWindowHead, windowCausalWorkspace } from '../favor/window.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { projectionFloats, writeProjection, type PreparedFeatures } from '../favor/features.ts';
 import { withKernel } from '../runtime/guard.ts';
@@ -175,14 +175,14 @@ export class FavorDecoder {
     const { count, dim: d, valueDim: dv } = this;
     const R = this.id.window + 1;
     const held = Math.min(this.tokens, R); // keys in the ring
-    const ws = new WindowCausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), this.id.window, dv);
+    const ws = windowCausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), this.id.window, dv);
     const kExt = new Float32Array((held + n) * d);
     const vExt = new Float32Array((held + n) * dv);
     for (let r = 0; r < count; r++) {
       for (let j = 0; j < held; j++) this.readRing(r, this.tokens - held + j, kExt, vExt, j);
       kExt.set(k.subarray(r * n * d, (r + 1) * n * d), held * d);
       vExt.set(v.subarray(r * n * dv, (r + 1) * n * dv), held * dv);
-      ws.run(this.statePointers(r), q, r * n, n, kExt, vExt, 0, held + n, undefined, 0, result, r * n);
+      runWindowHead(ws, this.statePointers(r), q, r * n, n, kExt, vExt, 0, held + n, undefined, 0, result, r * n);
       for (let j = Math.max(0, held + n - R); j < held + n; j++) this.writeRing(r, this.tokens - held + j, kExt, vExt, j);
     }
   }

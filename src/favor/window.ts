@@ -5,6 +5,7 @@
 // Alignment: query i is aligned to key p_i = i + (keys − queries), as in the causal pass (a key cache: the last
 // query sits on the last key). Bidirectional window [p_i − w, p_i + w], causal [p_i − w, p_i], clipped to the keys.
 import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
+import { accumulateHead } from './bidirectional.ts';
 import { clearState, type StatePointers } from './causal.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
@@ -66,17 +67,7 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, s
   for (let b = 0; b < s.batch; b++) {
     for (let hd = 0; hd < s.heads; hd++) {
       const head = b * s.heads + hd;
-      // the FAVOR+ state of every key, as in the plain pass (bidirectional.ts)
-      rt.f32.fill(0, at('S') >>> 2, (at('z') >>> 2) + 2 * Mp);
-      rt.f64[at('run') >>> 3] = -Infinity;
-      for (let j = 0; j < Lk; j += C) {
-        const rows = Math.min(C, Lk - j);
-        rt.write(at('x'), k.subarray((head * Lk + j) * d, (head * Lk + j + rows) * d));
-        rt.write(at('v'), v.subarray((head * Lk + j) * dv, (head * Lk + j + rows) * dv));
-        if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + rows), at('mask'));
-        e.favor_accumulate(kind, at('x'), at('v'), rows, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon, mask ? at('mask') : 0,
-                           at('u'), at('phi'), at('h'), at('top'), at('c'), at('tmpS'), at('z32'), at('S'), at('z'), at('run'));
-      }
+      accumulateHead(rt, f, C, s, k, v, mask, head, wt, at); // the FAVOR+ state of every key, as in the plain pass
       e.favor_state_to_f32(at('S'), at('z'), at('S32'), at('z32'), Mp, dv);
       const cK = rt.f64[at('run') >>> 3];
       for (let i = 0; i < Lq; i += C) {
@@ -95,76 +86,72 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, s
   }
 }
 
-/** The scratch of causal window chunks of up to C rows, and one head's run through them on a given state. */
-export class WindowCausalWorkspace {
-  private readonly rt: Runtime;
-  private readonly f: PreparedFeatures;
-  private readonly C: number;
-  private readonly w: number;
-  private readonly dv: number;
-  private readonly at: Record<string, number>;
-  private readonly wt: number;
+/** The scratch of causal window chunks of up to C rows: region addresses, the projection, C and w. */
+export interface WindowCausalWorkspace {
+  f: PreparedFeatures;
+  C: number;
+  w: number;
+  dv: number;
+  at: Record<string, number>;
+  wt: number;
+}
 
-  constructor(f: PreparedFeatures, C: number, w: number, dv: number) {
-    this.rt = runtime();
-    this.f = f;
-    this.C = C;
-    this.w = w;
-    this.dv = dv;
-    const { mp, Mp, dim: d } = f;
-    const band = C + w;
-    const tile = 16 * this.rt.exports.window_tile_stride(w);
-    const plan = planWorkspace<string>({
-      wt: projectionFloats(f), q: C * d, kLag: C * d, vLag: C * dv, maskLag: Math.ceil(C / 4), kb: band * d, vb: band * dv,
-      maskB: Math.ceil(band / 4), u: C * mp, phiQ: C * Mp, phiK: C * Mp, h: C, top: C, cK: C, den: C, A: C * C,
-      S32: Mp * dv, z32: Mp, Lg: tile, G: tile, out: C * dv, S: 2 * Mp * dv, z: 2 * Mp, run: 2,
-    });
-    checkWorkspaceBytes(plan.bytes);
-    const base = this.rt.scratch(plan.bytes);
-    this.at = Object.fromEntries(Object.entries(plan.offsets).map(([key, off]) => [key, base + (off as number)]));
-    this.wt = writeProjection(this.rt, f, this.at.wt);
+export function windowCausalWorkspace(f: PreparedFeatures, C: number, w: number, dv: number): WindowCausalWorkspace {
+  const rt = runtime();
+  const { mp, Mp, dim: d } = f;
+  const band = C + w;
+  const tile = 16 * rt.exports.window_tile_stride(w);
+  const plan = planWorkspace<string>({
+    wt: projectionFloats(f), q: C * d, kLag: C * d, vLag: C * dv, maskLag: Math.ceil(C / 4), kb: band * d, vb: band * dv,
+    maskB: Math.ceil(band / 4), u: C * mp, phiQ: C * Mp, phiK: C * Mp, h: C, top: C, cK: C, den: C, A: C * C,
+    S32: Mp * dv, z32: Mp, Lg: tile, G: tile, out: C * dv, S: 2 * Mp * dv, z: 2 * Mp, run: 2,
+  });
+  checkWorkspaceBytes(plan.bytes);
+  const base = rt.scratch(plan.bytes);
+  const at = Object.fromEntries(Object.entries(plan.offsets).map(([key, off]) => [key, base + (off as number)]));
+  return { f, C, w, dv, at, wt: writeProjection(rt, f, at.wt) };
+}
+
+/** The state region of a workspace, for passes that need no persistent one. */
+export function workspaceState(ws: WindowCausalWorkspace): StatePointers {
+  return { S: ws.at.S, z: ws.at.z, run: ws.at.run };
+}
+
+/**
+ * One head on state st: Lq query rows from qOff, Lk key and value rows from kOff (mask bytes from maskOff),
+ * query i aligned to key i + Lk − Lq; outputs to out from row outOff. Queries aligned before key 0 get zeros.
+ * The keys older than the first query's window are added to st first; then each chunk's lagged keys.
+ */
+export function runWindowHead(ws: WindowCausalWorkspace, st: StatePointers, q: Float32Array, qOff: number, Lq: number,
+                              k: Float32Array, v: Float32Array, kOff: number, Lk: number,
+                              mask: Uint8Array | undefined, maskOff: number, out: Float32Array, outOff: number): void {
+  const rt = runtime();
+  const { f, at, C, w, dv, wt } = ws;
+  const { dim: d, mp } = f;
+  const e = rt.exports;
+  const kind = f.map.id;
+  const shift = Lk - Lq; // query i is aligned to key i + shift
+  const blind = Math.max(0, -shift);
+  out.fill(0, outOff * dv, (outOff + blind) * dv);
+  const older = Math.max(0, blind + shift - w - 1);
+  for (let j = 0; j < older; j += C) {
+    const n = Math.min(C, older - j);
+    writeRows(rt, k, v, mask, kOff, maskOff, Lk, d, dv, j, j + n, at.kLag, at.vLag, at.maskLag);
+    e.favor_accumulate(kind, at.kLag, at.vLag, n, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon, at.maskLag,
+      at.u, at.phiK, at.h, at.top, at.cK, at.S32, at.z32, st.S, st.z, st.run);
   }
-
-  /** A state region of this workspace, for passes that need no persistent one. */
-  get state(): StatePointers {
-    return { S: this.at.S, z: this.at.z, run: this.at.run };
-  }
-
-  /**
-   * One head on state st: Lq query rows from qOff, Lk key and value rows from kOff (mask bytes from maskOff),
-   * query i aligned to key i + Lk − Lq; outputs to out from row outOff. Queries aligned before key 0 get zeros.
-   * The keys older than the first query's window are added to st first; then each chunk's lagged keys.
-   */
-  run(st: StatePointers, q: Float32Array, qOff: number, Lq: number, k: Float32Array, v: Float32Array, kOff: number, Lk: number,
-      mask: Uint8Array | undefined, maskOff: number, out: Float32Array, outOff: number): void {
-    const { rt, f, at, C, w, dv } = this;
-    const { dim: d, mp } = f;
-    const e = rt.exports;
-    const kind = f.map.id;
-    const shift = Lk - Lq; // query i is aligned to key i + shift
-    const blind = Math.max(0, -shift);
-    out.fill(0, outOff * dv, (outOff + blind) * dv);
-    // keys older than the first query's window go to the state at once
-    const older = Math.max(0, blind + shift - w - 1);
-    for (let j = 0; j < older; j += C) {
-      const n = Math.min(C, older - j);
-      writeRows(rt, k, v, mask, kOff, maskOff, Lk, d, dv, j, j + n, at.kLag, at.vLag, at.maskLag);
-      e.favor_accumulate(kind, at.kLag, at.vLag, n, d, dv, this.wt, f.m, mp, f.hScale, f.a, f.epsilon, at.maskLag,
-        at.u, at.phiK, at.h, at.top, at.cK, at.S32, at.z32, st.S, st.z, st.run);
-    }
-    for (let i = blind; i < Lq; i += C) {
-      const rows = Math.min(C, Lq - i);
-      const pFirst = i + shift;
-      const kb0 = Math.max(0, pFirst - w);
-      const nb = pFirst + rows - kb0;
-      rt.write(at.q, q.subarray((qOff + i) * d, (qOff + i + rows) * d));
-      writeRows(rt, k, v, mask, kOff, maskOff, Lk, d, dv, pFirst - w - 1, pFirst - w - 1 + rows, at.kLag, at.vLag, at.maskLag);
-      writeRows(rt, k, v, mask, kOff, maskOff, Lk, d, dv, kb0, kb0 + nb, at.kb, at.vb, at.maskB);
-      e.window_causal_chunk(kind, at.q, at.kLag, at.vLag, at.maskLag, at.kb, at.vb, at.maskB, rows, nb,
-        d, dv, this.wt, f.m, mp, f.hScale, f.a, f.epsilon, at.u, at.phiQ, at.phiK, at.h, at.top, at.cK, at.den, at.A,
-        at.S32, at.z32, at.Lg, at.G, kb0, pFirst, w, at.out, st.S, st.z, st.run);
-      out.set(rt.view(at.out, rows * dv), (outOff + i) * dv);
-    }
+  for (let i = blind; i < Lq; i += C) {
+    const rows = Math.min(C, Lq - i);
+    const pFirst = i + shift;
+    const kb0 = Math.max(0, pFirst - w);
+    const nb = pFirst + rows - kb0;
+    rt.write(at.q, q.subarray((qOff + i) * d, (qOff + i + rows) * d));
+    writeRows(rt, k, v, mask, kOff, maskOff, Lk, d, dv, pFirst - w - 1, pFirst - w - 1 + rows, at.kLag, at.vLag, at.maskLag);
+    writeRows(rt, k, v, mask, kOff, maskOff, Lk, d, dv, kb0, kb0 + nb, at.kb, at.vb, at.maskB);
+    e.window_causal_chunk(kind, at.q, at.kLag, at.vLag, at.maskLag, at.kb, at.vb, at.maskB, rows, nb,
+      d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon, at.u, at.phiQ, at.phiK, at.h, at.top, at.cK, at.den, at.A,
+      at.S32, at.z32, at.Lg, at.G, kb0, pFirst, w, at.out, st.S, st.z, st.run);
+    out.set(rt.view(at.out, rows * dv), (outOff + i) * dv);
   }
 }
 
@@ -176,14 +163,14 @@ export function windowCausalForward(...args: Parameters<typeof causalPass>): voi
 function causalPass(f: PreparedFeatures, chunk: number, window: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
                     v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
   const { queries: Lq, keys: Lk, valueDim: dv } = s;
-  const ws = new WindowCausalWorkspace(f, Math.min(chunk, Math.max(Lq, Lk)), effectiveWindow(window, s), dv);
+  const ws = windowCausalWorkspace(f, Math.min(chunk, Math.max(Lq, Lk)), effectiveWindow(window, s), dv);
   const rt = runtime();
-  const st = ws.state;
+  const st = workspaceState(ws);
   for (let b = 0; b < s.batch; b++) {
     for (let hd = 0; hd < s.heads; hd++) {
       const head = b * s.heads + hd;
       clearState(rt, st, f, dv);
-      ws.run(st, q, head * Lq, Lq, k, v, head * Lk, Lk, mask, b * Lk, out, head * Lq);
+      runWindowHead(ws, st, q, head * Lq, Lq, k, v, head * Lk, Lk, mask, b * Lk, out, head * Lq);
     }
   }
 }

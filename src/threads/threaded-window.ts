@@ -5,7 +5,7 @@ import type { PreparedFeatures } from '../favor/features.ts';
 import type { Job, Pool } from './pool.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { planWorkspace, runtime } from '../runtime/wasm.ts';
-import { allocate, at, rounds } from './threaded.ts';
+import { allocate, at, copyHeadIn, rounds } from './threaded.ts';
 
 const DESCRIPTOR_WORDS = 40; // WINDOW_DESCRIPTOR_WORDS in assembly/threads/window-heads.ts
 
@@ -28,7 +28,7 @@ export function threadedWindowForward(pool: Pool, f: PreparedFeatures, chunk: nu
                                       q: Float32Array, k: Float32Array, v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
   const rt = runtime();
   const heads = s.batch * s.heads;
-  const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
+  const { valueDim: dv, queries: Lq, keys: Lk } = s;
   const C = Math.min(chunk, Math.max(Lq, Lk));
   const layout = laneLayout(f, C, w, 16 * rt.exports.window_tile_stride(w), s);
   const lanes = Math.min(heads, Math.max(pool.threads, Math.floor(rounds.roundBytes / layout.bytes)));
@@ -42,15 +42,8 @@ export function threadedWindowForward(pool: Pool, f: PreparedFeatures, chunk: nu
       jobs.push({ fn: 'head_window', args: [f.map.id, r.desc] });
       ranges.push([first + l, r]);
     }
-    const copyIn = (i: number) => { // just before its job is published (Pool.run's prepare)
-      const [head, r] = ranges[i];
-      rt.write(r.q, q.subarray(head * Lq * d, (head + 1) * Lq * d));
-      rt.write(r.k, k.subarray(head * Lk * d, (head + 1) * Lk * d));
-      rt.write(r.v, v.subarray(head * Lk * dv, (head + 1) * Lk * dv));
-      const b = Math.floor(head / s.heads);
-      if (mask) rt.u8.set(mask.subarray(b * Lk, (b + 1) * Lk), r.mask);
-    };
-    pool.run(jobs, copyIn);
+    // each head's inputs are copied in just before its job is published (Pool.run's prepare)
+    pool.run(jobs, (i) => copyHeadIn(rt, s, ranges[i][0], ranges[i][1], q, k, v, mask));
     for (const [head, r] of ranges) out.set(rt.view(r.out, Lq * dv), head * Lq * dv);
   }
 }
