@@ -34,25 +34,32 @@ export function window_tile_stride(w: i32): i32 {
 /**
  * Bidirectional read-out of a chunk of queries with the window (state S32, z32 already f32, key stabilizer cK).
  * Query i of the chunk is aligned to key pFirst + i; its window is clipped to [0, Lk). The band kb, vb must
- * hold keys [max(0, pFirst − w), min(Lk, pFirst + rows + w)).
+ * hold keys [max(0, pFirst − w), min(Lk, pFirst + rows + w)). The band's first `keep` rows of φ(k) were computed
+ * by the previous chunk, at rows from.. of phiK (consecutive chunks share 2w keys): only the others are mapped.
  */
 export function window_bidirectional_chunk(kind: i32, q: usize, kb: usize, vb: usize, maskB: usize, rows: i32, nb: i32,
                                            d: i32, dv: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
                                            cK: f32, S32: usize, z32: usize,
                                            u: usize, h: usize, top: usize, hK: usize, cRow: usize, phiQ: usize, phiK: usize,
-                                           den: usize, Lg: usize, G: usize, kb0: i32, Lk: i32, pFirst: i32, w: i32, out: usize): void {
+                                           den: usize, Lg: usize, G: usize, kb0: i32, Lk: i32, pFirst: i32, w: i32, keep: i32, from: i32,
+                                           out: usize): void {
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
   // FAVOR+ over every key: num = φ(Q)·S, den = φ(Q)·z
   queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
   gemm_nn(phiQ, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
   for (let i = 0; i < rows; i++) store<f32>(den + (<usize>i << 2), dot(phiQ + (<usize>(i * Mp) << 2), z32, Mp));
   // the band's φ(k) at the final key stabilizer, as in the state (masked rows zero)
-  if (nb > 0) {
-    project_rows(kb, nb, d, wt, mp, u);
-    feature_row_stats(kind, kb, u, nb, d, m, mp, hScale, hK, cRow);
-    for (let j = 0; j < nb; j++) store<f32>(cRow + (<usize>j << 2), cK);
-    feature_map(kind, u, nb, m, mp, hK, cRow, a, eps, phiK);
-    zeroMaskedRows(phiK, maskB, nb, Mp);
+  const rowBytes = <usize>Mp << 2;
+  if (keep > 0 && from > 0) memory.copy(phiK, phiK + <usize>from * rowBytes, <usize>keep * rowBytes);
+  const fresh = nb - keep;
+  if (fresh > 0) {
+    const kNew = kb + (<usize>(keep * d) << 2);
+    const phiNew = phiK + <usize>keep * rowBytes;
+    project_rows(kNew, fresh, d, wt, mp, u);
+    feature_row_stats(kind, kNew, u, fresh, d, m, mp, hScale, hK, cRow);
+    for (let j = 0; j < fresh; j++) store<f32>(cRow + (<usize>j << 2), cK);
+    feature_map(kind, u, fresh, m, mp, hK, cRow, a, eps, phiNew);
+    zeroMaskedRows(phiNew, maskB ? maskB + <usize>keep : 0, fresh, Mp);
   }
   for (let i = 0; i < rows; i++) store<f32>(cRow + (<usize>i << 2), cK);
   windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, Lg, G, kb0, Lk, pFirst, w, false, out);

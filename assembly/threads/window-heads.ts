@@ -43,15 +43,19 @@ export function head_window(kind: i32, desc: usize): void {
                     ptr(desc, CROW), ptr(desc, TMPS), ptr(desc, COLSUM), Sp, zp, run);
     favor_state_to_f32(Sp, zp, ptr(desc, S32), ptr(desc, Z32), Mp, dv);
     const cK = <f32>load<f64>(run);
+    let prevKb0 = 0, prevEnd = 0; // the previous chunk's band (its φ(k) rows are reused where the bands overlap)
     for (let i = 0; i < Lq; i += C) {
       const rows = min(C, Lq - i);
       const pFirst = i + shift;
       const kb0 = max(0, pFirst - w);
       const nb = max(0, min(Lk, pFirst + rows + w) - kb0);
+      const keep = max(0, min(prevEnd, kb0 + nb) - kb0);
       window_bidirectional_chunk(kind, q + (<usize>(i * d) << 2), k + (<usize>(kb0 * d) << 2), v + (<usize>(kb0 * dv) << 2),
         mask ? mask + <usize>kb0 : 0, rows, nb, d, dv, wt, m, mp, hScale, a, eps, cK, ptr(desc, S32), ptr(desc, Z32),
         ptr(desc, U), ptr(desc, H), ptr(desc, TOP), ptr(desc, HK), ptr(desc, CROW), ptr(desc, PHI), ptr(desc, PHIK),
-        ptr(desc, DEN), ptr(desc, LG), ptr(desc, G), kb0, Lk, pFirst, w, out + (<usize>(i * dv) << 2));
+        ptr(desc, DEN), ptr(desc, LG), ptr(desc, G), kb0, Lk, pFirst, w, keep, kb0 - prevKb0, out + (<usize>(i * dv) << 2));
+      prevKb0 = kb0;
+      prevEnd = kb0 + nb;
     }
     return;
   }

@@ -70,6 +70,7 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, s
       accumulateHead(rt, f, C, s, k, v, mask, head, wt, at); // the FAVOR+ state of every key, as in the plain pass
       e.favor_state_to_f32(at('S'), at('z'), at('S32'), at('z32'), Mp, dv);
       const cK = rt.f64[at('run') >>> 3];
+      let prev = { kb0: 0, end: 0 }; // the previous chunk's band: its φ(k) rows are reused where the bands overlap
       for (let i = 0; i < Lq; i += C) {
         const rows = Math.min(C, Lq - i);
         const pFirst = i + shift;
@@ -77,9 +78,11 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, s
         const nb = Math.max(0, Math.min(Lk, pFirst + rows + w) - kb0);
         rt.write(at('x'), q.subarray((head * Lq + i) * d, (head * Lq + i + rows) * d));
         writeRows(rt, k, v, mask, head * Lk, b * Lk, Lk, d, dv, kb0, kb0 + nb, at('kb'), at('vb'), at('mask'));
+        const keep = Math.max(0, Math.min(prev.end, kb0 + nb) - kb0);
         e.window_bidirectional_chunk(kind, at('x'), at('kb'), at('vb'), at('mask'), rows, nb, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon,
           cK, at('S32'), at('z32'), at('u'), at('h'), at('top'), at('hK'), at('c'), at('phi'), at('phiK'),
-          at('den'), at('Lg'), at('G'), kb0, Lk, pFirst, w, at('out'));
+          at('den'), at('Lg'), at('G'), kb0, Lk, pFirst, w, keep, kb0 - prev.kb0, at('out'));
+        prev = { kb0, end: kb0 + nb };
         out.set(rt.view(at('out'), rows * dv), (head * Lq + i) * dv);
       }
     }

@@ -67,7 +67,8 @@ export interface KernelExports {
                              d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
                              cK: number, S32: number, z32: number,
                              u: number, h: number, top: number, hK: number, cRow: number, phiQ: number, phiK: number,
-                             den: number, Lg: number, G: number, kb0: number, Lk: number, pFirst: number, w: number, out: number): void;
+                             den: number, Lg: number, G: number, kb0: number, Lk: number, pFirst: number, w: number, keep: number, from: number,
+                             out: number): void;
   window_causal_chunk(kind: number, q: number, kLag: number, vLag: number, maskLag: number,
                       kb: number, vb: number, maskB: number, rows: number, nb: number,
                       d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
