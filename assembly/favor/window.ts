@@ -17,6 +17,7 @@
 // kb0; maskB 0 or nb bytes (nonzero = keep); num rows × dv, den rows (the FAVOR+ parts, overwritten by the
 // outputs in num); Lg, G: scratch of TILE × tileStride(w) each. The other scratch as in favor.ts.
 import { exp4 } from '../linalg/math';
+import { hmax, madd } from '../linalg/simd';
 import { gemm_nn, gemm_nt } from '../linalg/gemm';
 import { feature_map, feature_row_stats, isTwoBlock } from './features';
 import { project_rows, queryFeatures } from './favor';
@@ -123,14 +124,27 @@ export function windowTiles(q: usize, kb: usize, vb: usize, maskB: usize, rows: 
 function windowRow(row: usize, g: usize, ld: i32, rlo: i32, rhi: i32, mask: usize, logitScale: f32, s: f32, favor: bool,
                    num: usize, dv: i32, den: usize): void {
   const ref: f32 = favor ? s : 0;
-  let top: f32 = favor ? 0 : -Infinity;
-  for (let j = 0; j < ld; j++) {
+  // e_j = ℓ_j − ref inside the window and unmasked, −∞ elsewhere, four lanes at a time (the mask is read in whole
+  // words: up to 3 bytes past the tile's last key, inside the workspace, and those lanes are outside the window)
+  const scale = f32x4.splat(logitScale);
+  const shiftRef = f32x4.splat(-ref);
+  const none = f32x4.splat(-Infinity);
+  const lo4 = i32x4.splat(rlo);
+  const hi4 = i32x4.splat(rhi);
+  let best = none;
+  for (let j = 0; j < ld; j += 4) {
     const p = row + (<usize>j << 2);
-    const inside = j >= rlo && j <= rhi && (!mask || load<u8>(mask + <usize>j) != 0);
-    const e: f32 = inside ? load<f32>(p) * logitScale - ref : -Infinity;
-    store<f32>(p, e);
-    top = max(top, e);
+    const idx = i32x4.add(i32x4.splat(j), i32x4(0, 1, 2, 3));
+    let inside = v128.and(i32x4.ge_s(idx, lo4), i32x4.le_s(idx, hi4));
+    if (mask) {
+      const bytes = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(mask + <usize>j)));
+      inside = v128.and(inside, i32x4.ne(bytes, i32x4.splat(0)));
+    }
+    const e = v128.bitselect(madd(v128.load(p), scale, shiftRef), none, inside);
+    v128.store(p, e);
+    best = f32x4.max(best, e);
   }
+  const top: f32 = max(hmax(best), favor ? <f32>0 : <f32>-Infinity);
   if (top == -Infinity) { // no key at all: zeros (the division guard turns 0/0 into 0)
     memory.fill(row, 0, <usize>ld << 2);
     memory.fill(num, 0, <usize>dv << 2);
@@ -140,7 +154,6 @@ function windowRow(row: usize, g: usize, ld: i32, rlo: i32, rhi: i32, mask: usiz
   const favorScale: f32 = favor ? <f32>Math.exp(-<f64>top) : 0;
   const shift = f32x4.splat(-top);
   const gScale = f32x4.splat(favorScale);
-  const none = f32x4.splat(-Infinity);
   let sum = f32x4.splat(0);
   for (let j = 0; j < ld; j += 4) {
     const p = row + (<usize>j << 2);
