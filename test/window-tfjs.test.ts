@@ -1,6 +1,6 @@
 // performer-wasm/tfjs with hybrid attention and key centring: the op's forward is FavorAttention.forward bit for
-// bit; with centerKeys its gradient is FavorAttention.backward's; with a window the gradient is refused (not
-// implemented) rather than wrong.
+// bit; its gradient is FavorAttention.backward's (with centerKeys, and with a bidirectional window); with a causal
+// window the gradient is refused (not implemented) rather than wrong.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
@@ -29,15 +29,19 @@ test('tfjs op: window and centerKeys forward equal FavorAttention.forward, bit f
   }
 });
 
-test('tfjs op: gradients through centerKeys are FavorAttention.backward; a window refuses its gradient', () => {
+test('tfjs op: gradients through centerKeys and a bidirectional window are FavorAttention.backward; a causal window refuses', () => {
   const options = { features: 16, seed: 2, centerKeys: true };
   const grads = tf.grads((qt: tf.Tensor, kt: tf.Tensor, vt: tf.Tensor) => favorAttention(qt, kt, vt, options))([q, k, v], dy);
   const g = new FavorAttention({ dim: 8, ...options }).backward(a.q, a.k, a.v, a.dOut, s);
   assert.ok(same(grads[0].dataSync() as Float32Array, g.dq));
   assert.ok(same(grads[1].dataSync() as Float32Array, g.dk));
   assert.ok(same(grads[2].dataSync() as Float32Array, g.dv));
+  const hybrid = { features: 16, seed: 2, window: 2 };
+  const hg = tf.grads((qt: tf.Tensor, kt: tf.Tensor, vt: tf.Tensor) => favorAttention(qt, kt, vt, hybrid))([q, k, v], dy);
+  const hRef = new FavorAttention({ dim: 8, ...hybrid }).backward(a.q, a.k, a.v, a.dOut, s);
+  assert.ok(same(hg[0].dataSync() as Float32Array, hRef.dq) && same(hg[1].dataSync() as Float32Array, hRef.dk) && same(hg[2].dataSync() as Float32Array, hRef.dv));
   try {
-    tf.grads((qt: tf.Tensor, kt: tf.Tensor, vt: tf.Tensor) => favorAttention(qt, kt, vt, { features: 16, window: 2 }))([q, k, v], dy);
+    tf.grads((qt: tf.Tensor, kt: tf.Tensor, vt: tf.Tensor) => favorAttention(qt, kt, vt, { features: 16, window: 2, causal: true }))([q, k, v], dy);
     assert.unreachable('gradient with a window');
   } catch (error) {
     assert.instance(error, PerformerError);

@@ -58,6 +58,6 @@ export function window_decoder_step(kind: i32, q: usize, k: usize, v: usize, cou
     store<f32>(den + (<usize>r << 2), <f32>dn);
     windowTiles(q + <usize>r * kRow, ringK + <usize>(2 * R * r + bandRow) * kRow, ringV + <usize>(2 * R * r + bandRow) * vRow, 0,
                 1, d, dv, phiQ + (<usize>(r * Mp) << 2), 0, Mp, top + (<usize>r << 2), cRow + (<usize>r << 2), den + (<usize>r << 2),
-                Lg, G, t - nb + 1, 0x7fffffff, t, w, true, o);
+                Lg, G, t - nb + 1, 0x7fffffff, t, w, true, o, 0, 0, 0, 0);
   }
 }

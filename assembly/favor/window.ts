@@ -63,7 +63,7 @@ export function window_bidirectional_chunk(kind: i32, q: usize, kb: usize, vb: u
     zeroMaskedRows(phiNew, maskB ? maskB + <usize>keep : 0, fresh, Mp);
   }
   for (let i = 0; i < rows; i++) store<f32>(cRow + (<usize>i << 2), cK);
-  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, Lg, G, kb0, Lk, pFirst, w, false, out);
+  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, Lg, G, kb0, Lk, pFirst, w, false, out, 0, 0, 0, 0);
 }
 
 /**
@@ -79,14 +79,20 @@ export function window_causal_chunk(kind: i32, q: usize, kLag: usize, vLag: usiz
                                     out: usize, S: usize, z: usize, run: usize): void {
   causal_chunk_parts(kind, q, kLag, vLag, rows, d, dv, wt, m, mp, hScale, a, eps, maskLag,
                      u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
-  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, 0, 0, top, cK, den, Lg, G, kb0, 0x7fffffff, pFirst, w, true, out);
+  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, 0, 0, top, cK, den, Lg, G, kb0, 0x7fffffff, pFirst, w, true, out, 0, 0, 0, 0);
   causal_chunk_update(kind, vLag, rows, dv, mp, cK, phiK, S32, z32, S, z, run);
 }
 
-/** The window part of every query of a chunk, TILE queries at a time; then out = num / den. */
+/**
+ * The window part of every query of a chunk, TILE queries at a time; then out = num / den. Lg and G are one
+ * tile's scratch, unless E is nonzero (the backward pass, window-backward.ts): then Lg, G and E are the whole
+ * chunk's (rows × stride) and keep, per row, the weights B (in Lg), the exponents e (−∞ outside the window, in E),
+ * and t and the FAVOR+ factor exp(−t) (in tRow, fsRow).
+ */
 export function windowTiles(q: usize, kb: usize, vb: usize, maskB: usize, rows: i32, d: i32, dv: i32,
                      phiQ: usize, phiK: usize, Mp: i32, top: usize, cK: usize, den: usize, Lg: usize, G: usize,
-                     kb0: i32, Lk: i32, pFirst: i32, w: i32, causal: bool, out: usize): void {
+                     kb0: i32, Lk: i32, pFirst: i32, w: i32, causal: bool, out: usize,
+                     E: usize, tRow: usize, fsRow: usize, stride: i32): void {
   const logitScale = <f32>(1 / Math.sqrt(<f64>d)); // q̂·k̂ = q·k/√d
   for (let t0 = 0; t0 < rows; t0 += TILE) {
     const n = min(TILE, rows - t0);
@@ -94,23 +100,36 @@ export function windowTiles(q: usize, kb: usize, vb: usize, maskB: usize, rows: 
     const lo = max(0, pa - w); // the tile's keys, absolute
     const hi = causal ? pa + n - 1 : min(Lk - 1, pa + n - 1 + w);
     const outTile = out + (<usize>(t0 * dv) << 2);
+    const tileAt = E ? <usize>(t0 * stride) << 2 : 0;
+    const LgT = Lg + tileAt;
+    const GT = G + tileAt;
     if (hi >= lo) {
       const nk = hi - lo + 1;
-      const ld = (nk + 3) & ~3;
+      const ld = E ? stride : (nk + 3) & ~3;
       const kTile = kb + (<usize>((lo - kb0) * d) << 2);
-      gemm_nt(q + (<usize>(t0 * d) << 2), kTile, Lg, n, nk, d, d, d, ld, 0);
-      if (phiK) gemm_nt(phiQ + (<usize>(t0 * Mp) << 2), phiK + (<usize>((lo - kb0) * Mp) << 2), G, n, nk, Mp, Mp, Mp, ld, 0);
+      gemm_nt(q + (<usize>(t0 * d) << 2), kTile, LgT, n, nk, d, d, d, ld, 0);
+      if (phiK) gemm_nt(phiQ + (<usize>(t0 * Mp) << 2), phiK + (<usize>((lo - kb0) * Mp) << 2), GT, n, nk, Mp, Mp, Mp, ld, 0);
       for (let i = 0; i < n; i++) {
         const p = pa + i;
         const rlo = max(0, p - w);
         const rhi = causal ? p : min(Lk - 1, p + w);
         const covers = !causal && rlo == 0 && rhi == Lk - 1;
         const s = load<f32>(top + (<usize>(t0 + i) << 2)) + load<f32>(cK + (<usize>(t0 + i) << 2));
-        windowRow(Lg + (<usize>(i * ld) << 2), phiK ? G + (<usize>(i * ld) << 2) : 0, ld, rlo - lo, rhi - lo,
+        const r = <usize>(t0 + i) << 2;
+        windowRow(LgT + (<usize>(i * ld) << 2), phiK ? GT + (<usize>(i * ld) << 2) : 0, ld, rlo - lo, rhi - lo,
                   maskB ? maskB + <usize>(lo - kb0) : 0, logitScale, s, !covers && s > -Infinity,
-                  outTile + (<usize>(i * dv) << 2), dv, den + (<usize>(t0 + i) << 2));
+                  outTile + (<usize>(i * dv) << 2), dv, den + r,
+                  E ? E + tileAt + (<usize>(i * ld) << 2) : 0, E ? tRow + r : 0, E ? fsRow + r : 0);
       }
-      gemm_nn(Lg, vb + (<usize>((lo - kb0) * dv) << 2), outTile, n, dv, nk, ld, dv, dv, 1);
+      gemm_nn(LgT, vb + (<usize>((lo - kb0) * dv) << 2), outTile, n, dv, nk, ld, dv, dv, 1);
+    } else if (E) { // no key in reach: nothing exact, the FAVOR+ part as it is
+      for (let i = 0; i < n; i++) {
+        memory.fill(LgT + (<usize>(i * stride) << 2), 0, <usize>stride << 2);
+        const e = E + tileAt + (<usize>(i * stride) << 2);
+        for (let j = 0; j < stride; j++) store<f32>(e + (<usize>j << 2), -Infinity);
+        store<f32>(tRow + (<usize>(t0 + i) << 2), 0);
+        store<f32>(fsRow + (<usize>(t0 + i) << 2), 1);
+      }
     }
     for (let i = 0; i < n; i++) divideRow(outTile + (<usize>(i * dv) << 2), dv, load<f32>(den + (<usize>(t0 + i) << 2)));
   }
@@ -122,7 +141,7 @@ export function windowTiles(q: usize, kb: usize, vb: usize, maskB: usize, rows: 
  * denominator are multiplied by exp(−t) (or dropped when `favor` is false); den gains Σ_j B_j.
  */
 function windowRow(row: usize, g: usize, ld: i32, rlo: i32, rhi: i32, mask: usize, logitScale: f32, s: f32, favor: bool,
-                   num: usize, dv: i32, den: usize): void {
+                   num: usize, dv: i32, den: usize, eRow: usize, tOut: usize, fsOut: usize): void {
   const ref: f32 = favor ? s : 0;
   // e_j = ℓ_j − ref inside the window and unmasked, −∞ elsewhere, four lanes at a time (the mask is read in whole
   // words: up to 3 bytes past the tile's last key, inside the workspace, and those lanes are outside the window)
@@ -145,13 +164,16 @@ function windowRow(row: usize, g: usize, ld: i32, rlo: i32, rhi: i32, mask: usiz
     best = f32x4.max(best, e);
   }
   const top: f32 = max(hmax(best), favor ? <f32>0 : <f32>-Infinity);
+  if (eRow) memory.copy(eRow, row, <usize>ld << 2);
   if (top == -Infinity) { // no key at all: zeros (the division guard turns 0/0 into 0)
     memory.fill(row, 0, <usize>ld << 2);
     memory.fill(num, 0, <usize>dv << 2);
     store<f32>(den, 0);
+    if (tOut) { store<f32>(tOut, 0); store<f32>(fsOut, 0); }
     return;
   }
   const favorScale: f32 = favor ? <f32>Math.exp(-<f64>top) : 0;
+  if (tOut) { store<f32>(tOut, top); store<f32>(fsOut, favorScale); }
   const shift = f32x4.splat(-top);
   const gScale = f32x4.splat(favorScale);
   let sum = f32x4.splat(0);

@@ -21,7 +21,7 @@ function effectiveWindow(w: number, s: ResolvedShape): number {
  * Copies rows [from, to) of one head's keys and values (rows kOff.. of k and v) and of its mask bytes (from
  * maskOff) to wasm; rows outside [0, L) become zero, masked rows. Without a mask every real row is kept.
  */
-function writeRows(rt: Runtime, k: Float32Array, v: Float32Array, mask: Uint8Array | undefined, kOff: number, maskOff: number,
+export function writeRows(rt: Runtime, k: Float32Array, v: Float32Array, mask: Uint8Array | undefined, kOff: number, maskOff: number,
                    L: number, d: number, dv: number, from: number, to: number, kAt: number, vAt: number, maskAt: number): void {
   const lo = Math.max(0, from);
   const hi = Math.min(L, to);

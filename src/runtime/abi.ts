@@ -83,6 +83,17 @@ export interface KernelExports {
                       den: number, Lg: number, G: number, kLag: number, vLag: number, ringK: number, ringV: number, w: number, t: number,
                       S: number, z: number, run: number, out: number): void;
 
+  /** Backward of one bidirectional hybrid chunk (assembly/favor/window-backward.ts: its memory contract). */
+  window_backward_chunk(kind: number, q: number, dOut: number, kb: number, vb: number, maskB: number, rows: number, nb: number,
+                        d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
+                        cK: number, S32: number, z32: number,
+                        u: number, h: number, top: number, hK: number, cRow: number, phiQ: number, phiK: number,
+                        den: number, Lg: number, G: number, E: number, tRow: number, fsRow: number,
+                        gU: number, gam: number, dnum: number, dden: number, dphiQ: number, dphiK: number, du: number, dh: number,
+                        tmpS: number, colSum: number, dS: number, dz: number,
+                        kb0: number, Lk: number, pFirst: number, w: number,
+                        out: number, dq: number, dqx: number, dkx: number, dkb: number, dvb: number): void;
+
   // whole-head drivers for the thread pool (assembly/threads/heads.ts)
   state_clear(S: number, z: number, run: number, Mp: number, dv: number): void;
   state_merge(Sa: number, za: number, runA: number, Sb: number, zb: number, runB: number, Mp: number, dv: number): void;
