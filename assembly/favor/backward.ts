@@ -249,7 +249,7 @@ export function favor_causal_backward_forward(kind: i32, q: usize, k: usize, v: 
 }
 
 /** B = tril((dNum·Vᵀ + dden ⊗ 1) ⊙ exp(c_j − c_i)) (rows × rows). */
-function blockGradient(dnum: usize, v: usize, dden: usize, cK: usize, B: usize, rows: i32, dv: i32): void {
+export function blockGradient(dnum: usize, v: usize, dden: usize, cK: usize, B: usize, rows: i32, dv: i32): void {
   gemm_nt(dnum, v, B, rows, rows, dv, dv, dv, rows, 0);
   for (let i = 0; i < rows; i++) {
     const di = load<f32>(dden + (<usize>i << 2));

@@ -12,7 +12,7 @@ import { resolveShape, type AttentionShape, type ResolvedShape } from '../argume
 import { threadedForward } from '../threads/threaded.ts';
 import { threadedWindowForward } from '../threads/threaded-window.ts';
 import { favorBackward, type Gradients } from './backward.ts';
-import { windowBackward } from './window-backward.ts';
+import { windowBackward, windowCausalBackward } from './window-backward.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkInput, checkInputMax } from '../arguments/finite.ts';
 import { checkBoolean, checkChoice, checkKeyMask, checkOptions, checkOut, checkSize, describe } from '../arguments/validate.ts';
@@ -201,9 +201,6 @@ export class FavorAttention {
     const s = resolveShape('backward', shape);
     if (s.dim !== this.dim) throw new PerformerError('INVALID_SIZE', `shape.dim is ${s.dim} but this FavorAttention has dim ${this.dim}`);
     const o = checkOptions<FavorBackwardOptions>('backward', options, BACKWARD_KEYS);
-    if (this.window > 0 && this.causal) {
-      throw new PerformerError('INVALID_OPTION', 'backward does not support causal hybrid attention (window > 0 with causal: true) yet');
-    }
     checkInput('q', q, s.qLength);
     checkInput('k', k, s.kLength);
     checkInput('v', v, s.vLength);
@@ -211,7 +208,10 @@ export class FavorAttention {
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const g = checkGradientBuffers(o.out, s, [q, k, v, dOut]);
     const keys = centredKeys(this.centering, k, s, mask);
-    if (this.window > 0) withKernel(() => windowBackward(this.prepared, this.chunkSize, this.window, s, q, keys, v, dOut, mask, g));
+    if (this.window > 0) {
+      const pass = this.causal ? windowCausalBackward : windowBackward;
+      withKernel(() => pass(this.prepared, this.chunkSize, this.window, s, q, keys, v, dOut, mask, g));
+    }
     else withKernel(() => favorBackward(this.prepared, this.chunkSize, s, q, keys, v, dOut, mask, this.causal, g));
     if (this.centering === true) centreGradient(g.dk, s, mask); // k_j − mean(k): ∂/∂k_j = g_j − mean(g)
     return g;

@@ -94,6 +94,16 @@ export interface KernelExports {
                         kb0: number, Lk: number, pFirst: number, w: number,
                         out: number, dq: number, dqx: number, dkx: number, dkb: number, dvb: number): void;
 
+  /** Causal hybrid backward, forward sweep, one chunk (assembly/favor/window-backward.ts: its memory contract). */
+  window_causal_backward_forward(kind: number, q: number, dOut: number, kLag: number, vLag: number, maskLag: number,
+                                 kb: number, vb: number, maskB: number, rows: number, nb: number,
+                                 d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
+                                 u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, den: number, A: number,
+                                 S32: number, z32: number, Lg: number, G: number, E: number, tRow: number, fsRow: number,
+                                 gU: number, gam: number, dnum: number, dden: number, dphiQ: number, du: number, dh: number, Bq: number,
+                                 kb0: number, pFirst: number, w: number, out: number, S: number, z: number, run: number,
+                                 dq: number, dqx: number, dkb: number, dvb: number): void;
+
   // whole-head drivers for the thread pool (assembly/threads/heads.ts)
   state_clear(S: number, z: number, run: number, Mp: number, dv: number): void;
   state_merge(Sa: number, za: number, runA: number, Sb: number, zb: number, runB: number, Mp: number, dv: number): void;
