@@ -5,7 +5,7 @@
 import { accumulateHead } from './bidirectional.ts';
 import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
 import type { Gradients } from './backward.ts';
-import { writeRows } from './window.ts';
+import { bidirectionalChunks, windowSizes, writeRows } from './window.ts';
 import { clearState } from './causal.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
@@ -17,8 +17,7 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
   const e = rt.exports;
   const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
   const { mp, Mp } = f;
-  const w = Math.min(window, Lq + Lk);
-  const C = Math.min(chunk, Math.max(Lq, Lk));
+  const { w, C } = windowSizes(chunk, window, s);
   const band = Math.min(Lk, C + 2 * w);
   const rowsMax = Math.max(C, band);
   const tile = C * e.window_tile_stride(w);
@@ -35,7 +34,6 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
   const wt = writeProjection(rt, f, at('wt'));
   const kind = f.map.id;
-  const shift = Lk - Lq;
   g.dk.fill(0);
   g.dv.fill(0);
   const add = (target: Float32Array, from: number, source: Float32Array) => {
@@ -50,11 +48,7 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
       const cK = rt.f64[at('run') >>> 3];
       rt.f64.fill(0, at('dS') >>> 3, (at('dS') >>> 3) + Mp * dv);
       rt.f64.fill(0, at('dz') >>> 3, (at('dz') >>> 3) + Mp);
-      for (let i = 0; i < Lq; i += C) {
-        const rows = Math.min(C, Lq - i);
-        const pFirst = i + shift;
-        const kb0 = Math.max(0, pFirst - w);
-        const nb = Math.max(0, Math.min(Lk, pFirst + rows + w) - kb0);
+      for (const { i, rows, pFirst, kb0, nb } of bidirectionalChunks(s, C, w)) {
         rt.write(at('x'), q.subarray((head * Lq + i) * d, (head * Lq + i + rows) * d));
         rt.write(at('dOut'), dOut.subarray((head * Lq + i) * dv, (head * Lq + i + rows) * dv));
         writeRows(rt, k, v, mask, head * Lk, b * Lk, Lk, d, dv, kb0, kb0 + nb, at('kb'), at('vb'), at('mask'));
@@ -98,8 +92,7 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
   const e = rt.exports;
   const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
   const { mp, Mp } = f;
-  const w = Math.min(window, Lq + Lk);
-  const C = Math.min(chunk, Math.max(Lq, Lk));
+  const { w, C } = windowSizes(chunk, window, s);
   const band = C + w;
   const tile = C * e.window_tile_stride(w);
   const plan = planWorkspace({

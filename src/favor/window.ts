@@ -12,9 +12,19 @@ import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
 
-/** The window actually used: beyond queries + keys every window already holds every key. */
-function effectiveWindow(w: number, s: ResolvedShape): number {
-  return Math.min(w, s.queries + s.keys);
+/** The window actually used (beyond queries + keys every window already holds every key) and the chunk rows. */
+export function windowSizes(chunk: number, window: number, s: ResolvedShape): { w: number; C: number } {
+  return { w: Math.min(window, s.queries + s.keys), C: Math.min(chunk, Math.max(s.queries, s.keys)) };
+}
+
+/** Bidirectional query chunks of C rows and the band of keys [kb0, kb0 + nb) their windows reach (query i on key i + keys − queries). */
+export function* bidirectionalChunks(s: ResolvedShape, C: number, w: number): Generator<{ i: number; rows: number; pFirst: number; kb0: number; nb: number }> {
+  for (let i = 0; i < s.queries; i += C) {
+    const rows = Math.min(C, s.queries - i);
+    const pFirst = i + s.keys - s.queries;
+    const kb0 = Math.max(0, pFirst - w);
+    yield { i, rows, pFirst, kb0, nb: Math.max(0, Math.min(s.keys, pFirst + rows + w) - kb0) };
+  }
 }
 
 /**
@@ -47,8 +57,7 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, s
   const e = rt.exports;
   const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
   const { mp, Mp } = f;
-  const w = effectiveWindow(window, s);
-  const C = Math.min(chunk, Math.max(Lq, Lk));
+  const { w, C } = windowSizes(chunk, window, s);
   const band = Math.min(Lk, C + 2 * w); // keys a chunk of queries can see exactly
   const rowsMax = Math.max(C, band);
   const tile = 16 * e.window_tile_stride(w);
@@ -62,7 +71,6 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, s
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
   const wt = writeProjection(rt, f, at('wt'));
   const kind = f.map.id;
-  const shift = Lk - Lq; // query i is aligned to key i + shift
 
   for (let b = 0; b < s.batch; b++) {
     for (let hd = 0; hd < s.heads; hd++) {
@@ -71,11 +79,7 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, s
       e.favor_state_to_f32(at('S'), at('z'), at('S32'), at('z32'), Mp, dv);
       const cK = rt.f64[at('run') >>> 3];
       let prev = { kb0: 0, end: 0 }; // the previous chunk's band: its φ(k) rows are reused where the bands overlap
-      for (let i = 0; i < Lq; i += C) {
-        const rows = Math.min(C, Lq - i);
-        const pFirst = i + shift;
-        const kb0 = Math.max(0, pFirst - w);
-        const nb = Math.max(0, Math.min(Lk, pFirst + rows + w) - kb0);
+      for (const { i, rows, pFirst, kb0, nb } of bidirectionalChunks(s, C, w)) {
         rt.write(at('x'), q.subarray((head * Lq + i) * d, (head * Lq + i + rows) * d));
         writeRows(rt, k, v, mask, head * Lk, b * Lk, Lk, d, dv, kb0, kb0 + nb, at('kb'), at('vb'), at('mask'));
         const keep = Math.max(0, Math.min(prev.end, kb0 + nb) - kb0);
@@ -166,7 +170,8 @@ export function windowCausalForward(...args: Parameters<typeof causalPass>): voi
 function causalPass(f: PreparedFeatures, chunk: number, window: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
                     v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
   const { queries: Lq, keys: Lk, valueDim: dv } = s;
-  const ws = windowCausalWorkspace(f, Math.min(chunk, Math.max(Lq, Lk)), effectiveWindow(window, s), dv);
+  const { w, C } = windowSizes(chunk, window, s);
+  const ws = windowCausalWorkspace(f, C, w, dv);
   const rt = runtime();
   const st = workspaceState(ws);
   for (let b = 0; b < s.batch; b++) {
