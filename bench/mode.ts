@@ -56,6 +56,20 @@ export const favorFlags: Record<string, Flag> = {
   kernel: { type: 'string', value: '<name>', help: `feature map: ${KERNEL_NAMES.join(', ')}` },
 };
 
+/** Hybrid attention (docs/hybrid-attention.md), for the modes that run FavorAttention forward or decode. */
+export const windowFlag: Record<string, Flag> = {
+  window: { type: 'string', value: '<w>', help: 'exact window w of hybrid attention (default 0: plain FAVOR+); timed beside plain FAVOR+' },
+};
+
+/** --window: an integer ≥ 0 (0: plain FAVOR+). */
+export function windowOf(flags: FlagValues): number {
+  const raw = flags.window;
+  if (raw === undefined) return 0;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--window takes an integer ≥ 0 (got "${raw}")`);
+  return n;
+}
+
 /** The exact-attention size limit of the modes that compare FAVOR+ with exact attention. */
 export const exactMaxFlag: Record<string, Flag> = {
   'exact-max': { type: 'string', value: '<L>', help: 'time exact attention only while batch·heads·L² ≤ <L>² (default 16384; 0: never)' },

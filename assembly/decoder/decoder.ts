@@ -12,8 +12,20 @@ export function decoder_step(kind: i32, q: usize, k: usize, v: usize, count: i32
                              S: usize, z: usize, run: usize, out: usize): void {
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
   const stateBytes = <usize>(Mp * dv) << 3;
+  decoderKeys(kind, k, count, d, dv, wt, m, mp, hScale, a, eps, u, phiK, h, top, cRow, S, z, run);
+  queryFeatures(kind, q, count, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
 
-  // keys: each state's stabilizer grows to cover the new key (rescaling S and z when it does)
+  for (let r = 0; r < count; r++) {
+    updateAndRead(phiQ + (<usize>(r * Mp) << 2), phiK + (<usize>(r * Mp) << 2), v + (<usize>(r * dv) << 2),
+                  S + <usize>r * stateBytes, z + (<usize>(r * Mp) << 3), Mp, dv, vd, acc, out + (<usize>(r * dv) << 2));
+  }
+}
+
+/** The keys of a step: each state's stabilizer grows to cover its new key (rescaling S and z when it does); φ(k) at it in phiK, c in cRow. */
+export function decoderKeys(kind: i32, k: usize, count: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
+                            u: usize, phiK: usize, h: usize, top: usize, cRow: usize, S: usize, z: usize, run: usize): void {
+  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+  const stateBytes = <usize>(Mp * dv) << 3;
   project_rows(k, count, d, wt, mp, u);
   feature_row_stats(kind, k, u, count, d, m, mp, hScale, h, top);
   for (let r = 0; r < count; r++) {
@@ -27,21 +39,25 @@ export function decoder_step(kind: i32, q: usize, k: usize, v: usize, count: i32
     store<f32>(cRow + (<usize>r << 2), cNew);
   }
   feature_map(kind, u, count, m, mp, h, cRow, a, eps, phiK);
-  queryFeatures(kind, q, count, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
+}
 
-  for (let r = 0; r < count; r++) {
-    updateAndRead(phiQ + (<usize>(r * Mp) << 2), phiK + (<usize>(r * Mp) << 2), v + (<usize>(r * dv) << 2),
-                  S + <usize>r * stateBytes, z + (<usize>(r * Mp) << 3), Mp, dv, vd, acc, out + (<usize>(r * dv) << 2));
+/** updateAndReadParts, then out = num / den in f32 (the denominator guarded, the result clamped to the f32 range). */
+function updateAndRead(phiQ: usize, phiK: usize, v: usize, S: usize, z: usize, Mp: i32, dv: i32, vd: usize, acc: usize, out: usize): void {
+  const den = updateAndReadParts(phiQ, phiK, v, S, z, Mp, dv, vd, acc);
+  const safe = abs(den) >= 1e-30 ? den : (den < 0 ? -1e-30 : 1e-30);
+  for (let c = 0; c < dv; c++) {
+    const y = load<f64>(acc + (<usize>c << 3)) / safe;
+    store<f32>(out + (<usize>c << 2), <f32>min(max(y, -f32.MAX_VALUE), f32.MAX_VALUE));
   }
 }
 
 /**
  * One pass over the state: S_f += φk_f·v and z_f += φk_f, and at the same time num += φq_f·S_f and
- * den += φq_f·z_f with the updated rows (position t sees its own key). out = num / den, in f32.
+ * den += φq_f·z_f with the updated rows (position t sees its own key). num (dv f64) in acc; returns den.
  * Columns go in blocks of 8 (four f64x2 accumulators held in registers while the block walks every
  * feature row), then pairs, then a last single column.
  */
-function updateAndRead(phiQ: usize, phiK: usize, v: usize, S: usize, z: usize, Mp: i32, dv: i32, vd: usize, acc: usize, out: usize): void {
+export function updateAndReadParts(phiQ: usize, phiK: usize, v: usize, S: usize, z: usize, Mp: i32, dv: i32, vd: usize, acc: usize): f64 {
   for (let t = 0; t < dv; t++) store<f64>(vd + (<usize>t << 3), <f64>load<f32>(v + (<usize>t << 2)));
   let den: f64 = 0;
   for (let f = 0; f < Mp; f++) {
@@ -90,9 +106,5 @@ function updateAndRead(phiQ: usize, phiK: usize, v: usize, S: usize, z: usize, M
     }
     store<f64>(acc + col, a);
   }
-  const safe = abs(den) >= 1e-30 ? den : (den < 0 ? -1e-30 : 1e-30);
-  for (let c = 0; c < dv; c++) {
-    const y = load<f64>(acc + (<usize>c << 3)) / safe;
-    store<f32>(out + (<usize>c << 2), <f32>min(max(y, -f32.MAX_VALUE), f32.MAX_VALUE));
-  }
+  return den;
 }

@@ -177,7 +177,7 @@ function normalizerGradients(num: usize, dOut: usize, dv: i32, den: f32, dden: u
 }
 
 /** M[i, :] += w[i]·x (M rows × n). */
-function addOuter(M: usize, w: usize, x: usize, rows: i32, n: i32): void {
+export function addOuter(M: usize, w: usize, x: usize, rows: i32, n: i32): void {
   for (let i = 0; i < rows; i++) {
     const wi = f32x4.splat(load<f32>(w + (<usize>i << 2)));
     const row = M + (<usize>(i * n) << 2);
@@ -200,7 +200,7 @@ function addRowToEach(M: usize, x: usize, rows: i32, n: i32): void {
 }
 
 /** out[r] = Σ_i w[i]·M[i, r] (M rows × n, n a multiple of 4). */
-function weightedColumnSum(M: usize, w: usize, rows: i32, n: i32, out: usize): void {
+export function weightedColumnSum(M: usize, w: usize, rows: i32, n: i32, out: usize): void {
   memory.fill(out, 0, <usize>n << 2);
   addOuterT(out, M, w, rows, n, f32x4.splat(1));
 }
@@ -256,7 +256,7 @@ export function favor_causal_backward_forward(kind: i32, q: usize, k: usize, v: 
 }
 
 /** B = tril((dNum·Vᵀ + dden ⊗ 1) ⊙ exp(c_j − c_i)) (rows × rows). */
-function blockGradient(dnum: usize, v: usize, dden: usize, cK: usize, B: usize, rows: i32, dv: i32): void {
+export function blockGradient(dnum: usize, v: usize, dden: usize, cK: usize, B: usize, rows: i32, dv: i32): void {
   gemm_nt(dnum, v, B, rows, rows, dv, dv, dv, rows, 0);
   for (let i = 0; i < rows; i++) {
     const di = load<f32>(dden + (<usize>i << 2));

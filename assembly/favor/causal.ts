@@ -30,6 +30,18 @@ export function causal_chunk_read(kind: i32, q: usize, k: usize, v: usize, rows:
                                   hScale: f32, a: f32, eps: f32, mask: usize,
                                   u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
                                   S32: usize, z32: usize, out: usize, S: usize, z: usize, run: usize): void {
+  causal_chunk_parts(kind, q, k, v, rows, d, dv, wt, m, mp, hScale, a, eps, mask, u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
+  for (let i = 0; i < rows; i++) divideRow(out + (<usize>(i * dv) << 2), dv, load<f32>(den + (<usize>i << 2)));
+}
+
+/**
+ * causal_chunk_read before the division: out holds each query's numerator and den its denominator, both at the
+ * query's scale exp(−top_i − cK_i) (the hybrid window, assembly/favor/window.ts, adds its exact part to them).
+ */
+export function causal_chunk_parts(kind: i32, q: usize, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
+                                   hScale: f32, a: f32, eps: f32, mask: usize,
+                                   u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
+                                   S32: usize, z32: usize, out: usize, S: usize, z: usize, run: usize): void {
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
   const cPrev = <f32>load<f64>(run);
 
@@ -49,7 +61,6 @@ export function causal_chunk_read(kind: i32, q: usize, k: usize, v: usize, rows:
     store<f32>(den + (<usize>i << 2), di);
   }
   gemm_nn(A, v, out, rows, dv, rows, rows, dv, dv, 1);
-  for (let i = 0; i < rows; i++) divideRow(out + (<usize>(i * dv) << 2), dv, load<f32>(den + (<usize>i << 2)));
 }
 
 /** Keys of a causal chunk: cK[j] = the running maximum of key exponents up to j (from cPrev), φ(k_j) at cK[j]. */

@@ -1,6 +1,6 @@
 // Causal FAVOR+ (chunked prefix sums) beside bidirectional FAVOR+ and exact causal attention.
 import { meanValueError, randn, relError } from '../data.ts';
-import { defineMode, exactMaxFlag, favorFlags, shapeFlags } from '../mode.ts';
+import { defineMode, exactMaxFlag, favorFlags, shapeFlags, windowFlag } from '../mode.ts';
 import { prefixed, type Row } from '../table.ts';
 import { exactAttention, FavorAttention } from 'performer-wasm';
 import { ERROR_MAX_L, attentionOptions, exactTimed, QK_SIGMA, sci } from './favor.ts';
@@ -8,7 +8,7 @@ import { ERROR_MAX_L, attentionOptions, exactTimed, QK_SIGMA, sci } from './favo
 export const causal = defineMode({
   name: 'causal',
   summary: 'causal FAVOR+ ms beside bidirectional FAVOR+ and exact causal attention; error vs exact causal',
-  flags: { ...shapeFlags, ...favorFlags, ...exactMaxFlag },
+  flags: { ...shapeFlags, ...favorFlags, ...exactMaxFlag, ...windowFlag },
   notes: [
     'Defaults: --seq 1024,4096,16384 --heads 1 --dim 64 --features 256 --kernel softmax --batch 1 --exact-max 16384;',
     '  FavorAttention chunkSize 128 (its default). Both FAVOR+ instances share the seed 0 projection.',
@@ -16,10 +16,13 @@ export const causal = defineMode({
     '  causal/bidir: the median of the paired ratios); exact causal attention likewise beside causal FAVOR+ (speedup).',
     `Errors (L ≤ ${ERROR_MAX_L}) against exact causal attention, inputs as in favor; the baseline answers query i with the`,
     '  mean of v over positions ≤ i.',
+    '--window w: the causal column is causal hybrid attention (exact window w); "vs plain" times it in alternation with',
+    '  plain causal FAVOR+ (same projection): the median of the paired ratios hybrid / plain.',
   ],
   parse: (flags) => attentionOptions(flags, [1024, 4096, 16384], [1]),
-  async run(ctx, { seq, heads, dim, batch, features, kernel, exactMax }) {
-    const causalAttn = new FavorAttention({ dim, features, kernel, seed: 0, causal: true });
+  async run(ctx, { seq, heads, dim, batch, features, kernel, exactMax, window }) {
+    const causalAttn = new FavorAttention({ dim, features, kernel, seed: 0, causal: true, window });
+    const plainCausal = window > 0 ? new FavorAttention({ dim, features, kernel, seed: 0, causal: true }) : undefined;
     const bidirAttn = new FavorAttention({ dim, features, kernel, seed: 0 });
     const M = causalAttn.featureCount;
     const maxHeads = Math.max(...heads);
@@ -41,6 +44,11 @@ export const causal = defineMode({
           L, heads: h, batch, d: dim, M, kernel,
           ...prefixed(pair.ours, 'causal'), ...prefixed(pair.other, 'bidir'), ratio: 1 / pair.ratio,
         };
+        if (plainCausal) {
+          const po = new Float32Array(len);
+          const vs2 = await ctx.measurePair(`plain causal FAVOR+ L=${L} heads=${h}`, causalCall, () => void plainCausal.forward(qs, ks, vs, shape, { out: po }));
+          Object.assign(row, prefixed(vs2.other, 'plain'), { vsPlain: 1 / vs2.ratio });
+        }
         const timed = exactTimed(batch, h, L, exactMax);
         if (timed || L <= ERROR_MAX_L) {
           exactOut ??= new Float32Array(n);
@@ -62,13 +70,15 @@ export const causal = defineMode({
     }
     return {
       mode: 'causal',
-      title: `Causal FAVOR+ vs bidirectional FAVOR+ and exact causal (d = ${dim}, M = ${M}, kernel ${kernel}, batch ${batch})`,
+      title: `Causal FAVOR+ vs bidirectional FAVOR+ and exact causal (d = ${dim}, M = ${M}, kernel ${kernel}, batch ${batch}${window ? `, window ${window}` : ''})`,
       columns: [
         { key: 'L', label: 'L', format: String },
         { key: 'heads', label: 'heads', format: String },
         { key: 'causalMedianMs', label: 'causal ms' },
         { key: 'bidirMedianMs', label: 'bidir ms' },
         { key: 'ratio', label: 'causal/bidir', format: (x) => x.toFixed(2) },
+        { key: 'plainMedianMs', label: 'plain causal ms', optional: true },
+        { key: 'vsPlain', label: 'vs plain', format: (x) => x.toFixed(2) + '×', optional: true },
         { key: 'exactMedianMs', label: 'exact causal ms' },
         { key: 'speedup', label: 'speedup', format: (x) => `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}×` },
         { key: 'causalError', label: 'causal err', format: sci },

@@ -1,6 +1,6 @@
 // Recurrent decoding: FavorDecoder.step (one token for every (batch, head)) and prefill throughput.
 import { randn } from '../data.ts';
-import { defineMode, favorFlags, intFlag, kernelFlag, shapeFlags } from '../mode.ts';
+import { defineMode, favorFlags, intFlag, kernelFlag, shapeFlags, windowFlag, windowOf } from '../mode.ts';
 import { type Row } from '../table.ts';
 import { FavorAttention } from 'performer-wasm';
 import { QK_SIGMA } from './favor.ts';
@@ -14,7 +14,7 @@ export const decode = defineMode({
   name: 'decode',
   summary: 'FavorDecoder: µs per step and tokens/s (one token for all heads), prefill tokens/s',
   flags: {
-    heads: shapeFlags.heads, dim: shapeFlags.dim, batch: shapeFlags.batch, ...favorFlags,
+    heads: shapeFlags.heads, dim: shapeFlags.dim, batch: shapeFlags.batch, ...favorFlags, ...windowFlag,
     prefill: { type: 'string', value: '<n>', help: 'tokens per timed prefill call (default 4096)' },
   },
   notes: [
@@ -22,6 +22,8 @@ export const decode = defineMode({
     `step: one call = one token for every (batch, head), cycling through ${POOL} preallocated tokens, out preallocated;`,
     `  the decoder is reset every ${RESET_EVERY} tokens inside the timed loop (amortized: < 0.01%). tokens/s = batch / step time.`,
     'prefill: reset() then prefill(<n> tokens) per call, out preallocated; tokens/s = batch·<n> / call time.',
+    '--window w: the decoder of hybrid attention (a ring of the last w + 1 keys); "vs plain" times each call in alternation',
+    '  with the plain decoder\'s (same projection, same tokens): the median of the paired ratios hybrid / plain.',
   ],
   parse: (flags) => ({
     heads: intFlag(flags, 'heads', 8),
@@ -30,12 +32,14 @@ export const decode = defineMode({
     features: intFlag(flags, 'features', 256),
     kernel: kernelFlag(flags),
     prefill: intFlag(flags, 'prefill', 4096),
+    window: windowOf(flags),
   }),
-  run(ctx, { heads, dim, batch, features, kernel, prefill }) {
-    const attn = new FavorAttention({ dim, features, kernel, seed: 0, causal: true });
+  async run(ctx, { heads, dim, batch, features, kernel, prefill, window }) {
+    const attn = new FavorAttention({ dim, features, kernel, seed: 0, causal: true, window });
     const M = attn.featureCount;
     const count = batch * heads;
     const dec = attn.decoder({ batch, heads });
+    const plainDec = window > 0 ? new FavorAttention({ dim, features, kernel, seed: 0, causal: true }).decoder({ batch, heads }) : undefined;
     try {
       const fields = { heads, batch, d: dim, M, kernel };
       const rows: Row[] = [];
@@ -44,27 +48,36 @@ export const decode = defineMode({
       const [q, k, v] = [randn(POOL * width, 21, QK_SIGMA), randn(POOL * width, 22, QK_SIGMA), randn(POOL * width, 23, 1)];
       const tokens = Array.from({ length: POOL }, (_, i) => [q, k, v].map((a) => a.subarray(i * width, (i + 1) * width)));
       const stepOut = new Float32Array(width);
-      let next = 0;
-      const step = ctx.measure(`decoder step heads=${heads}`, () => {
-        if (dec.position >= RESET_EVERY) dec.reset();
-        const [qt, kt, vt] = tokens[next];
-        next = (next + 1) % POOL;
-        dec.step(qt, kt, vt, stepOut);
-      });
-      rows.push({ op: 'step', tokensPerCall: batch, ...fields, ...step, usPerCall: step.medianMs * 1e3, tokensPerSecond: batch / (step.medianMs / 1e3) });
+      const stepper = (d: typeof dec) => {
+        let next = 0;
+        return () => {
+          if (d.position >= RESET_EVERY) d.reset();
+          const [qt, kt, vt] = tokens[next];
+          next = (next + 1) % POOL;
+          d.step(qt, kt, vt, stepOut);
+        };
+      };
+      const stepCall = stepper(dec);
+      const step = ctx.measure(`decoder step heads=${heads}`, stepCall);
+      const stepRow: Row = { op: 'step', tokensPerCall: batch, ...fields, ...step, usPerCall: step.medianMs * 1e3, tokensPerSecond: batch / (step.medianMs / 1e3) };
+      if (plainDec) stepRow.vsPlain = 1 / (await ctx.measurePair(`plain decoder step heads=${heads}`, stepCall, stepper(plainDec))).ratio;
+      rows.push(stepRow);
 
       const n = count * prefill * dim;
       const [pq, pk, pv] = [randn(n, 31, QK_SIGMA), randn(n, 32, QK_SIGMA), randn(n, 33, 1)];
       const prefillOut = new Float32Array(n);
-      const pre = ctx.measure(`decoder prefill ${prefill} heads=${heads}`, () => {
-        dec.reset();
-        dec.prefill(pq, pk, pv, prefill, prefillOut);
-      });
-      rows.push({ op: `prefill ${prefill}`, tokensPerCall: batch * prefill, ...fields, ...pre, usPerCall: pre.medianMs * 1e3,
-                  tokensPerSecond: (batch * prefill) / (pre.medianMs / 1e3) });
+      const prefiller = (d: typeof dec) => () => {
+        d.reset();
+        d.prefill(pq, pk, pv, prefill, prefillOut);
+      };
+      const pre = ctx.measure(`decoder prefill ${prefill} heads=${heads}`, prefiller(dec));
+      const preRow: Row = { op: `prefill ${prefill}`, tokensPerCall: batch * prefill, ...fields, ...pre, usPerCall: pre.medianMs * 1e3,
+                            tokensPerSecond: (batch * prefill) / (pre.medianMs / 1e3) };
+      if (plainDec) preRow.vsPlain = 1 / (await ctx.measurePair(`plain decoder prefill heads=${heads}`, prefiller(dec), prefiller(plainDec))).ratio;
+      rows.push(preRow);
       return {
         mode: 'decode',
-        title: `FavorDecoder (batch ${batch}, heads ${heads}, d = ${dim}, M = ${M}, kernel ${kernel})`,
+        title: `FavorDecoder (batch ${batch}, heads ${heads}, d = ${dim}, M = ${M}, kernel ${kernel}${window ? `, window ${window}` : ''})`,
         columns: [
           { key: 'op', label: 'call' },
           { key: 'tokensPerCall', label: 'tokens', format: String },
@@ -72,11 +85,13 @@ export const decode = defineMode({
           { key: 'tokensPerSecond', label: 'tokens/s', format: (x) => Math.round(x).toLocaleString('en-US') },
           { key: 'rme', label: '±RME', format: (x) => `±${x.toFixed(1)}%` },
           { key: 'samples', label: 'samples', format: String },
+          { key: 'vsPlain', label: 'vs plain', format: (x) => `${x.toFixed(2)}×`, optional: true },
         ],
         rows,
       };
     } finally {
       dec.dispose();
+      plainDec?.dispose();
     }
   },
 });

@@ -1,7 +1,7 @@
 // FAVOR+ (bidirectional) beside exact attention: time, effective GFLOP/s, speedup, and accuracy
 // against exact attention next to the trivial mean(V) baseline.
 import { meanValueError, randn, relError } from '../data.ts';
-import { defineMode, exactMaxFlag, UsageError, type FlagValues, favorFlags, intFlag, intList, kernelFlag, shapeFlags } from '../mode.ts';
+import { defineMode, exactMaxFlag, UsageError, type FlagValues, favorFlags, intFlag, intList, kernelFlag, shapeFlags, windowFlag, windowOf } from '../mode.ts';
 import { peerFlags, peerNotes, peerOptions } from '../peers/flags.ts';
 import { prefixed, sig3, type Row, type Table } from '../table.ts';
 import { exactAttention, FavorAttention, runtimeInfo } from 'performer-wasm';
@@ -20,7 +20,7 @@ export const favor = defineMode({
   name: 'favor',
   summary: 'FAVOR+ (bidirectional) ms, GFLOP/s, speedup over exact, error vs exact and vs the mean(V) baseline',
   default: true,
-  flags: { ...shapeFlags, ...favorFlags, ...exactMaxFlag, ...peerFlags },
+  flags: { ...shapeFlags, ...favorFlags, ...exactMaxFlag, ...windowFlag, ...peerFlags },
   notes: [
     'Defaults: --seq 256,1024,4096,16384,65536 --heads 1,8 --dim 64 --features 256 --kernel softmax --batch 1',
     `  --exact-max 16384 (exact is timed up to L = 16384 at 1 head, 4096 at 8 heads; "–" where not).`,
@@ -35,11 +35,14 @@ export const favor = defineMode({
     'speedup: exact attention timed in alternation with FAVOR+, sample by sample; the median of the paired ratios',
     '  exact / FAVOR+ (exact ms: the median of those samples). Both through the public API with a preallocated out (copies in and out of',
     '  wasm memory included). Inputs are built once per L (for the most heads; fewer heads use a prefix).',
+    '--window w: the FAVOR+ column is hybrid attention (exact window w + FAVOR+); "vs plain" times it in alternation with',
+    '  plain FAVOR+ (same projection) and gives the median of the paired ratios hybrid / plain; "plain err" is plain FAVOR+\'s error.',
     ...peerNotes,
   ],
   parse: (flags) => ({ ...attentionOptions(flags, [256, 1024, 4096, 16384, 65536], [1, 8]), peers: peerOptions(flags) }),
-  async run(ctx, { seq, heads, dim, batch, features, kernel, exactMax, peers }) {
-    const attn = new FavorAttention({ dim, features, kernel, seed: 0 });
+  async run(ctx, { seq, heads, dim, batch, features, kernel, exactMax, window, peers }) {
+    const attn = new FavorAttention({ dim, features, kernel, seed: 0, window });
+    const plain = window > 0 ? new FavorAttention({ dim, features, kernel, seed: 0 }) : undefined;
     const M = attn.featureCount;
     const m = attn.projection.length / dim;
     const threads = runtimeInfo().threads;
@@ -57,7 +60,13 @@ export const favor = defineMode({
         const favorCall = () => void attn.forward(qs, ks, vs, shape, { out: fo });
         const tf = ctx.measure(`FAVOR+ L=${L} heads=${h}`, favorCall);
         const flops = 8 * L * M * dim * batch * h;
-        const row: Row = { L, heads: h, batch, d: dim, M, kernel, flops, ...prefixed(tf, 'favor'), gflops: flops / (tf.medianMs * 1e6) };
+        const row: Row = { L, heads: h, batch, d: dim, M, kernel, window, flops, ...prefixed(tf, 'favor'), gflops: flops / (tf.medianMs * 1e6) };
+        let po: Float32Array | undefined;
+        if (plain) { // hybrid beside plain FAVOR+, in alternation
+          po = new Float32Array(len);
+          const pair = await ctx.measurePair(`plain FAVOR+ L=${L} heads=${h}`, favorCall, () => void plain.forward(qs, ks, vs, shape, { out: po }));
+          Object.assign(row, prefixed(pair.other, 'plain'), { vsPlain: 1 / pair.ratio });
+        }
         if (L <= ERROR_MAX_L && threads > 1) {
           // the same call on one thread (the pool's threshold raised for it), in alternation
           const oneThread = () => {
@@ -89,6 +98,7 @@ export const favor = defineMode({
           }
           if (L <= ERROR_MAX_L) {
             row.favorError = relError(fo, eo);
+            if (po) row.plainError = relError(po, eo);
             row.meanVError = meanValueError(vs, eo, batch * h, L, L, dim);
           }
         }
@@ -104,15 +114,19 @@ export const favor = defineMode({
         { key: 'favorMedianMs', label: 'FAVOR+ ms' },
         { key: 'gflops', label: 'GFLOP/s', format: (x) => x.toFixed(2) },
         { key: 'favorRme', label: '±RME', format: (x) => `±${x.toFixed(1)}%` },
+        { key: 'plainMedianMs', label: 'plain ms', optional: true },
+        { key: 'vsPlain', label: 'vs plain', format: (x) => `${sig3(x)}×`, optional: true },
         { key: 'gemmShare', label: 'GEMM share', format: (x) => `${(100 * x).toFixed(0)}%`, optional: true },
         { key: 'threadSpeedup', label: 'vs 1 thread', format: (x) => `${sig3(x)}×`, optional: true },
         { key: 'exactMedianMs', label: 'exact ms' },
         { key: 'speedup', label: 'speedup', format: (x) => `${sig3(x)}×` },
         { key: 'favorError', label: 'FAVOR+ err', format: sci },
+        { key: 'plainError', label: 'plain err', format: sci, optional: true },
         { key: 'meanVError', label: 'mean(V) err', format: sci },
       ],
       rows,
     };
+    if (window > 0) table.title += `, window ${window}`;
     if (!peers.peers) return table;
     const { favorPeers } = await import('../peers/hooks.ts');
     return [table, ...(await favorPeers(table, { seq, heads, dim, batch, features, kernel }, peers))];
@@ -129,6 +143,7 @@ export function attentionOptions(flags: FlagValues, seq: number[], heads: number
     features: intFlag(flags, 'features', 256),
     kernel: kernelFlag(flags),
     exactMax: exactMaxOf(flags),
+    window: windowOf(flags),
   };
 }
 

@@ -6,11 +6,19 @@
 //   7  u8  flags (1: projection 'none')               48  per (batch, head): c (f64), z (M f64), S (M × dv f64)
 //   8  u32 dim   12 u32 valueDim   16 u32 m           end u32 FNV-1a of every byte before it
 //  20  u32 batch 24 u32 heads
+// Version 2 (a decoder with a window or a key shift; every other decoder still writes version 1, unchanged):
+//   flags bit 2: key shift; 48 u32 window w, 52 u32 FNV-1a of the shift's bytes (0 without); then per (batch, head)
+//   c, z, S as above; then per (batch, head) the ring: the last w + 1 keys (oldest first, (w + 1) × dim f64) and
+//   their values ((w + 1) × dv f64), zeros before position 0.
 import { PerformerError } from '../arguments/errors.ts';
 
 export const STATE_MAGIC = 0x53445750; // "PWDS" read as little-endian u32
 export const STATE_VERSION = 1;
+export const STATE_VERSION_WINDOW = 2;
 export const HEADER_BYTES = 48;
+const WINDOW_HEADER_BYTES = 56;
+const FLAG_PROJECTION_NONE = 1;
+const FLAG_KEY_SHIFT = 2;
 
 export interface StateHeader {
   kernelId: number;
@@ -23,18 +31,34 @@ export interface StateHeader {
   projectionChecksum: number;
   epsilon: number;
   position: number;
+  /** The exact window w (0: none). */
+  window: number;
+  /** FNV-1a of the key shift's bytes, or null without a shift. */
+  shiftChecksum: number | null;
+}
+
+/** Version 2 carries a window or a key shift; without either the bytes are version 1, as before. */
+function versionOf(h: StateHeader): number {
+  return h.window > 0 || h.shiftChecksum !== null ? STATE_VERSION_WINDOW : STATE_VERSION;
+}
+
+/** Where the per-(batch, head) payload starts. */
+export function payloadOffset(h: StateHeader): number {
+  return versionOf(h) === STATE_VERSION ? HEADER_BYTES : WINDOW_HEADER_BYTES;
 }
 
 /** Bytes of a state with these sizes (M features per row). */
 export function stateLength(h: StateHeader, M: number): number {
-  return HEADER_BYTES + h.batch * h.heads * 8 * (1 + M + M * h.valueDim) + 4;
+  const ring = h.window > 0 ? (h.window + 1) * (h.dim + h.valueDim) : 0;
+  return payloadOffset(h) + h.batch * h.heads * 8 * (1 + M + M * h.valueDim + ring) + 4;
 }
 
 export function writeHeader(view: DataView, h: StateHeader): void {
   view.setUint32(0, STATE_MAGIC, true);
-  view.setUint16(4, STATE_VERSION, true);
+  const version = versionOf(h);
+  view.setUint16(4, version, true);
   view.setUint8(6, h.kernelId);
-  view.setUint8(7, h.projectionNone ? 1 : 0);
+  view.setUint8(7, (h.projectionNone ? FLAG_PROJECTION_NONE : 0) | (h.shiftChecksum !== null ? FLAG_KEY_SHIFT : 0));
   view.setUint32(8, h.dim, true);
   view.setUint32(12, h.valueDim, true);
   view.setUint32(16, h.m, true);
@@ -43,6 +67,10 @@ export function writeHeader(view: DataView, h: StateHeader): void {
   view.setUint32(28, h.projectionChecksum, true);
   view.setFloat64(32, h.epsilon, true);
   view.setFloat64(40, h.position, true);
+  if (version === STATE_VERSION_WINDOW) {
+    view.setUint32(48, h.window, true);
+    view.setUint32(52, h.shiftChecksum ?? 0, true);
+  }
 }
 
 /** Reads and checks the header and the trailing checksum; the payload is checked by the caller. */
@@ -52,13 +80,18 @@ export function readHeader(bytes: unknown): { header: StateHeader; view: DataVie
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== STATE_MAGIC) throw new PerformerError('INVALID_STATE', 'these bytes are not a performer-wasm decoder state');
   const version = view.getUint16(4, true);
-  if (version !== STATE_VERSION) throw new PerformerError('INVALID_STATE', `decoder state version ${version} is not supported (expected ${STATE_VERSION})`);
+  if (version !== STATE_VERSION && version !== STATE_VERSION_WINDOW) {
+    throw new PerformerError('INVALID_STATE', `decoder state version ${version} is not supported (expected ${STATE_VERSION} or ${STATE_VERSION_WINDOW})`);
+  }
+  if (version === STATE_VERSION_WINDOW && bytes.length < WINDOW_HEADER_BYTES + 4) {
+    throw new PerformerError('INVALID_STATE', `decoder state is truncated (${bytes.length} bytes)`);
+  }
   if (view.getUint32(bytes.length - 4, true) !== fnv1a(bytes, bytes.length - 4)) {
     throw new PerformerError('INVALID_STATE', 'decoder state checksum mismatch: the bytes were truncated or changed');
   }
   const header: StateHeader = {
     kernelId: view.getUint8(6),
-    projectionNone: view.getUint8(7) === 1,
+    projectionNone: (view.getUint8(7) & FLAG_PROJECTION_NONE) !== 0,
     dim: view.getUint32(8, true),
     valueDim: view.getUint32(12, true),
     m: view.getUint32(16, true),
@@ -67,6 +100,8 @@ export function readHeader(bytes: unknown): { header: StateHeader; view: DataVie
     projectionChecksum: view.getUint32(28, true),
     epsilon: view.getFloat64(32, true),
     position: view.getFloat64(40, true),
+    window: version === STATE_VERSION_WINDOW ? view.getUint32(48, true) : 0,
+    shiftChecksum: version === STATE_VERSION_WINDOW && (view.getUint8(7) & FLAG_KEY_SHIFT) ? view.getUint32(52, true) : null,
   };
   return { header, view };
 }
@@ -74,6 +109,11 @@ export function readHeader(bytes: unknown): { header: StateHeader; view: DataVie
 /** Seals a state: writes the checksum of all bytes before the last four into them. */
 export function seal(bytes: Uint8Array): void {
   new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setUint32(bytes.length - 4, fnv1a(bytes, bytes.length - 4), true);
+}
+
+/** FNV-1a of a key shift's bytes (recorded in saved states). */
+export function shiftChecksum(shift: Float32Array): number {
+  return fnv1a(new Uint8Array(shift.buffer, shift.byteOffset, shift.byteLength), shift.byteLength);
 }
 
 /** FNV-1a (32-bit) over bytes[0, n). */

@@ -4,7 +4,8 @@
 // through bytes (for example between the requests of an edge worker).
 import type { BytesResult, Float32Result } from '../arguments/buffers.ts';
 import { CausalWorkspace, type StatePointers } from '../favor/causal.ts';
-import { HEADER_BYTES, readHeader, seal, stateLength, writeHeader, type StateHeader } from './decoder-state.ts';
+import { payloadOffset, readHeader, seal, shiftChecksum, stateLength, writeHeader, type StateHeader } from './decoder-state.ts';
+import { runWindowHead, windowCausalWorkspace } from '../favor/window.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { projectionFloats, writeProjection, type PreparedFeatures } from '../favor/features.ts';
 import { withKernel } from '../runtime/guard.ts';
@@ -18,6 +19,10 @@ export interface DecoderIdentity {
   features: PreparedFeatures;
   chunkSize: number;
   projectionChecksum: number;
+  /** The exact window w (0: plain FAVOR+): a ring of the last w + 1 keys and values per sequence. */
+  window: number;
+  /** A fixed vector subtracted from every key (centerKeys), or null. */
+  keyShift: Float32Array | null;
 }
 
 // Frees a decoder's wasm block when the decoder is garbage-collected without dispose().
@@ -25,11 +30,12 @@ const finalizer = typeof FinalizationRegistry === 'undefined'
   ? undefined
   : new FinalizationRegistry<{ rt: Runtime; ptr: number }>(({ rt, ptr }) => rt.heap.release(ptr));
 
-/** The scratch of one step of `count` sequences. */
-function stepWorkspace(f: PreparedFeatures, count: number, d: number, dv: number) {
+/** The scratch of one step of `count` sequences (and, with a window, its tiles and the keys leaving the ring). */
+function stepWorkspace(f: PreparedFeatures, count: number, d: number, dv: number, tile: number) {
   const plan = planWorkspace({
     q: count * d, k: count * d, v: count * dv, u: count * f.mp, phiQ: count * f.Mp, phiK: count * f.Mp,
     h: count, top: count, cRow: count, vd: 2 * dv, acc: 2 * dv, out: count * dv,
+    den: count, Lg: tile, G: tile, kLag: tile ? count * d : 0, vLag: tile ? count * dv : 0,
   });
   checkWorkspaceBytes(plan.bytes);
   return plan;
@@ -48,6 +54,9 @@ export class FavorDecoder {
   private readonly S: number;
   private readonly z: number;
   private readonly run: number;
+  /** The rings (window > 0): count × 2(w + 1) rows of keys and of values (assembly/decoder/ring.ts). */
+  private readonly ringK: number;
+  private readonly ringV: number;
   private tokens = 0;
   private stepPlan: ReturnType<typeof stepWorkspace> | undefined;
 
@@ -61,13 +70,19 @@ export class FavorDecoder {
     this.count = batch * heads;
     this.rt = runtime();
     const f = id.features;
-    const plan = planWorkspace({ wt: projectionFloats(f), S: 2 * this.count * f.Mp * valueDim, z: 2 * this.count * f.Mp, run: 2 * this.count });
+    const ringRows = id.window > 0 ? this.count * 2 * (id.window + 1) : 0;
+    const plan = planWorkspace({
+      wt: projectionFloats(f), S: 2 * this.count * f.Mp * valueDim, z: 2 * this.count * f.Mp, run: 2 * this.count,
+      ringK: ringRows * this.dim, ringV: ringRows * valueDim,
+    });
     checkWorkspaceBytes(plan.bytes);
     this.block = this.rt.heap.alloc(plan.bytes);
     finalizer?.register(this, { rt: this.rt, ptr: this.block }, this);
     this.S = this.block + plan.offsets.S;
     this.z = this.block + plan.offsets.z;
     this.run = this.block + plan.offsets.run;
+    this.ringK = this.block + plan.offsets.ringK;
+    this.ringV = this.block + plan.offsets.ringV;
     this.wt = writeProjection(this.rt, f, this.block + plan.offsets.wt);
     this.reset();
   }
@@ -84,6 +99,9 @@ export class FavorDecoder {
     rt.f64.fill(0, this.S >>> 3, (this.S >>> 3) + this.count * f.Mp * this.valueDim);
     rt.f64.fill(0, this.z >>> 3, (this.z >>> 3) + this.count * f.Mp);
     rt.f64.fill(-Infinity, this.run >>> 3, (this.run >>> 3) + this.count);
+    const ringRows = this.id.window > 0 ? this.count * 2 * (this.id.window + 1) : 0;
+    rt.f32.fill(0, this.ringK >>> 2, (this.ringK >>> 2) + ringRows * this.dim);
+    rt.f32.fill(0, this.ringV >>> 2, (this.ringV >>> 2) + ringRows * this.valueDim);
     this.tokens = 0;
   }
 
@@ -99,9 +117,10 @@ export class FavorDecoder {
     checkInput('k', k, count * d, rule('dim', d));
     checkInput('v', v, count * dv, rule('valueDim', dv));
     const result = checkOut(out, count * dv, [q, k, v]) ?? new Float32Array(count * dv);
+    const keys = this.shifted(k);
     // under withKernel (guard.ts): a trap rebuilds the module, and this decoder (its state was in the
     // old memory) throws INVALID_STATE from then on
-    withKernel(() => this.stepKernel(rt, q, k, v, result));
+    withKernel(() => this.stepKernel(rt, q, keys, v, result));
     this.tokens += 1;
     return result as Float32Result; // a fresh array, or the caller's `out` as given
   }
@@ -109,13 +128,20 @@ export class FavorDecoder {
   private stepKernel(rt: Runtime, q: Float32Array, k: Float32Array, v: Float32Array, result: Float32Array): void {
     const { count, dim: d, valueDim: dv } = this;
     const f = this.id.features;
-    const plan = (this.stepPlan ??= stepWorkspace(f, count, d, dv)); // the same every step: planned once
+    const w = this.id.window;
+    const tile = w > 0 ? 16 * rt.exports.window_tile_stride(w) : 0;
+    const plan = (this.stepPlan ??= stepWorkspace(f, count, d, dv, tile)); // the same every step: planned once
     const base = rt.scratch(plan.bytes);
     const o = plan.offsets;
     rt.write(base + o.q, q);
     rt.write(base + o.k, k);
     rt.write(base + o.v, v);
-    rt.exports.decoder_step(f.map.id, base + o.q, base + o.k, base + o.v, count, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
+    if (w > 0) {
+      rt.exports.window_decoder_step(f.map.id, base + o.q, base + o.k, base + o.v, count, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
+        base + o.u, base + o.phiQ, base + o.phiK, base + o.h, base + o.top, base + o.cRow, base + o.vd, base + o.acc,
+        base + o.den, base + o.Lg, base + o.G, base + o.kLag, base + o.vLag, this.ringK, this.ringV, w, this.tokens,
+        this.S, this.z, this.run, base + o.out);
+    } else rt.exports.decoder_step(f.map.id, base + o.q, base + o.k, base + o.v, count, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
       base + o.u, base + o.phiQ, base + o.phiK, base + o.h, base + o.top, base + o.cRow, base + o.vd, base + o.acc,
       this.S, this.z, this.run, base + o.out);
     result.set(rt.view(base + o.out, count * dv));
@@ -134,12 +160,61 @@ export class FavorDecoder {
     checkInput('k', k, count * n * d, rule('dim', d));
     checkInput('v', v, count * n * dv, rule('valueDim', dv));
     const result = checkOut(out, count * n * dv, [q, k, v]) ?? new Float32Array(count * n * dv);
+    const keys = this.shifted(k);
     withKernel(() => { // (guard.ts) as in step()
+      if (this.id.window > 0) return this.prefillWindow(q, keys, v, n, result);
       const ws = new CausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), dv, false);
-      for (let r = 0; r < count; r++) ws.run(this.statePointers(r), n, q, r * n, k, v, r * n, undefined, 0, result, r * n);
+      for (let r = 0; r < count; r++) ws.run(this.statePointers(r), n, q, r * n, keys, v, r * n, undefined, 0, result, r * n);
     });
     this.tokens += n;
     return result as Float32Result; // a fresh array, or the caller's `out` as given
+  }
+
+  /**
+   * prefill with the window: per sequence, the causal window pass over [the ring's keys; the block's keys] (the
+   * queries aligned to the block), on the persistent state; then the ring takes the last w + 1 keys.
+   */
+  private prefillWindow(q: Float32Array, k: Float32Array, v: Float32Array, n: number, result: Float32Array): void {
+    const { count, dim: d, valueDim: dv } = this;
+    const R = this.id.window + 1;
+    const held = Math.min(this.tokens, R); // keys in the ring
+    const ws = windowCausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), this.id.window, dv);
+    const kExt = new Float32Array((held + n) * d);
+    const vExt = new Float32Array((held + n) * dv);
+    for (let r = 0; r < count; r++) {
+      for (let j = 0; j < held; j++) this.readRing(r, this.tokens - held + j, kExt, vExt, j);
+      kExt.set(k.subarray(r * n * d, (r + 1) * n * d), held * d);
+      vExt.set(v.subarray(r * n * dv, (r + 1) * n * dv), held * dv);
+      runWindowHead(ws, this.statePointers(r), q, r * n, n, kExt, vExt, 0, held + n, undefined, 0, result, r * n);
+      for (let j = Math.max(0, held + n - R); j < held + n; j++) this.writeRing(r, this.tokens - held + j, kExt, vExt, j);
+    }
+  }
+
+  /** Key `position` of sequence r from the ring into row `row` of k and v. */
+  private readRing(r: number, position: number, k: Float32Array, v: Float32Array, row: number): void {
+    const { dim: d, valueDim: dv } = this;
+    const R = this.id.window + 1;
+    const slot = r * 2 * R + (position % R);
+    k.set(this.rt.f32.subarray((this.ringK >>> 2) + slot * d, (this.ringK >>> 2) + (slot + 1) * d), row * d);
+    v.set(this.rt.f32.subarray((this.ringV >>> 2) + slot * dv, (this.ringV >>> 2) + (slot + 1) * dv), row * dv);
+  }
+
+  /** Row `row` of k and v into the ring as key `position` of sequence r (both copies). */
+  private writeRing(r: number, position: number, k: Float32Array, v: Float32Array, row: number): void {
+    const { dim: d, valueDim: dv } = this;
+    const R = this.id.window + 1;
+    for (const slot of [r * 2 * R + (position % R), r * 2 * R + (position % R) + R]) {
+      this.rt.f32.set(k.subarray(row * d, (row + 1) * d), (this.ringK >>> 2) + slot * d);
+      this.rt.f32.set(v.subarray(row * dv, (row + 1) * dv), (this.ringV >>> 2) + slot * dv);
+    }
+  }
+
+  /** k, or k minus the key shift (centerKeys) on every row. */
+  private shifted(k: Float32Array): Float32Array {
+    const c = this.id.keyShift;
+    if (!c) return k;
+    const d = this.dim;
+    return k.map((x, i) => x - c[i % d]);
   }
 
   /** The whole state as bytes: sizes, kernel, projection checksum, position, and (c, z, S) per (batch, head). */
@@ -150,7 +225,7 @@ export class FavorDecoder {
     const bytes = new Uint8Array(stateLength(header, M.length));
     const view = new DataView(bytes.buffer);
     writeHeader(view, header);
-    let at = HEADER_BYTES;
+    let at = payloadOffset(header);
     const put = (x: number) => { view.setFloat64(at, x, true); at += 8; };
     for (let r = 0; r < this.count; r++) {
       const st = this.statePointers(r);
@@ -158,6 +233,7 @@ export class FavorDecoder {
       for (const row of M) put(rt.f64[(st.z >>> 3) + row]);
       for (const row of M) for (let t = 0; t < this.valueDim; t++) put(rt.f64[(st.S >>> 3) + row * this.valueDim + t]);
     }
+    if (this.id.window > 0) for (const x of this.ringValues()) put(x);
     seal(bytes);
     return bytes;
   }
@@ -166,7 +242,7 @@ export class FavorDecoder {
   load(header: StateHeader, view: DataView): void {
     const rt = this.live();
     const M = this.featureRows();
-    let at = HEADER_BYTES;
+    let at = payloadOffset(header);
     const get = () => { const x = view.getFloat64(at, true); at += 8; return x; };
     const values: number[] = [];
     for (let r = 0; r < this.count; r++) {
@@ -179,6 +255,15 @@ export class FavorDecoder {
         values.push(x);
       }
     }
+    const R = this.id.window + 1;
+    const ring: number[] = [];
+    if (this.id.window > 0) {
+      for (let i = 0; i < this.count * R * (this.dim + this.valueDim); i++) {
+        const x = get();
+        if (!Number.isFinite(x) || Math.fround(x) !== x) throw new PerformerError('INVALID_STATE', 'decoder state holds a ring value that is not a finite float32');
+        ring.push(x);
+      }
+    }
     this.reset(); // nothing is written before every value was checked
     let next = 0;
     for (let r = 0; r < this.count; r++) {
@@ -188,6 +273,7 @@ export class FavorDecoder {
       for (const row of M) for (let t = 0; t < this.valueDim; t++) rt.f64[(st.S >>> 3) + row * this.valueDim + t] = values[next++];
     }
     this.tokens = header.position;
+    if (this.id.window > 0) this.loadRing(ring);
   }
 
   /** Frees the wasm memory now (otherwise when the decoder is garbage-collected). The decoder is unusable after. */
@@ -214,12 +300,40 @@ export class FavorDecoder {
     return this.rt;
   }
 
+  /** The rings as saved: per sequence the last w + 1 keys (oldest first, zeros before position 0), then their values. */
+  private ringValues(): number[] {
+    const R = this.id.window + 1;
+    const k = new Float32Array(R * this.dim);
+    const v = new Float32Array(R * this.valueDim);
+    const values: number[] = [];
+    for (let r = 0; r < this.count; r++) {
+      k.fill(0);
+      v.fill(0);
+      for (let j = 0; j < R; j++) if (this.tokens - R + j >= 0) this.readRing(r, this.tokens - R + j, k, v, j);
+      values.push(...k, ...v);
+    }
+    return values;
+  }
+
+  /** The inverse of ringValues, at this.tokens. */
+  private loadRing(values: number[]): void {
+    const R = this.id.window + 1;
+    const per = R * (this.dim + this.valueDim);
+    for (let r = 0; r < this.count; r++) {
+      const k = Float32Array.from(values.slice(r * per, r * per + R * this.dim));
+      const v = Float32Array.from(values.slice(r * per + R * this.dim, (r + 1) * per));
+      for (let j = 0; j < R; j++) if (this.tokens - R + j >= 0) this.writeRing(r, this.tokens - R + j, k, v, j);
+    }
+  }
+
   private header(): StateHeader {
     const f = this.id.features;
     return {
       kernelId: f.map.id, projectionNone: f.wt === null, dim: this.dim, valueDim: this.valueDim, m: f.m,
       batch: this.batch, heads: this.heads, projectionChecksum: this.id.projectionChecksum, epsilon: f.epsilon,
       position: this.tokens,
+      window: this.id.window,
+      shiftChecksum: this.id.keyShift ? shiftChecksum(this.id.keyShift) : null,
     };
   }
 
@@ -249,6 +363,11 @@ export function checkSavedState(bytes: unknown, id: DecoderIdentity): { header: 
     throw mismatch('projection checksum', hex(header.projectionChecksum), hex(id.projectionChecksum));
   }
   if (header.epsilon !== f.epsilon) throw mismatch('epsilon', header.epsilon, f.epsilon);
+  if (header.window !== id.window) throw mismatch('window', header.window, id.window);
+  const shift = id.keyShift ? shiftChecksum(id.keyShift) : null;
+  if (header.shiftChecksum !== shift) {
+    throw mismatch('key shift', header.shiftChecksum === null ? 'none' : hex(header.shiftChecksum), shift === null ? 'none' : hex(shift));
+  }
   for (const [name, value] of [['batch', header.batch], ['heads', header.heads], ['valueDim', header.valueDim]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new PerformerError('INVALID_STATE', `decoder state has ${name} ${value}`);
   }

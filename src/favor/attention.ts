@@ -13,11 +13,14 @@ import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } fro
 import { threadsPart } from '../runtime/threads-registry.ts';
 import { favorBackward, type Gradients } from './backward.ts';
 import { featureGradients, type FeatureGradients } from './feature-gradients.ts';
+import { windowBackward, windowCausalBackward } from './window-backward.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkInput, checkInputMax } from '../arguments/finite.ts';
 import { checkBoolean, checkChoice, checkKeyMask, checkOptions, checkOut, checkSize, describe } from '../arguments/validate.ts';
 import { withValueScale } from './value-scale.ts';
 import { runtime } from '../runtime/wasm.ts';
+import { windowBidirectionalForward, windowCausalForward } from './window.ts';
+import { centredKeys, centreGradient, checkCentering, type KeyCentering } from './centering.ts';
 
 export interface FavorAttentionOptions {
   /** Query/key dimension d (per head). */
@@ -38,6 +41,17 @@ export interface FavorAttentionOptions {
   epsilon?: number;
   /** Rows per streamed chunk (the wasm workspace scales with it). Default 128; 64 when causal. */
   chunkSize?: number;
+  /**
+   * Hybrid attention (docs/hybrid-attention.md): the keys within w positions of a query (|i − j| ≤ w, causal
+   * i − w ≤ j ≤ i; query i aligned to key i + keys − queries) get exact softmax weights, the others FAVOR+, in one
+   * normalizer. An integer ≥ 0; default 0 (plain FAVOR+). Softmax kernels only.
+   */
+  window?: number;
+  /**
+   * Key centring: true subtracts each call's mean key per (batch, head) over unmasked keys (bidirectional only);
+   * a Float32Array(dim) subtracts that fixed vector (causal too). Softmax is unchanged; FAVOR+ variance falls.
+   */
+  centerKeys?: KeyCentering;
 }
 
 export interface FavorBackwardOptions {
@@ -79,7 +93,7 @@ export interface DecoderOptions {
 }
 
 const DECODER_KEYS = ['batch', 'heads', 'valueDim'] as const;
-const OPTION_KEYS = ['dim', 'features', 'kernel', 'projection', 'norms', 'seed', 'causal', 'epsilon', 'chunkSize'] as const;
+const OPTION_KEYS = ['dim', 'features', 'kernel', 'projection', 'norms', 'seed', 'causal', 'epsilon', 'chunkSize', 'window', 'centerKeys'] as const;
 const FORWARD_KEYS = ['keyMask', 'out'] as const;
 const BACKWARD_KEYS = ['keyMask', 'projectionGradient', 'out'] as const;
 const DEFAULT_FEATURES = 256;
@@ -103,6 +117,9 @@ export class FavorAttention {
   readonly kernel: KernelName;
   readonly causal: boolean;
   readonly chunkSize: number;
+  /** The exact window w (0: plain FAVOR+). */
+  readonly window: number;
+  private readonly centering: false | true | Float32Array;
   /** The chunk size the caller set, if any (decoders are causal: their default is the causal one). */
   private readonly chunkOption: number | undefined;
   private readonly projectionKind: ProjectionKind | 'none' | 'explicit';
@@ -147,6 +164,8 @@ export class FavorAttention {
       this.w = drawProjection(m, this.dim, this.projectionKind, this.norms, this.currentSeed);
     }
     this.prepared = prepareFeatures(map, this.dim, this.w, this.epsilon);
+    this.window = checkWindow(o.window, map.softmax, this.kernel);
+    this.centering = checkCentering(o.centerKeys, this.dim, this.causal, map.softmax);
   }
 
   /** The projection in use (m × dim, row-major), a copy; the identity for projection 'none'. */
@@ -191,12 +210,19 @@ export class FavorAttention {
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const out = checkOut(o.out, s.outLength, [q, k, v]) ?? new Float32Array(s.outLength);
     const pool = runtime().pool;
-    const threaded = pool && worthThreads(s, this.causal) ? threadsPart()?.forward : undefined; // a pool comes with its part
+    const keys = centredKeys(this.centering, k, s, mask);
+    const part = pool && worthThreads(s, this.causal) ? threadsPart() : undefined; // a pool comes with its part
     withValueScale(v, vMax, out, (values) => {
-      if (pool && threaded) {
-        withKernel(() => threaded(pool, this.prepared, this.chunkSize, s, q, k, values, mask, out, this.causal));
-      } else if (this.causal) causalForward(this.prepared, this.chunkSize, s, q, k, values, mask, out);
-      else bidirectionalForward(this.prepared, this.chunkSize, s, q, k, values, mask, out);
+      if (this.window > 0 && pool && part && s.batch * s.heads > 1) { // one hybrid head stays on one thread
+        withKernel(() => part.windowForward(pool, this.prepared, this.chunkSize, Math.min(this.window, s.queries + s.keys), this.causal,
+                                            s, q, keys, values, mask, out));
+      } else if (this.window > 0) { // hybrid (src/favor/window.ts)
+        if (this.causal) windowCausalForward(this.prepared, this.chunkSize, this.window, s, q, keys, values, mask, out);
+        else windowBidirectionalForward(this.prepared, this.chunkSize, this.window, s, q, keys, values, mask, out);
+      } else if (pool && part) {
+        withKernel(() => part.forward(pool, this.prepared, this.chunkSize, s, q, keys, values, mask, out, this.causal));
+      } else if (this.causal) causalForward(this.prepared, this.chunkSize, s, q, keys, values, mask, out);
+      else bidirectionalForward(this.prepared, this.chunkSize, s, q, keys, values, mask, out);
     });
     return out as Float32Result; // a fresh array, or the caller's `out` as given
   }
@@ -218,12 +244,19 @@ export class FavorAttention {
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const g = checkGradientBuffers(o.out, s, [q, k, v, dOut]);
     if (checkBoolean('projectionGradient', o.projectionGradient, false)) {
+      if (this.window > 0) throw new PerformerError('INVALID_OPTION', 'projectionGradient is not available with window > 0: fitFeatureMap fits maps for hybrid attention');
       const w = this.projectionForGradient('backward');
       g.dW = (checkOut((o.out as { dW?: unknown } | undefined)?.dW, w.length, [q, k, v, dOut]) ?? new Float32Array(w.length)) as Float32Result;
     } else if ((o.out as { dW?: unknown } | undefined)?.dW !== undefined) {
       throw new PerformerError('INVALID_OPTION', 'out.dW is filled only with projectionGradient: true');
     }
-    withKernel(() => favorBackward(this.prepared, this.chunkSize, s, q, k, v, dOut, mask, this.causal, g));
+    const keys = centredKeys(this.centering, k, s, mask);
+    if (this.window > 0) {
+      const pass = this.causal ? windowCausalBackward : windowBackward;
+      withKernel(() => pass(this.prepared, this.chunkSize, this.window, s, q, keys, v, dOut, mask, g));
+    }
+    else withKernel(() => favorBackward(this.prepared, this.chunkSize, s, q, keys, v, dOut, mask, this.causal, g));
+    if (this.centering === true) centreGradient(g.dk, s, mask); // k_j − mean(k): ∂/∂k_j = g_j − mean(g)
     return g;
   }
 
@@ -275,6 +308,7 @@ export class FavorAttention {
   decoder(options?: DecoderOptions): FavorDecoder {
     runtime();
     const o = checkOptions<DecoderOptions>('decoder', options, DECODER_KEYS);
+    this.checkDecoderOptions();
     return new FavorDecoder(this.identity(), checkSize('batch', o.batch ?? 1), checkSize('heads', o.heads ?? 1),
                             checkSize('valueDim', o.valueDim ?? this.dim));
   }
@@ -282,6 +316,7 @@ export class FavorAttention {
   /** A decoder that continues exactly where the one that saved `bytes` stopped. INVALID_STATE if they do not fit this instance. */
   decoderFromState(bytes: Uint8Array): FavorDecoder {
     runtime();
+    this.checkDecoderOptions();
     const id = this.identity();
     const { header, view } = checkSavedState(bytes, id);
     const decoder = new FavorDecoder(id, header.batch, header.heads, header.valueDim);
@@ -294,8 +329,16 @@ export class FavorAttention {
     return decoder;
   }
 
+  /** centerKeys: true has no decoder: it needs every key of a call. */
+  private checkDecoderOptions(): void {
+    if (this.centering === true) {
+      throw new PerformerError('INVALID_OPTION', "centerKeys: true needs every key of a call (its mean); a decoder sees one token at a time: pass a fixed Float32Array(dim) shift");
+    }
+  }
+
   private identity(): DecoderIdentity {
-    return { features: this.prepared, chunkSize: this.chunkOption ?? DEFAULT_CAUSAL_CHUNK, projectionChecksum: this.w ? checksumProjection(this.w) : 0 };
+    return { features: this.prepared, chunkSize: this.chunkOption ?? DEFAULT_CAUSAL_CHUNK, projectionChecksum: this.w ? checksumProjection(this.w) : 0,
+             window: this.window, keyShift: this.centering instanceof Float32Array ? this.centering : null };
   }
 }
 
@@ -321,6 +364,18 @@ export function checkGradientBuffers(out: unknown, s: ResolvedShape, inputs: Flo
   const dv = checkOut(o.dv, s.vLength, inputs);
   if (!dq || !dk || !dv) throw new PerformerError('INVALID_OPTION', 'out must have all of dq, dk and dv');
   return { dq, dk, dv } as Gradients; // the caller's buffers, returned as given
+}
+
+/** window: an integer ≥ 0 (0 = plain FAVOR+); > 0 needs a softmax kernel (the exact part is exp(q̂·k̂)). */
+function checkWindow(value: unknown, softmax: boolean, kernel: string): number {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0x3fffffff) {
+    throw new PerformerError('INVALID_OPTION', `window must be an integer ≥ 0, got ${describe(value)}`);
+  }
+  if (value > 0 && !softmax) {
+    throw new PerformerError('INVALID_OPTION', `window needs a softmax kernel (its exact part is exp(q̂·k̂)); '${kernel}' is a generalized kernel`);
+  }
+  return value;
 }
 
 function checkEpsilon(value: unknown): number {

@@ -5,11 +5,34 @@ import { projectionFloats, writeProjection, type PreparedFeatures } from './feat
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
-import { planWorkspace, runtime } from '../runtime/wasm.ts';
+import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
 
 /** The pass under withKernel (guard.ts): a wasm trap becomes KERNEL_FAULT and the module is rebuilt. */
 export function bidirectionalForward(...args: Parameters<typeof bidirectionalPass>): void {
   withKernel(() => bidirectionalPass(...args));
+}
+
+/** The workspace regions accumulateHead uses. */
+type AccumulateRegion = 'x' | 'v' | 'mask' | 'u' | 'phi' | 'h' | 'top' | 'c' | 'tmpS' | 'z32' | 'S' | 'z' | 'run';
+
+/**
+ * One head's keys and values, C rows per chunk, into the state at S, z, run (emptied first): the first half of
+ * the pass (also of the hybrid's, window.ts). `at` gives the regions x, v, mask, u, phi, h, top, c, tmpS, z32, S, z, run.
+ */
+export function accumulateHead(rt: Runtime, f: PreparedFeatures, C: number, s: ResolvedShape, k: Float32Array, v: Float32Array,
+                               mask: Uint8Array | undefined, head: number, wt: number, at: (region: AccumulateRegion) => number): void {
+  const { dim: d, valueDim: dv, keys: Lk } = s;
+  const b = Math.floor(head / s.heads);
+  rt.f32.fill(0, at('S') >>> 2, (at('z') >>> 2) + 2 * f.Mp);
+  rt.f64[at('run') >>> 3] = -Infinity;
+  for (let j = 0; j < Lk; j += C) {
+    const rows = Math.min(C, Lk - j);
+    rt.write(at('x'), k.subarray((head * Lk + j) * d, (head * Lk + j + rows) * d));
+    rt.write(at('v'), v.subarray((head * Lk + j) * dv, (head * Lk + j + rows) * dv));
+    if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + rows), at('mask'));
+    rt.exports.favor_accumulate(f.map.id, at('x'), at('v'), rows, d, dv, wt, f.m, f.mp, f.hScale, f.a, f.epsilon, mask ? at('mask') : 0,
+                                at('u'), at('phi'), at('h'), at('top'), at('c'), at('tmpS'), at('z32'), at('S'), at('z'), at('run'));
+  }
 }
 
 function bidirectionalPass(f: PreparedFeatures, chunk: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
@@ -32,16 +55,7 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, s: ResolvedShape,
   for (let b = 0; b < s.batch; b++) {
     for (let hd = 0; hd < s.heads; hd++) {
       const head = b * s.heads + hd;
-      rt.f32.fill(0, at('S') >>> 2, (at('z') >>> 2) + 2 * Mp);
-      rt.f64[at('run') >>> 3] = -Infinity;
-      for (let j = 0; j < Lk; j += C) {
-        const rows = Math.min(C, Lk - j);
-        rt.write(at('x'), k.subarray((head * Lk + j) * d, (head * Lk + j + rows) * d));
-        rt.write(at('v'), v.subarray((head * Lk + j) * dv, (head * Lk + j + rows) * dv));
-        if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + rows), at('mask'));
-        e.favor_accumulate(kind, at('x'), at('v'), rows, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon, mask ? at('mask') : 0,
-                           at('u'), at('phi'), at('h'), at('top'), at('c'), at('tmpS'), at('z32'), at('S'), at('z'), at('run'));
-      }
+      accumulateHead(rt, f, C, s, k, v, mask, head, wt, at);
       e.favor_state_to_f32(at('S'), at('z'), at('S32'), at('z32'), Mp, dv);
       for (let i = 0; i < Lq; i += C) {
         const rows = Math.min(C, Lq - i);

@@ -61,6 +61,50 @@ export interface KernelExports {
                u: number, phiQ: number, phiK: number, h: number, top: number, cRow: number, vd: number, acc: number,
                S: number, z: number, run: number, out: number): void;
 
+  // hybrid attention: exact local window + FAVOR+ (assembly/favor/window.ts)
+  /** Floats per row of the window tiles (Lg, G) for window w; a tile has 16 rows. */
+  window_tile_stride(w: number): number;
+  window_bidirectional_chunk(kind: number, q: number, kb: number, vb: number, maskB: number, rows: number, nb: number,
+                             d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
+                             cK: number, S32: number, z32: number,
+                             u: number, h: number, top: number, hK: number, cRow: number, phiQ: number, phiK: number,
+                             den: number, Lg: number, G: number, kb0: number, Lk: number, pFirst: number, w: number, keep: number, from: number,
+                             out: number): void;
+  window_causal_chunk(kind: number, q: number, kLag: number, vLag: number, maskLag: number,
+                      kb: number, vb: number, maskB: number, rows: number, nb: number,
+                      d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
+                      u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, den: number, A: number,
+                      S32: number, z32: number, Lg: number, G: number, kb0: number, pFirst: number, w: number,
+                      out: number, S: number, z: number, run: number): void;
+
+  /** decoder_step with the exact window (assembly/decoder/ring.ts): rings of the last w + 1 keys, t the position. */
+  window_decoder_step(kind: number, q: number, k: number, v: number, count: number, d: number, dv: number, wt: number, m: number, mp: number,
+                      hScale: number, a: number, eps: number,
+                      u: number, phiQ: number, phiK: number, h: number, top: number, cRow: number, vd: number, acc: number,
+                      den: number, Lg: number, G: number, kLag: number, vLag: number, ringK: number, ringV: number, w: number, t: number,
+                      S: number, z: number, run: number, out: number): void;
+
+  /** Backward of one bidirectional hybrid chunk (assembly/favor/window-backward.ts: its memory contract). */
+  window_backward_chunk(kind: number, q: number, dOut: number, kb: number, vb: number, maskB: number, rows: number, nb: number,
+                        d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
+                        cK: number, S32: number, z32: number,
+                        u: number, h: number, top: number, hK: number, cRow: number, phiQ: number, phiK: number,
+                        den: number, Lg: number, G: number, E: number, tRow: number, fsRow: number,
+                        gU: number, gam: number, dnum: number, dden: number, dphiQ: number, dphiK: number, du: number, dh: number,
+                        tmpS: number, colSum: number, dS: number, dz: number,
+                        kb0: number, Lk: number, pFirst: number, w: number,
+                        out: number, dq: number, dqx: number, dkx: number, dkb: number, dvb: number): void;
+
+  /** Causal hybrid backward, forward sweep, one chunk (assembly/favor/window-backward.ts: its memory contract). */
+  window_causal_backward_forward(kind: number, q: number, dOut: number, kLag: number, vLag: number, maskLag: number,
+                                 kb: number, vb: number, maskB: number, rows: number, nb: number,
+                                 d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
+                                 u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, den: number, A: number,
+                                 S32: number, z32: number, Lg: number, G: number, E: number, tRow: number, fsRow: number,
+                                 gU: number, gam: number, dnum: number, dden: number, dphiQ: number, du: number, dh: number, Bq: number,
+                                 kb0: number, pFirst: number, w: number, out: number, S: number, z: number, run: number,
+                                 dq: number, dqx: number, dkb: number, dvb: number): void;
+
   // whole-head drivers for the thread pool (assembly/threads/heads.ts)
   state_clear(S: number, z: number, run: number, Mp: number, dv: number): void;
   state_merge(Sa: number, za: number, runA: number, Sb: number, zb: number, runB: number, Mp: number, dv: number): void;

@@ -26,7 +26,7 @@ export const SLOTS = 64; // jobs in flight at most
 export const POOL_BYTES = CONTROL_BYTES + SLOTS * SLOT_WORDS * 8;
 
 /** The exports a job may call, by index. */
-export const JOB_FUNCTIONS = ['head_bidirectional', 'head_causal', 'head_accumulate', 'head_readout', 'exact_attention'] as const;
+export const JOB_FUNCTIONS = ['head_bidirectional', 'head_causal', 'head_accumulate', 'head_readout', 'exact_attention', 'head_window'] as const;
 export type JobFunction = (typeof JOB_FUNCTIONS)[number];
 
 /** Runs job `j` from its slot on `exports`. */

@@ -31,7 +31,7 @@ function laneLayout(f: PreparedFeatures, C: number, s: ResolvedShape, causal: bo
   });
 }
 
-function allocate(rt: Runtime, f: PreparedFeatures, lanes: number, lane: { bytes: number }): { wt: number; lane: (l: number) => number } {
+export function allocate(rt: Runtime, f: PreparedFeatures, lanes: number, lane: { bytes: number }): { wt: number; lane: (l: number) => number } {
   const wtBytes = Math.ceil((projectionFloats(f) * 4) / 64) * 64;
   const total = wtBytes + lanes * lane.bytes;
   checkWorkspaceBytes(total);
@@ -39,7 +39,7 @@ function allocate(rt: Runtime, f: PreparedFeatures, lanes: number, lane: { bytes
   return { wt: writeProjection(rt, f, base), lane: (l) => base + wtBytes + l * lane.bytes };
 }
 
-function at(base: number, offsets: Regions): Regions {
+export function at(base: number, offsets: Regions): Regions {
   return Object.fromEntries(Object.entries(offsets).map(([key, off]) => [key, base + off]));
 }
 
@@ -74,20 +74,23 @@ export function threadedForward(pool: Pool, f: PreparedFeatures, chunk: number, 
     }
     // each head's inputs are copied in just before its job is published: the other threads start on the
     // first heads while this one copies the next
-    const copyIn = (i: number) => {
-      const [head, r] = ranges[i];
-      rt.write(r.q, q.subarray(head * Lq * d, (head + 1) * Lq * d));
-      rt.write(r.k, k.subarray(head * Lk * d, (head + 1) * Lk * d));
-      rt.write(r.v, v.subarray(head * Lk * dv, (head + 1) * Lk * dv));
-      const b = Math.floor(head / s.heads);
-      if (mask) rt.u8.set(mask.subarray(b * Lk, (b + 1) * Lk), r.mask);
-    };
-    pool.run(jobs, copyIn);
+    pool.run(jobs, (i) => copyHeadIn(rt, s, ranges[i][0], ranges[i][1], q, k, v, mask));
     for (const [head, r] of ranges) {
       out.set(rt.view(r.out, Lq * dv), head * Lq * dv);
       if (causal && blind) out.fill(0, head * Lq * dv, (head * Lq + blind) * dv);
     }
   }
+}
+
+/** One head's q, k, v (and its batch's mask bytes) into a lane's regions q, k, v, mask. */
+export function copyHeadIn(rt: Runtime, s: ResolvedShape, head: number, r: Regions, q: Float32Array, k: Float32Array, v: Float32Array,
+                           mask: Uint8Array | undefined): void {
+  const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
+  rt.write(r.q, q.subarray(head * Lq * d, (head + 1) * Lq * d));
+  rt.write(r.k, k.subarray(head * Lk * d, (head + 1) * Lk * d));
+  rt.write(r.v, v.subarray(head * Lk * dv, (head + 1) * Lk * dv));
+  const b = Math.floor(head / s.heads);
+  if (mask) rt.u8.set(mask.subarray(b * Lk, (b + 1) * Lk), r.mask);
 }
 
 /** One bidirectional head: keys split over the lanes into partial states, merged, then queries split. */
