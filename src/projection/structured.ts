@@ -42,6 +42,12 @@ export function checkStructuredDim(d: number): void {
 
 /** Draws the signs and norms from `seed` (see the stream above) and materializes W (m × d, float32). */
 export function drawStructured(m: number, d: number, norms: RowNorms, seed: number): { w: Float32Array; tables: StructuredTables } {
+  const tables = drawStructuredTables(m, d, norms, seed);
+  return { w: materialize(tables), tables };
+}
+
+/** The signs and norms alone (see the stream above). */
+export function drawStructuredTables(m: number, d: number, norms: RowNorms, seed: number): StructuredTables {
   checkStructuredDim(d);
   const rng = new Rng(seed);
   const blocks = Math.ceil(m / d);
@@ -53,8 +59,7 @@ export function drawStructured(m: number, d: number, norms: RowNorms, seed: numb
       signs[t * d + i] = (word >>> (i % 32)) & 1 ? -1 : 1;
     }
   }
-  const tables = { dim: d, features: m, blocks, signs, norms: drawRowNorms(m, d, norms, rng) };
-  return { w: materialize(tables), tables };
+  return { dim: d, features: m, blocks, signs, norms: drawRowNorms(m, d, norms, rng) };
 }
 
 /** W = [diag(ρ)·B_b]_b in float64, rounded once: column j of B_b is B_b·e_j. */
@@ -62,26 +67,27 @@ function materialize(t: StructuredTables): Float32Array {
   const { dim: d, features: m } = t;
   const w = new Float32Array(m * d);
   const v = new Float64Array(d);
+  const scratch = new Float64Array(d);
   for (let b = 0; b < t.blocks; b++) {
     const rows = Math.min(d, m - b * d);
     for (let j = 0; j < d; j++) {
       v.fill(0);
       v[j] = 1;
-      applyBlock(t, b, v);
+      applyBlock(t, b, v, scratch);
       for (let p = 0; p < rows; p++) w[(b * d + p) * d + j] = t.norms[b * d + p] * v[p];
     }
   }
   return w;
 }
 
-/** v ← B_b·v (float64): D₃, then Π·Ĥ, D₂, Π·Ĥ, D₁, Π·Ĥ. */
-export function applyBlock(t: StructuredTables, b: number, v: Float64Array): void {
+/** v ← B_b·v (float64): D₃, then Π·Ĥ, D₂, Π·Ĥ, D₁, Π·Ĥ. scratch: d floats. */
+function applyBlock(t: StructuredTables, b: number, v: Float64Array, scratch: Float64Array): void {
   const d = t.dim;
   for (let step = 0; step < 3; step++) {
     const s = (b * 3 + step) * d;
     for (let i = 0; i < d; i++) v[i] *= t.signs[s + i];
     walshHadamard(v);
-    outputOrder(v);
+    outputOrder(v, scratch);
   }
 }
 
@@ -103,9 +109,9 @@ function walshHadamard(v: Float64Array): void {
 }
 
 /** v ← Π·v: v'[p] = v[p with bit fields [1:0] and [3:2] swapped] (d ≥ 16; identity below). */
-function outputOrder(v: Float64Array): void {
+function outputOrder(v: Float64Array, copy: Float64Array): void {
   if (v.length < STRUCTURED_KERNEL_MIN_DIM) return;
-  const copy = Float64Array.from(v);
+  copy.set(v);
   for (let p = 0; p < v.length; p++) v[p] = copy[(p & ~15) | ((p & 3) << 2) | ((p >> 2) & 3)];
 }
 

@@ -41,3 +41,25 @@ export function sorfBlock(signs: Float64Array[], d: number): Float64Array {
   }
   return out;
 }
+
+/** v ← Π·Ĥ·S_1·…·Π·Ĥ·S_k·v in O(k·d log d) (the same block as sorfBlock, applied to one vector). */
+export function sorfApply(signs: Float64Array[], v: Float64Array): Float64Array {
+  const d = v.length;
+  let x = Float64Array.from(v);
+  for (let k = signs.length - 1; k >= 0; k--) {
+    for (let i = 0; i < d; i++) x[i] *= signs[k][i];
+    for (let h = 1; h < d; h *= 2) {
+      for (let b = 0; b < d; b += 2 * h) {
+        for (let i = b; i < b + h; i++) {
+          const a = x[i];
+          x[i] = a + x[i + h];
+          x[i + h] = a - x[i + h];
+        }
+      }
+    }
+    const y = new Float64Array(d);
+    for (let p = 0; p < d; p++) y[p] = x[outputIndex(p, d)] / Math.sqrt(d);
+    x = y;
+  }
+  return x;
+}
