@@ -11,16 +11,18 @@ export const causal = defineMode({
   flags: { ...shapeFlags, ...favorFlags, ...exactMaxFlag },
   notes: [
     'Defaults: --seq 1024,4096,16384 --heads 1 --dim 64 --features 256 --kernel softmax --batch 1 --exact-max 16384;',
-    '  FavorAttention chunkSize 128 (its default). Both FAVOR+ instances share the seed 0 projection.',
+    '  FavorAttention chunkSize 128 (its default). Both FAVOR+ instances share the seed 0 projection (--projection, default',
+    '  orthogonal; with iid or structured the causal pass is also timed against the orthogonal one in alternation: vs orthogonal).',
     'Causal and bidirectional FAVOR+ are timed in alternation, sample by sample (their ms: those samples\' medians;',
     '  causal/bidir: the median of the paired ratios); exact causal attention likewise beside causal FAVOR+ (speedup).',
     `Errors (L ≤ ${ERROR_MAX_L}) against exact causal attention, inputs as in favor; the baseline answers query i with the`,
     '  mean of v over positions ≤ i.',
   ],
   parse: (flags) => attentionOptions(flags, [1024, 4096, 16384], [1]),
-  async run(ctx, { seq, heads, dim, batch, features, kernel, exactMax }) {
-    const causalAttn = new FavorAttention({ dim, features, kernel, seed: 0, causal: true });
-    const bidirAttn = new FavorAttention({ dim, features, kernel, seed: 0 });
+  async run(ctx, { seq, heads, dim, batch, features, kernel, projection, exactMax }) {
+    const causalAttn = new FavorAttention({ dim, features, kernel, projection, seed: 0, causal: true });
+    const bidirAttn = new FavorAttention({ dim, features, kernel, projection, seed: 0 });
+    const denseAttn = projection === 'orthogonal' ? null : new FavorAttention({ dim, features, kernel, seed: 0, causal: true });
     const M = causalAttn.featureCount;
     const maxHeads = Math.max(...heads);
     const rows: Row[] = [];
@@ -41,6 +43,11 @@ export const causal = defineMode({
           L, heads: h, batch, d: dim, M, kernel,
           ...prefixed(pair.ours, 'causal'), ...prefixed(pair.other, 'bidir'), ratio: 1 / pair.ratio,
         };
+        const denseOut = denseAttn ? new Float32Array(len) : undefined;
+        if (denseAttn) {
+          const paired = await ctx.measurePair(`orthogonal causal L=${L} heads=${h}`, causalCall, () => void denseAttn.forward(qs, ks, vs, shape, { out: denseOut }));
+          row.vsDense = paired.ratio;
+        }
         const timed = exactTimed(batch, h, L, exactMax);
         if (timed || L <= ERROR_MAX_L) {
           exactOut ??= new Float32Array(n);
@@ -54,6 +61,7 @@ export const causal = defineMode({
           }
           if (L <= ERROR_MAX_L) {
             row.causalError = relError(co, eo);
+            if (denseOut) row.denseError = relError(denseOut, eo);
             row.meanVError = meanValueError(vs, eo, batch * h, L, L, dim, true);
           }
         }
@@ -62,7 +70,7 @@ export const causal = defineMode({
     }
     return {
       mode: 'causal',
-      title: `Causal FAVOR+ vs bidirectional FAVOR+ and exact causal (d = ${dim}, M = ${M}, kernel ${kernel}, batch ${batch})`,
+      title: `Causal FAVOR+ vs bidirectional FAVOR+ and exact causal (d = ${dim}, M = ${M}, kernel ${kernel}, projection ${projection}, batch ${batch})`,
       columns: [
         { key: 'L', label: 'L', format: String },
         { key: 'heads', label: 'heads', format: String },
@@ -71,7 +79,9 @@ export const causal = defineMode({
         { key: 'ratio', label: 'causal/bidir', format: (x) => x.toFixed(2) },
         { key: 'exactMedianMs', label: 'exact causal ms' },
         { key: 'speedup', label: 'speedup', format: (x) => `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}×` },
+        { key: 'vsDense', label: 'vs orthogonal', format: (x) => `${x.toFixed(2)}×`, optional: true },
         { key: 'causalError', label: 'causal err', format: sci },
+        { key: 'denseError', label: 'orthogonal err', format: sci, optional: true },
         { key: 'meanVError', label: 'prefix-mean err', format: sci },
       ],
       rows,

@@ -1,6 +1,6 @@
 // Recurrent decoding: FavorDecoder.step (one token for every (batch, head)) and prefill throughput.
 import { randn } from '../data.ts';
-import { defineMode, favorFlags, intFlag, kernelFlag, shapeFlags } from '../mode.ts';
+import { defineMode, favorFlags, intFlag, kernelFlag, projectionFlag, shapeFlags } from '../mode.ts';
 import { type Row } from '../table.ts';
 import { FavorAttention } from 'performer-wasm';
 import { QK_SIGMA } from './favor.ts';
@@ -22,6 +22,8 @@ export const decode = defineMode({
     `step: one call = one token for every (batch, head), cycling through ${POOL} preallocated tokens, out preallocated;`,
     `  the decoder is reset every ${RESET_EVERY} tokens inside the timed loop (amortized: < 0.01%). tokens/s = batch / step time.`,
     'prefill: reset() then prefill(<n> tokens) per call, out preallocated; tokens/s = batch·<n> / call time.',
+    'vs orthogonal (--projection iid or structured): a decoder with the orthogonal projection (seed 0) timed in alternation',
+    '  with this one, call by call: the median of the paired ratios orthogonal time / this time.',
   ],
   parse: (flags) => ({
     heads: intFlag(flags, 'heads', 8),
@@ -29,42 +31,52 @@ export const decode = defineMode({
     batch: intFlag(flags, 'batch', 1),
     features: intFlag(flags, 'features', 256),
     kernel: kernelFlag(flags),
+    projection: projectionFlag(flags),
     prefill: intFlag(flags, 'prefill', 4096),
   }),
-  run(ctx, { heads, dim, batch, features, kernel, prefill }) {
-    const attn = new FavorAttention({ dim, features, kernel, seed: 0, causal: true });
+  async run(ctx, { heads, dim, batch, features, kernel, projection, prefill }) {
+    const attn = new FavorAttention({ dim, features, kernel, projection, seed: 0, causal: true });
     const M = attn.featureCount;
     const count = batch * heads;
     const dec = attn.decoder({ batch, heads });
+    const denseDec = projection === 'orthogonal' ? null : new FavorAttention({ dim, features, kernel, seed: 0, causal: true }).decoder({ batch, heads });
     try {
-      const fields = { heads, batch, d: dim, M, kernel };
+      const fields = { heads, batch, d: dim, M, kernel, projection };
       const rows: Row[] = [];
 
       const width = count * dim;
       const [q, k, v] = [randn(POOL * width, 21, QK_SIGMA), randn(POOL * width, 22, QK_SIGMA), randn(POOL * width, 23, 1)];
       const tokens = Array.from({ length: POOL }, (_, i) => [q, k, v].map((a) => a.subarray(i * width, (i + 1) * width)));
       const stepOut = new Float32Array(width);
-      let next = 0;
-      const step = ctx.measure(`decoder step heads=${heads}`, () => {
-        if (dec.position >= RESET_EVERY) dec.reset();
-        const [qt, kt, vt] = tokens[next];
-        next = (next + 1) % POOL;
-        dec.step(qt, kt, vt, stepOut);
-      });
-      rows.push({ op: 'step', tokensPerCall: batch, ...fields, ...step, usPerCall: step.medianMs * 1e3, tokensPerSecond: batch / (step.medianMs / 1e3) });
+      const stepper = (d: typeof dec) => {
+        let next = 0;
+        return () => {
+          if (d.position >= RESET_EVERY) d.reset();
+          const [qt, kt, vt] = tokens[next];
+          next = (next + 1) % POOL;
+          d.step(qt, kt, vt, stepOut);
+        };
+      };
+      const step = ctx.measure(`decoder step heads=${heads}`, stepper(dec));
+      const stepRow: Row = { op: 'step', tokensPerCall: batch, ...fields, ...step, usPerCall: step.medianMs * 1e3, tokensPerSecond: batch / (step.medianMs / 1e3) };
+      if (denseDec) stepRow.vsDense = (await ctx.measurePair(`orthogonal decoder step heads=${heads}`, stepper(dec), stepper(denseDec))).ratio;
+      rows.push(stepRow);
 
       const n = count * prefill * dim;
       const [pq, pk, pv] = [randn(n, 31, QK_SIGMA), randn(n, 32, QK_SIGMA), randn(n, 33, 1)];
       const prefillOut = new Float32Array(n);
-      const pre = ctx.measure(`decoder prefill ${prefill} heads=${heads}`, () => {
-        dec.reset();
-        dec.prefill(pq, pk, pv, prefill, prefillOut);
-      });
-      rows.push({ op: `prefill ${prefill}`, tokensPerCall: batch * prefill, ...fields, ...pre, usPerCall: pre.medianMs * 1e3,
-                  tokensPerSecond: (batch * prefill) / (pre.medianMs / 1e3) });
+      const prefiller = (d: typeof dec) => () => {
+        d.reset();
+        d.prefill(pq, pk, pv, prefill, prefillOut);
+      };
+      const pre = ctx.measure(`decoder prefill ${prefill} heads=${heads}`, prefiller(dec));
+      const preRow: Row = { op: `prefill ${prefill}`, tokensPerCall: batch * prefill, ...fields, ...pre, usPerCall: pre.medianMs * 1e3,
+                            tokensPerSecond: (batch * prefill) / (pre.medianMs / 1e3) };
+      if (denseDec) preRow.vsDense = (await ctx.measurePair(`orthogonal prefill ${prefill} heads=${heads}`, prefiller(dec), prefiller(denseDec))).ratio;
+      rows.push(preRow);
       return {
         mode: 'decode',
-        title: `FavorDecoder (batch ${batch}, heads ${heads}, d = ${dim}, M = ${M}, kernel ${kernel})`,
+        title: `FavorDecoder (batch ${batch}, heads ${heads}, d = ${dim}, M = ${M}, kernel ${kernel}, projection ${projection})`,
         columns: [
           { key: 'op', label: 'call' },
           { key: 'tokensPerCall', label: 'tokens', format: String },
@@ -72,11 +84,13 @@ export const decode = defineMode({
           { key: 'tokensPerSecond', label: 'tokens/s', format: (x) => Math.round(x).toLocaleString('en-US') },
           { key: 'rme', label: '±RME', format: (x) => `±${x.toFixed(1)}%` },
           { key: 'samples', label: 'samples', format: String },
+          { key: 'vsDense', label: 'vs orthogonal', format: (x) => `${x.toFixed(2)}×`, optional: true },
         ],
         rows,
       };
     } finally {
       dec.dispose();
+      denseDec?.dispose();
     }
   },
 });

@@ -30,6 +30,8 @@ export interface PeerRun {
   oursCall(kind: 'favor' | 'exact', p: Problem, heads: number): () => void;
   /** Threads performer-wasm ran with. */
   ourThreads: number;
+  /** Rows timed like the peers (for example our own pass with another projection). */
+  extraPeers?: Peer[];
   options: PeerOptions;
 }
 
@@ -52,6 +54,7 @@ export async function runPeers(run: PeerRun): Promise<Table[]> {
       unavailable.push(`${loader.id}: ${(error as Error).message.split('\n')[0]}`);
     }
   }
+  peers.push(...(run.extraPeers ?? []));
   const rows: Record<'favor' | 'exact', Row[]> = { favor: [], exact: [] };
   const maxCount = run.batch * Math.max(...run.heads);
   for (const L of run.seq) {
