@@ -14,5 +14,6 @@ export { favor_causal_chunk } from './favor/causal';
 export { decoder_step } from './decoder/decoder';
 export { head_accumulate, head_bidirectional, head_causal, head_readout, state_clear, state_merge } from './threads/heads';
 export { favor_backward_keys, favor_backward_queries, favor_causal_backward_forward, favor_causal_backward_reverse, feature_backward, suffix_to_state_grad } from './favor/backward';
+export { projection_gradient } from './favor/projection-grad';
 export { exact_attention_backward, exact_backward_scratch_bytes } from './exact/exact-backward';
 export { max_abs_bits } from './arguments/scan';

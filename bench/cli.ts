@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// performer-bench: the microbenchmarks of performer-wasm (`npm run bench -- [mode...] [flags]`, or the
-// package's bin `performer-bench`). See --help.
+// performer-bench: the microbenchmarks of performer-wasm, the package's bin (`npx performer-bench [mode...]
+// [flags]`; `npm run bench -- …` in a clone of the repository). See --help.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -8,6 +8,7 @@ import { basename } from 'node:path';
 import v8 from 'node:v8';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { init } from 'performer-wasm';
+import 'performer-wasm/threads'; // --threads: the pool (opt-in, so that apps without threads do not bundle it)
 import { runtime } from 'performer-wasm/internal';
 import { UsageError, type Context, type Flag, type FlagValues, type Mode } from './mode.ts';
 import { modes } from './modes/index.ts';
@@ -47,11 +48,10 @@ function usage(): string {
   const flagLine = (name: string, f: Flag, suffix = '') =>
     `  ${f.short ? `-${f.short}, ` : '    '}${`--${name} ${f.value ?? ''}`.padEnd(18)}${f.help}${suffix}`;
   return [
-    'Usage: npm run bench -- [mode...] [flags]',
-    '       node [--experimental-wasm-relaxed-simd] --import tsx bench/cli.ts [mode...] [flags]',
-    '       (clean JSON on stdout: npm run -s bench -- --json)',
+    'Usage: npx performer-bench [mode...] [flags]',
     '',
     `Microbenchmarks of performer-wasm. With no mode: ${modes.filter((m) => m.default).map((m) => m.name).join(', ')}.`,
+    'Timing needs the `benchmark` package, an optional peer of performer-wasm: npm install benchmark',
     '',
     'Modes:',
     ...modes.map((m) => `  ${m.name.padEnd(pad)}${m.summary}`),
@@ -73,8 +73,8 @@ function usage(): string {
     'Build: the relaxed-SIMD build runs when the engine accepts it (Node 20 only with',
     '  --experimental-wasm-relaxed-simd, which is not allowed in NODE_OPTIONS, or with --relaxed here, which sets',
     '  that V8 flag in-process before compiling); the header names the build.',
-    'Private build: npx asc assembly/index.ts --config asconfig.json --target baseline --outFile /tmp/p.wasm,',
-    '  then --wasm /tmp/p.wasm (or PERFORMER_WASM=/tmp/p.wasm): init(bytes) runs it instead of the inlined build.',
+    'Another build: --wasm <file> (or PERFORMER_WASM=<file>) runs that .wasm with init(bytes) instead of the inlined',
+    '  build (one you compiled yourself; the package ships dist/performer.wasm and dist/performer-relaxed.wasm).',
   ].join('\n');
 }
 
@@ -144,13 +144,13 @@ const progress = {
 };
 
 async function main(): Promise<void> {
-  const missing = await loadBenchmarkPackage();
-  if (missing) throw new UsageError(missing);
   const { selected, flags } = parse(process.argv.slice(2));
   if (flags.help) {
     console.log(usage());
     return;
   }
+  const missing = await loadBenchmarkPackage();
+  if (missing) throw new UsageError(missing);
   const budget = budgetOf(flags);
   const plans = selected.map((mode) => ({ mode, options: mode.parse(flags) }));
   // Compile wasm with the optimizing tier up front: V8 never swaps tiers inside a running call, so

@@ -33,7 +33,15 @@ export interface StaticServerOptions {
    * an import map for module workers, which (unlike pages) cannot have one.
    */
   bareImports?: Record<string, string>;
+  /** Headers added to every response, e.g. CROSS_ORIGIN_ISOLATION. */
+  headers?: Record<string, string>;
 }
+
+/** The headers that make a page cross-origin isolated (SharedArrayBuffer, and so threads). */
+export const CROSS_ORIGIN_ISOLATION = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+};
 
 export interface StaticServer {
   /** 'http://127.0.0.1:PORT' (no trailing slash). */
@@ -54,9 +62,10 @@ function rewriteBare(source: string, map: Record<string, string>): string {
 export async function startStaticServer(options: StaticServerOptions = {}): Promise<StaticServer> {
   const root = resolve(options.root ?? REPO_ROOT);
   const bare = options.bareImports;
+  const extra = options.headers ?? {};
   const server = createServer(async (req, res) => {
     const send = (status: number, body: string) => {
-      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+      res.writeHead(status, { ...extra, 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
       res.end(body);
     };
     try {
@@ -67,7 +76,7 @@ export async function startStaticServer(options: StaticServerOptions = {}): Prom
       const info = await stat(file).catch(() => undefined);
       if (info?.isDirectory()) {
         if (!pathname.endsWith('/')) {
-          res.writeHead(301, { location: `${pathname}/`, 'cache-control': 'no-store' });
+          res.writeHead(301, { ...extra, location: `${pathname}/`, 'cache-control': 'no-store' });
           return res.end();
         }
         file = join(file, 'index.html');
@@ -76,7 +85,7 @@ export async function startStaticServer(options: StaticServerOptions = {}): Prom
       const type = MIME[extname(file)] ?? 'application/octet-stream';
       let body: Buffer | string = await readFile(file);
       if (bare && (type.startsWith('text/javascript'))) body = rewriteBare(body.toString('utf8'), bare);
-      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
+      res.writeHead(200, { ...extra, 'content-type': type, 'cache-control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
     } catch (error) {
       send(500, String(error));

@@ -26,6 +26,13 @@ export type FavorOpConfig = Omit<FavorAttentionOptions, 'dim'> & { dim?: number 
 
 export interface FavorOpOptions {
   keyMask?: KeyMask;
+  /**
+   * The projection as a float32 tensor [m, dim] (W acting on x̂ = x·d^(-1/4) for the softmax kernels), an
+   * input of the op differentiable like q, k, v (a tf.Variable trains it: learned feature maps,
+   * docs/learned-feature-maps.md). It replaces the instance's projection for this call; the kernel,
+   * causal, epsilon and chunk size stay the instance's.
+   */
+  projection?: tf.Tensor;
 }
 
 export interface ExactOpOptions {
@@ -47,8 +54,9 @@ export function favorAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, attenti
   const fn = 'favorAttention';
   const s = shapeOf(fn, q, k, v);
   const attn = attention instanceof FavorAttention ? attention : instanceFor(attention, s.dim);
-  const o = checkOptions<FavorOpOptions>(fn, options, ['keyMask']);
+  const o = checkOptions<FavorOpOptions>(fn, options, ['keyMask', 'projection']);
   const keyMask = maskOf(o.keyMask);
+  if (o.projection !== undefined) return favorWithProjection(q, k, v, attn, checkProjection(fn, o.projection, s.dim), s, keyMask);
   const op = tf.customGrad((qt, kt, vt) => {
     const [qa, ka, va] = [read(qt as tf.Tensor), read(kt as tf.Tensor), read(vt as tf.Tensor)];
     const out = attn.forward(qa, ka, va, s, { keyMask });
@@ -61,6 +69,34 @@ export function favorAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, attenti
     };
   });
   return op(q, k, v) as tf.Tensor4D;
+}
+
+/** favorAttention with the projection as a fourth input: the gradient also returns dW (backward's projectionGradient). */
+function favorWithProjection(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, base: FavorAttention, w: tf.Tensor, s: Shape,
+                             keyMask: Uint8Array | undefined): tf.Tensor4D {
+  const op = tf.customGrad((qt, kt, vt, wt) => {
+    const [qa, ka, va] = [read(qt as tf.Tensor), read(kt as tf.Tensor), read(vt as tf.Tensor)];
+    const attn = base.withProjection(read(wt as tf.Tensor));
+    const out = attn.forward(qa, ka, va, s, { keyMask });
+    return {
+      value: tf.tensor4d(out, outShape(s), 'float32'),
+      gradFunc: (dy) => {
+        const g = attn.backward(qa, ka, va, read(dy as tf.Tensor), s, { keyMask, projectionGradient: true });
+        return [tf.tensor(g.dq, q.shape, 'float32'), tf.tensor(g.dk, k.shape, 'float32'), tf.tensor(g.dv, v.shape, 'float32'),
+                tf.tensor(g.dW!, w.shape, 'float32')];
+      },
+    };
+  });
+  return op(q, k, v, w) as tf.Tensor4D;
+}
+
+function checkProjection(fn: string, w: unknown, dim: number): tf.Tensor {
+  if (!(w instanceof tf.Tensor)) throw new PerformerError('INVALID_TYPE', `${fn}: projection must be a tf.Tensor [m, dim], got ${describe(w)}`);
+  if (w.dtype !== 'float32') throw new PerformerError('INVALID_TYPE', `${fn}: projection must be float32, got ${w.dtype}`);
+  if (w.rank !== 2 || w.shape[1] !== dim || w.shape[0] < 1) {
+    throw new PerformerError('INVALID_LENGTH', `${fn}: projection must have shape [m, ${dim}], got [${w.shape}]`);
+  }
+  return w;
 }
 
 /**

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import './support/setup.ts';
 import {
-  exactAttention, FavorAttention, FavorDecoder, init, initSync, memoryBytes, PerformerError, type PerformerErrorCode,
+  exactAttention, FavorAttention, FavorDecoder, init, initSync, memoryBytes, PerformerError, runtimeInfo, type PerformerErrorCode,
 } from '../src/index.ts';
 import { randn } from './support/data.ts';
 
@@ -412,6 +412,66 @@ test('the catalogue', () => {
     console.log(`      ${entry.padEnd(20)} ${[...codes].map(([code, n]) => `${code} ×${n}`).join(', ')}`);
   }
   assert.ok(table.length >= 200, `only ${table.length} rows`);
+});
+
+// Messages that say what is wrong (issue 12): the missing piece named, the length's formula given.
+test('forward / exactAttention without a shape say the shape is missing', () => {
+  for (const call of [() => attn.forward(q, k, v, undefined as never), () => exactAttention(q, k, v, undefined as never)]) {
+    const { code, message } = codeOf(call);
+    assert.is(code, 'INVALID_TYPE');
+    assert.match(message, /the shape is missing/);
+  }
+  assert.match(codeOf(() => attn.forward(q, k, v, 5 as never)).message, /shape must be an object, got 5/);
+});
+
+test('new FavorAttention without dim names the constructor and the field', () => {
+  const { code, message } = codeOf(() => new FavorAttention({ features: 8 } as never));
+  assert.is(code, 'INVALID_SIZE');
+  assert.match(message, /new FavorAttention: options\.dim \(required/);
+  assert.match(codeOf(() => new FavorAttention(undefined as never)).message, /new FavorAttention: options \{ dim, … \} must be an object/);
+});
+
+test('INVALID_LENGTH of q, k, v gives the formula with its numbers (forward, exactAttention, step, prefill)', () => {
+  const cases: [string, () => unknown, RegExp][] = [
+    ['q', () => attn.forward(q.subarray(1), k, v, shape), /q must have batch·heads·queries·dim = 2·2·5·4 = 80 elements, got 79/],
+    ['k', () => exactAttention(q, k.subarray(1), v, shape), /k must have batch·heads·keys·dim = 2·2·6·4 = 96 elements, got 95/],
+    ['v', () => attn.forward(q, k, v.subarray(1), shape), /v must have batch·heads·keys·valueDim = 2·2·6·3 = 72 elements, got 71/],
+    ['q, batch defaulting to 1', () => attn.forward(q, k, v, { heads: 2, queries: 5, keys: 6, dim: 4, valueDim: 3 }), /q must have batch·heads·queries·dim = 1·2·5·4 = 40 elements, got 80/],
+    ['decoder step v', () => causal.decoderFromState(STATE).step(q1, k1, v1.subarray(1)), /v must have batch·heads·valueDim = 2·2·3 = 12 elements, got 11/],
+    ['decoder prefill k', () => causal.decoderFromState(STATE).prefill(qP, kP.subarray(1), vP, 3), /k must have batch·heads·tokens·dim = 2·2·3·4 = 48 elements, got 47/],
+  ];
+  for (const [what, call, want] of cases) {
+    const { code, message } = codeOf(call);
+    assert.is(code, 'INVALID_LENGTH', what);
+    assert.match(message, want, what);
+  }
+});
+
+test('init(bytes) of the package\'s own builds reports baseline / relaxed, other bytes custom', async () => {
+  const baseline = readFileSync('build/performer.wasm');
+  await init(baseline);
+  assert.is(runtimeInfo().build, 'baseline');
+  initSync(new Uint8Array(baseline));
+  assert.is(runtimeInfo().build, 'baseline');
+  await init(new Response(baseline)); // as init(fetch(url)) of the exported performer.wasm
+  assert.is(runtimeInfo().build, 'baseline');
+  const appended = new Uint8Array(baseline.length + 4); // the same module plus an empty custom section "x": other bytes
+  appended.set(baseline);
+  appended.set([0, 2, 1, 0x78], baseline.length);
+  await init(appended);
+  assert.is(runtimeInfo().build, 'custom');
+  if (WebAssembly.validate(readFileSync('build/performer-relaxed.wasm'))) {
+    await init(readFileSync('build/performer-relaxed.wasm').buffer.slice(0) as ArrayBuffer);
+    assert.is(runtimeInfo().build, 'relaxed');
+  }
+  await init(new WebAssembly.Module(baseline)); // a compiled Module: its bytes cannot be read back
+  assert.is(runtimeInfo().build, 'custom');
+  if (process.env.PERFORMER_WASM) initSync(readFileSync(process.env.PERFORMER_WASM)); // as test/support/setup.ts
+  else {
+    await init(undefined, { relaxedSimd: false });
+    assert.is(runtimeInfo().build, 'baseline');
+  }
+  stillWorks('init(bytes)');
 });
 
 test.run();

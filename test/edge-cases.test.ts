@@ -2,7 +2,7 @@
 // negative logits, one key, m = 1, d = 1, values near the float32 limit, and fully masked keys, through
 // every kernel (bidirectional, causal, decoder) and exactAttention. Outputs are finite everywhere; where
 // the answer is known in closed form (uniform attention → mean(V), one key → its value, no key → 0) it
-// is checked to the package's 1e-5. README "Numerics → Edge cases" states these behaviours.
+// is checked to the package's 1e-5. docs/numerics.md ("Edge cases") states these behaviours.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
@@ -107,7 +107,7 @@ test('norms up to 1e4 (logits up to ±1e8): finite everywhere; exactAttention st
       }
       // each output row is a convex combination of value rows (positive kernels), so bounded by max |v|
       const vmax = Math.max(...v.map(Math.abs));
-      if (['softmax', 'softmax-hyperbolic', 'relu', 'elu1', 'exp', 'abs'].includes(kernel)) {
+      if (['softmax', 'softmax-hyperbolic', 'softmax-hyperbolic-normalized', 'relu', 'elu1', 'exp', 'abs'].includes(kernel)) {
         for (const out of [r.bi, r.causal, r.stepped]) assert.ok(out.every((x) => Math.abs(x) <= vmax * (1 + 1e-5)), `${kernel} norm ${norm}: not a convex combination`);
       }
     }
@@ -229,13 +229,13 @@ test('all keys masked: zero rows for every kernel, bidirectional and causal, and
   assert.ok(exactAttention(q, k, v, s, { keyMask: none }).every((x) => x === 0));
 });
 
-test('values up to the float32 limit (3e38) with 1000 keys: finite and accurate (values are rescaled; see README)', () => {
+test('values up to the float32 limit (3e38) with 1000 keys: finite and accurate (values are rescaled; see docs/numerics.md)', () => {
   const [L, dim, dv] = [1000, 4, 2];
   const q = randn(L * dim, 1, 0.5);
   const k = randn(L * dim, 2, 0.5);
   const v = randn(L * dv, 3).map((x) => Math.max(-3e38, Math.min(3e38, x * 1e38)));
   const s = { queries: L, dim, valueDim: dv };
-  for (const kernel of ['softmax', 'softmax-hyperbolic', 'relu', 'elu1', 'exp', 'abs'] as const) {
+  for (const kernel of ['softmax', 'softmax-hyperbolic', 'softmax-hyperbolic-normalized', 'relu', 'elu1', 'exp', 'abs'] as const) {
     for (const causal of [false, true]) {
       const attn = new FavorAttention({ dim, features: 8, kernel, causal, seed: 2 });
       const out = attn.forward(q, k, v, s);

@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import './support/setup.ts';
 import { exactAttention, FavorAttention, init, initSync, type KernelName } from '../src/index.ts';
+import '../src/threads/index.ts'; // the thread pool is opt-in
 import { threading } from '../src/favor/attention.ts';
 import { FEATURE_MAPS, KERNEL_NAMES } from '../src/favor/kernels.ts';
 import { allFinite, randn, rng } from './support/data.ts';
@@ -77,7 +78,7 @@ interface FavorCase {
  * small, the paper's counter-example); gelu larger (gelu(x) ≈ x/2 near 0 takes both signs).
  */
 const SIGMA: Record<KernelName, [number, number]> = {
-  softmax: [0.01, 1], 'softmax-hyperbolic': [0.01, 1], 'softmax-trig': [0.01, 0.3],
+  softmax: [0.01, 1], 'softmax-hyperbolic': [0.01, 1], 'softmax-trig': [0.01, 0.3], 'softmax-hyperbolic-normalized': [0.01, 1],
   relu: [0.01, 1], elu1: [0.01, 1], exp: [0.01, 1], abs: [0.01, 1], gelu: [0.5, 2],
 };
 

@@ -42,8 +42,9 @@ test('the tarball holds dist (JS, types, both wasm builds), README and package.j
   for (const dir of ['src/', 'test/', 'bench/', 'assembly/', 'scripts/', 'demo/', 'docs/', 'build/']) {
     assert.not.ok(paths().some((p) => p.startsWith(dir)), `${dir} must not be published`);
   }
-  for (const required of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/inline-source.js',
-    'dist/generated/wasm-inline.js', 'dist/index-edge.js', 'dist/index-edge.d.ts', 'dist/runtime/edge-source.js', 'dist/wasm.js',
+  for (const required of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/runtime/inline-source.js',
+    'dist/generated/wasm-inline.js', 'dist/index-edge.js', 'dist/index-edge.d.ts', 'dist/runtime/edge-source.js', 'dist/runtime/wasm.js',
+    'dist/threads/index.js', 'dist/threads/index.d.ts', 'dist/threads/pool-worker.js', 'dist/generated/wasm-threads-inline.js',
     'dist/performer.wasm', 'dist/performer-relaxed.wasm']) {
     assert.ok(paths().includes(required), `${required} is missing from the package`);
   }
@@ -59,7 +60,7 @@ test('zero runtime dependencies: two optional peers, for the tfjs op and for the
   // the library proper imports neither: only the tfjs subpath and the bench CLI do
   const library = paths().filter((p) => p.endsWith('.js') && !p.startsWith('dist/bench/'));
   const importers = (name: string) => library.filter((p) => readFileSync(join(ROOT, p), 'utf8').includes(`'${name}'`));
-  assert.equal(importers('@tensorflow/tfjs-core'), ['dist/tfjs.js']);
+  assert.equal(importers('@tensorflow/tfjs-core'), ['dist/tfjs-node.js', 'dist/tfjs.js']); // tfjs-node.js: the `node` condition, which checks first that tfjs is installed
   assert.equal(importers('benchmark'), []);
 });
 
@@ -90,15 +91,31 @@ test('exports: workerd and edge-light → the edge entry, default → the inline
   assert.is(main.workerd, './dist/index-edge.js');
   assert.is(main['edge-light'], './dist/index-edge.js');
   assert.is(main.default, './dist/index.js');
-  assert.is(pkg.exports['./performer.wasm'], './dist/performer.wasm');
-  assert.is(pkg.exports['./performer-relaxed.wasm'], './dist/performer-relaxed.wasm');
-  const targets = [pkg.main, pkg.types, ...Object.values(main), ...Object.values(pkg.exports).filter((t): t is string => typeof t === 'string')];
+  for (const wasm of ['performer.wasm', 'performer-relaxed.wasm']) {
+    assert.equal(pkg.exports[`./${wasm}`], { types: `./dist/${wasm}.d.ts`, default: `./dist/${wasm}` }, `./${wasm}: the file, with its declaration`);
+  }
+  const targets = [pkg.main, pkg.types, ...Object.values(main),
+    ...Object.values(pkg.exports).flatMap((t) => (typeof t === 'string' ? [t] : Object.values(t)))];
   for (const target of targets) assert.ok(paths().includes(target.replace(/^\.\//, '')), `${target} is exported but not published`);
   for (const file of pkg.sideEffects) assert.ok(paths().includes(file.replace(/^\.\//, '')), `sideEffects: ${file} is not published`);
-  // the edge entry imports the wasm files as modules, relative to itself
+  // the edge entry imports the wasm files as modules, relative to itself (dist/runtime/ → dist/)
   const edge = readFileSync(join(ROOT, 'dist/runtime/edge-source.js'), 'utf8');
-  assert.match(edge, /from '\.\/performer\.wasm'/);
-  assert.match(edge, /from '\.\/performer-relaxed\.wasm'/);
+  assert.match(edge, /from '\.\.\/performer\.wasm'/);
+  assert.match(edge, /from '\.\.\/performer-relaxed\.wasm'/);
+});
+
+test('exports: the opt-in thread pool (./threads) and its worker (./pool-worker, a second entry point for esbuild apps)', () => {
+  assert.equal(pkg.exports['./threads'], { types: './dist/threads/index.d.ts', default: './dist/threads/index.js' });
+  assert.is(pkg.exports['./pool-worker'], './dist/threads/pool-worker.js');
+  for (const target of ['dist/threads/index.js', 'dist/threads/index.d.ts', 'dist/threads/pool-worker.js']) {
+    assert.ok(paths().includes(target), `${target} is exported but not published`);
+  }
+  // both register or start something on import: bundlers must keep them
+  for (const entry of ['./dist/threads/index.js', './dist/threads/pool-worker.js']) assert.ok(pkg.sideEffects.includes(entry), `sideEffects: ${entry}`);
+  // the core entries reach the pool's code only through the registry (type imports vanish from the JS)
+  for (const core of ['dist/index.js', 'dist/runtime/wasm.js', 'dist/favor/attention.js', 'dist/exact/exact.js', 'dist/runtime/inline-source.js']) {
+    assert.not.match(readFileSync(join(ROOT, core), 'utf8'), /(from|import)\s*\(?\s*['"][^'"]*(\/threads\/|wasm-threads-inline)/, `${core} imports the thread pool`);
+  }
 });
 
 test('the edge entry exports exactly what the default entry exports', () => {

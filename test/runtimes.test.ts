@@ -83,7 +83,8 @@ test('chromium: same checksum as node, on the page and in a module Web Worker', 
       await page.waitForSelector('body[data-done]', { timeout: 120_000 }).catch(() => {
         throw new Error(`the smoke page did not finish: ${errors.join('; ')}`);
       });
-      const results = await page.evaluate(() => (window as unknown as { smokeResults: Record<'main' | 'worker', SmokeResult | { error: string }> }).smokeResults);
+      const results = await page.evaluate(() => (window as unknown as { smokeResults: Record<'main' | 'worker', SmokeResult | { error: string }> & { initSyncOnPage: string } }).smokeResults);
+      assert.is(results.initSyncOnPage, 'baseline', 'initSync() on the page\'s main thread'); // the README's claim
       const ms = Date.now() - t0;
       for (const where of ['main', 'worker'] as const) {
         const result = results[where];

@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import { FavorAttention, init, initSync, type KernelName } from '../src/index.ts';
+import '../src/threads/index.ts'; // the thread pool is opt-in
 import { allFinite, attentionInputs, relError } from './support/data.ts';
 import { throwsCode } from './support/expect.ts';
 import { favorCausalReference, favorReference, type Shape } from './reference/favor.ts';

@@ -196,4 +196,31 @@ test('a one-layer Performer trains through favorAttention (examples/train-copy.t
   assert.equal(again.losses, losses.slice(0, 3)); // seeded: the same losses every run
 });
 
+test('favorAttention with a projection tensor: dW is backward\'s projectionGradient, bit for bit (learned kernels; masked, causal)', () => {
+  for (const kernel of ['softmax', 'softmax-hyperbolic', 'softmax-hyperbolic-normalized'] as const) {
+    for (const [s, causal, masked] of [[cross, false, true], [self, true, false]] as const) {
+      const a = inputs(s, 11, 0.5);
+      const keyMask = masked ? maskOf(s) : undefined;
+      const base = new FavorAttention({ dim: s.dim, features: 9, kernel, causal, seed: 4 });
+      const w = base.projection;
+      const want = base.withProjection(w).backward(a.q, a.k, a.v, a.dOut, s, { keyMask, projectionGradient: true });
+      const t = tensors(s, a);
+      const wt = tf.tensor2d(w, [9, s.dim]);
+      const grads = tf.grads((q, k, v, ww) => favorAttention(q, k, v, base, { keyMask, projection: ww }))([t.q, t.k, t.v, wt], t.dy);
+      [want.dq, want.dk, want.dv, want.dW!].forEach((g, i) => assert.ok(sameBits(grads[i].dataSync() as Float32Array, g), `${kernel} causal=${causal} gradient ${i}`));
+    }
+  }
+  // options instead of an instance: the same op
+  const a = inputs(cross, 12, 0.5);
+  const tc = tensors(cross, a);
+  const w = tf.tensor2d(new FavorAttention({ dim: cross.dim, features: 6, seed: 1 }).projection, [6, cross.dim]);
+  const viaOptions = favorAttention(tc.q, tc.k, tc.v, { kernel: 'softmax-hyperbolic-normalized' }, { projection: w });
+  const viaInstance = favorAttention(tc.q, tc.k, tc.v, new FavorAttention({ dim: cross.dim, kernel: 'softmax-hyperbolic-normalized' }), { projection: w });
+  assert.ok(sameBits(viaOptions.dataSync() as Float32Array, viaInstance.dataSync() as Float32Array));
+  const t = tensors(cross, inputs(cross, 1, 0.5));
+  const attn = new FavorAttention({ dim: cross.dim, features: 4 });
+  assert.throws(() => favorAttention(t.q, t.k, t.v, attn, { projection: tf.zeros([4, cross.dim + 1]) }), (e: unknown) => e instanceof PerformerError && e.code === 'INVALID_LENGTH');
+  assert.throws(() => favorAttention(t.q, t.k, t.v, attn, { projection: new Float32Array(4) as never }), (e: unknown) => e instanceof PerformerError && e.code === 'INVALID_TYPE');
+});
+
 test.run();

@@ -1,11 +1,16 @@
 // The thread pool: every result against the one-thread pass (bit for bit where a head runs whole on
 // one thread; to rounding where one head is split along the sequence), and the init options.
+import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
-import { exactAttention, FavorAttention, init, initSync, runtimeInfo } from '../src/index.ts';
+import { exactAttention, FavorAttention, init, initSync, PerformerError, runtimeInfo } from '../src/index.ts';
+import '../src/threads/index.ts'; // the thread pool is opt-in
+import { workerErrorMessage } from '../src/threads/pool.ts';
 import { rounds } from '../src/threads/threaded.ts';
 import { runtime } from '../src/runtime/wasm.ts';
+import { registerThreads, threadsPart } from '../src/runtime/threads-registry.ts';
+import { assertBuilt, ROOT } from './runtimes/harness.ts';
 import { allFinite, randn, relError } from './support/data.ts';
 import { throwsCode } from './support/expect.ts';
 
@@ -22,6 +27,9 @@ const CASES: Case[] = [
   { batch: 1, heads: 2, queries: 150, keys: 180, dim: 4, valueDim: 4, causal: true, kernel: 'softmax-trig' }, // a 30-key prefix
   { batch: 1, heads: 1, queries: 1500, keys: 1300, dim: 16, valueDim: 7, causal: false, kernel: 'softmax' }, // split head
   { batch: 1, heads: 1, queries: 600, keys: 700, dim: 8, valueDim: 8, causal: false, kernel: 'exp', masked: true },
+  { batch: 1, heads: 3, queries: 130, keys: 170, dim: 8, valueDim: 6, causal: false, kernel: 'softmax-hyperbolic-normalized', masked: true },
+  { batch: 2, heads: 2, queries: 150, keys: 150, dim: 8, valueDim: 6, causal: true, kernel: 'softmax-hyperbolic-normalized' },
+  { batch: 1, heads: 1, queries: 1300, keys: 1200, dim: 8, valueDim: 5, causal: false, kernel: 'softmax-hyperbolic-normalized' }, // split head
   { batch: 2, heads: 35, queries: 20, keys: 24, dim: 4, valueDim: 3, causal: false, kernel: 'softmax', masked: true }, // 70 heads: > 64 job slots
 ];
 
@@ -99,6 +107,49 @@ test('threads: a worker that ends while holding a job fails the call with KERNEL
   assert.is(pool.live, 1);
   const after = attn.forward(q, k, v, shape);
   assert.ok(after.every((x, i) => Object.is(x, before[i])), 'the next call gives the same bits');
+});
+
+test('threads: a pool that cannot start falls back to one thread, says why, gives the one-thread bits, survives a trap', async () => {
+  initSync(undefined, { relaxedSimd: false });
+  const cases = CASES.slice(0, 3);
+  const single = cases.map(run);
+  const part = threadsPart()!;
+  registerThreads({ ...part, start: () => Promise.reject(new PerformerError('INIT_FAILED', 'a pool worker failed to start: (test) no worker')) });
+  try {
+    await init(undefined, { relaxedSimd: false, threads: 2 });
+  } finally {
+    registerThreads(part);
+  }
+  assert.equal(runtimeInfo(), { build: 'baseline', threads: 1, threadFallback: 'a pool worker failed to start: (test) no worker; running on one thread' });
+  const same = (what: string) => cases.forEach((c, i) => assert.ok(run(c).every((x, j) => Object.is(x, single[i][j])), `${what}: ${JSON.stringify(c)}`));
+  same('the shared-memory instance on one thread');
+  // one genuine out-of-bounds trap: KERNEL_FAULT, and the rebuilt instance (same shared memory) works
+  const rt = runtime();
+  const real = rt.exports.exact_attention;
+  let calls = 0;
+  (rt as { exports: typeof rt.exports }).exports = { ...rt.exports, exact_attention: (...args: Parameters<typeof real>) => {
+    if (calls++ === 0) args[3] = 0xfffffff0;
+    return real(...args);
+  } };
+  const [q, k, v] = [randn(2 * 40 * 8, 1), randn(2 * 40 * 8, 2), randn(2 * 40 * 8, 3)];
+  throwsCode(() => exactAttention(q, k, v, { heads: 2, queries: 40, dim: 8 }), 'KERNEL_FAULT');
+  assert.ok(runtime() !== rt && rt.retired === 'fault');
+  assert.is(runtimeInfo().threads, 1);
+  same('after the trap');
+});
+
+test('threads: a Web Worker error event becomes words, never [object Event]', () => {
+  const missing = workerErrorMessage(new Event('error'));
+  assert.match(missing, /pool-worker\.js could not be loaded \(esbuild: build performer-wasm\/pool-worker as an entry point named pool-worker beside the bundle; Vite's dev server: optimizeDeps\.exclude \['performer-wasm'\]\)$/);
+  const thrown = { type: 'error', message: 'Uncaught SyntaxError: Unexpected token', filename: 'http://x/pool-worker.js', lineno: 3 } as unknown as Event;
+  assert.is(workerErrorMessage(thrown), 'Uncaught SyntaxError: Unexpected token (http://x/pool-worker.js:3)');
+});
+
+test("threads: without `import 'performer-wasm/threads'`, init({ threads: 2 }) says what to import (the built package)", () => {
+  assertBuilt();
+  const script = "import { init } from 'performer-wasm'; await init(undefined, { threads: 2 }).catch((e) => console.log(`${e.code}: ${e.message}`));";
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  assert.is(out.trim(), "INVALID_OPTION: threads > 1 need the thread pool: `import 'performer-wasm/threads'` once before init");
 });
 
 test('threads: options are checked; initSync cannot start workers', () => {

@@ -10,9 +10,10 @@
 // Memory contract as in favor.ts and causal.ts; every gradient buffer is f32 unless said.
 import { causal_chunk_read, causal_chunk_update, scaleRow, trilScaled } from './causal';
 import { queryFeatures, project_rows } from './favor';
-import { ABS, ELU1, EXP, feature_map, feature_row_stats, GELU, HYPERBOLIC, isTwoBlock, POSITIVE, RELU, TRIG } from './features';
+import { ABS, ELU1, EXP, feature_map, feature_row_stats, GELU, HYPERBOLIC, isTwoBlock, NORMALIZED, POSITIVE, RELU, TRIG } from './features';
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { exp4 } from '../linalg/math';
+import { normalizedRowGradient } from './normalized';
 import { addToF64, carry, dot, stateToF32, zeroMaskedRows } from './state';
 
 // ── through the feature map ────────────────────────────────────────────────────────────────────────
@@ -25,6 +26,7 @@ import { addToF64, carry, dot, stateToF32, zeroMaskedRows } from './state';
  *   hyperbolic  du = g₊ − g₋,    dh = −Σ (g₊ + g₋)
  *   trig        du = dφ_sin ⊙ φ_cos − dφ_cos ⊙ φ_sin,   dh = Σ dφ ⊙ φ
  *   generalized du = a·f′(u) ⊙ dφ (exp: dφ ⊙ (φ − ε·e^(−c)))
+ *   normalized  du = g₊ − g₋ through each half's softmax (normalized.ts), dh = 0
  * then dx = du·(s·W) + 2·hScale·dh·x.
  */
 export function feature_backward(kind: i32, x: usize, u: usize, phi: usize, dphi: usize, rows: i32, d: i32, m: i32, mp: i32,
@@ -36,6 +38,11 @@ export function feature_backward(kind: i32, x: usize, u: usize, phi: usize, dphi
     const ur = u + (<usize>(i * mp) << 2);
     const dr = du + (<usize>(i * mp) << 2);
     let hGrad: f32 = 0;
+    if (kind == NORMALIZED) {
+      normalizedRowGradient(p, g, dr, m, mp);
+      store<f32>(dh + (<usize>i << 2), 0);
+      continue;
+    }
     for (let r = 0; r < mp; r++) {
       const off = <usize>r << 2;
       let dur: f32 = 0;

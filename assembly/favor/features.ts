@@ -7,6 +7,7 @@
 // h, top and c are f32 arrays of one value per row. Nothing is allocated.
 import { EXP2_CONSTANTS, exp2negWith, exp4, LOG2E, sincos4 } from '../linalg/math';
 import { hmax, madd } from '../linalg/simd';
+import { normalizedRowStats } from './normalized';
 
 export const POSITIVE = 0;
 export const HYPERBOLIC = 1;
@@ -16,10 +17,12 @@ export const ELU1 = 4;
 export const EXP = 5;
 export const ABS = 6;
 export const GELU = 7;
+/** The normalized hyperbolic map (normalized.ts): two blocks, each a softmax over the features. */
+export const NORMALIZED = 8;
 
 /** Features per row (without padding): 2m for the two-block kernels, m otherwise. */
 @inline export function isTwoBlock(kind: i32): bool {
-  return kind == HYPERBOLIC || kind == TRIG;
+  return kind == HYPERBOLIC || kind == TRIG || kind == NORMALIZED;
 }
 
 /** Lanes r..r+3 that lie below m, as an all-ones mask per lane. */
@@ -89,9 +92,14 @@ export const GELU = 7;
  * Per-row quantities of a block: h[i] = hScale·‖x_i‖² (= ‖x̂_i‖²/2 with hScale = 1/(2√d)) and
  * top[i] = the largest exponent in the row's features, the stabilizer that makes every exponent ≤ 0:
  * positive max_r u_r − h, hyperbolic max_r |u_r| − h, trig h, exp max(0, max_r u_r), others 0.
+ * Normalized: u is shifted in place, h is the mean of the two log-sum-exps and top is 0 (normalized.ts).
  */
 export function feature_row_stats(kind: i32, x: usize, u: usize, rows: i32, d: i32, m: i32, mp: i32,
                                   hScale: f32, h: usize, top: usize): void {
+  if (kind == NORMALIZED) {
+    normalizedRowStats(u, rows, m, mp, h, top);
+    return;
+  }
   const usesNorm = kind == POSITIVE || kind == HYPERBOLIC || kind == TRIG;
   for (let i = 0; i < rows; i++) {
     const hi: f32 = usesNorm ? hScale * squaredNorm(x + (<usize>(i * d) << 2), d) : 0;
@@ -111,7 +119,7 @@ export function feature_row_stats(kind: i32, x: usize, u: usize, rows: i32, d: i
  * φ for a block of rows, with the stabilizer c[i] subtracted from every exponent of row i and the
  * scale a (1/√m, 1/√(2m), or 1 without projection):
  *   positive    a·exp(u_r − h − c)
- *   hyperbolic  a·exp(u_r − h − c) | a·exp(−u_r − h − c)
+ *   hyperbolic  a·exp(u_r − h − c) | a·exp(−u_r − h − c)   (also the normalized map, see normalized.ts)
  *   trig        a·exp(h − c)·sin u_r | a·exp(h − c)·cos u_r
  *   relu, elu1, abs, gelu   a·f(u_r) + eps          (gelu: tanh approximation)
  *   exp         a·exp(u_r − c) + eps·exp(−c)
@@ -129,7 +137,7 @@ export function feature_map(kind: i32, u: usize, rows: i32, m: i32, mp: i32, h: 
     // (rounded once, from float64), all ≤ 0 since a ≤ 1
     const shift = f32x4.splat(<f32>(log2a - (<f64>hi + <f64>ci) * <f64>LOG2E));
     if (kind == POSITIVE) mapPositive(urow, prow, m, mp, shift);
-    else if (kind == HYPERBOLIC) mapHyperbolic(urow, prow, m, mp, shift);
+    else if (kind == HYPERBOLIC || kind == NORMALIZED) mapHyperbolic(urow, prow, m, mp, shift);
     else if (kind == TRIG) mapTrig(urow, prow, m, mp, a * expScalar(hi - ci));
     else if (kind == EXP) mapExp(urow, prow, m, mp, ci, a, eps);
     else mapPointwise(kind, urow, prow, m, mp, a, eps);

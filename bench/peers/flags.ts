@@ -22,7 +22,8 @@ export function peerOptions(flags: FlagValues): PeerOptions {
 }
 
 export const peerNotes = [
-  'Peers (--peers, devDependencies, imported only then): @tensorflow/tfjs-backend-wasm (XNNPACK; threaded SIMD forced',
+  'Peers (--peers; imported only then, installed by you: npm install @tensorflow/tfjs-core@4 @tensorflow/tfjs-backend-wasm@4',
+  '  onnxruntime-web onnxruntime-node ruvector-attention-wasm): @tensorflow/tfjs-backend-wasm (XNNPACK; threaded SIMD forced',
   '  under Node when --threads > 1), onnxruntime-web (wasm, env.wasm.numThreads) and onnxruntime-node (native MLAS,',
   '  intraOpNumThreads), all at --threads; FAVOR+ composed from their ops with our projection (seed 0), exact attention',
   '  as softmax(qkᵀ/√d)v from ops. ruvector-attention-wasm\'s LinearAttention (its own projection) has a one-query API:',

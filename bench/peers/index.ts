@@ -6,6 +6,7 @@ import { relError } from '../data.ts';
 import { sig3, type Row, type Table } from '../table.ts';
 import type { PeerOptions } from './flags.ts';
 import { measurePair } from '../timing.ts';
+import { UsageError } from '../mode.ts';
 import type { Peer, PeerLoader, Problem } from './types.ts';
 
 /** Exact attention peers are timed up to this L (they materialize L×L scores). */
@@ -35,6 +36,14 @@ export interface PeerRun {
   options: PeerOptions;
 }
 
+/** The npm packages each peer needs (for the message when none can be loaded). */
+const PEER_PACKAGES: Record<string, string> = {
+  'tfjs-backend-wasm': '@tensorflow/tfjs-core@4 @tensorflow/tfjs-backend-wasm@4',
+  'onnxruntime-web': 'onnxruntime-web',
+  'onnxruntime-node': 'onnxruntime-node',
+  'ruvector-attention-wasm': 'ruvector-attention-wasm',
+};
+
 async function loaders(): Promise<PeerLoader[]> {
   const [{ tfjsWasm }, { ortWeb, ortNode }, { ruvector }] = await Promise.all([import('./tfjs.ts'), import('./ort.ts'), import('./ruvector.ts')]);
   return [tfjsWasm, ortWeb, ortNode, ruvector];
@@ -46,13 +55,19 @@ export async function runPeers(run: PeerRun): Promise<Table[]> {
   const { threads, budget } = run.options;
   const peers: Peer[] = [];
   const unavailable: string[] = [];
+  const loadersTried: string[] = [];
   for (const loader of await loaders()) {
+    loadersTried.push(loader.id);
     try {
       progress(`[peers] loading ${loader.id} …`);
       peers.push(await loader.load(threads));
     } catch (error) {
       unavailable.push(`${loader.id}: ${(error as Error).message.split('\n')[0]}`);
     }
+  }
+  if (!peers.length) {
+    const install = loadersTried.map((id) => PEER_PACKAGES[id] ?? id).join(' ');
+    throw new UsageError(`--peers: none of the peer libraries is installed; install them beside performer-wasm: npm install ${install}\n(${unavailable.join('; ')})`);
   }
   peers.push(...(run.extraPeers ?? []));
   const rows: Record<'favor' | 'exact', Row[]> = { favor: [], exact: [] };

@@ -27,15 +27,15 @@ export function scanFinite(name: string, data: Float32Array): number {
   return floatView[0];
 }
 
-/** A Float32Array input of the given length with finite entries. */
-export function checkInput(name: string, value: unknown, length: number): Float32Array {
-  const data = checkFloat32(name, value, length);
+/** A Float32Array input of the given length with finite entries (`rule`: the length's formula, for the message). */
+export function checkInput(name: string, value: unknown, length: number, rule?: () => string): Float32Array {
+  const data = checkFloat32(name, value, length, rule);
   scanFinite(name, data);
   return data;
 }
 
 /** Like checkInput; also returns max|x| (for value scaling, src/favor/value-scale.ts). */
-export function checkInputMax(name: string, value: unknown, length: number): { data: Float32Array; max: number } {
-  const data = checkFloat32(name, value, length);
+export function checkInputMax(name: string, value: unknown, length: number, rule?: () => string): { data: Float32Array; max: number } {
+  const data = checkFloat32(name, value, length, rule);
   return { data, max: scanFinite(name, data) };
 }

@@ -11,13 +11,17 @@ export function checkSize(name: string, value: unknown): number {
   return value;
 }
 
-/** A Float32Array of exactly `length` elements. */
-export function checkFloat32(name: string, value: unknown, length: number): Float32Array {
+/**
+ * A Float32Array of exactly `length` elements. `rule` says how the length follows from the shape, for the
+ * message (e.g. 'batch·heads·queries·dim = 1·8·16·64'; see lengthRule in shapes.ts); called only on a mismatch.
+ */
+export function checkFloat32(name: string, value: unknown, length: number, rule?: () => string): Float32Array {
   if (!(value instanceof Float32Array)) {
     throw new PerformerError('INVALID_TYPE', `${name} must be a Float32Array, got ${describe(value)}`);
   }
   if (value.length !== length) {
-    throw new PerformerError('INVALID_LENGTH', `${name} must have ${length} elements, got ${value.length}`);
+    const expected = rule === undefined ? `${length}` : `${rule()} = ${length}`;
+    throw new PerformerError('INVALID_LENGTH', `${name} must have ${expected} elements, got ${value.length}`);
   }
   return value;
 }
@@ -74,11 +78,11 @@ export function checkKeyMask(value: unknown, batch: number, keys: number): Uint8
   return value;
 }
 
-/** An options bag: undefined or a plain object whose keys are all in `known`. */
-export function checkOptions<T extends object>(fn: string, value: unknown, known: readonly string[]): Partial<T> {
+/** An options bag: undefined or a plain object whose keys are all in `known`. `what` names it in messages. */
+export function checkOptions<T extends object>(fn: string, value: unknown, known: readonly string[], what = 'options'): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new PerformerError('INVALID_TYPE', `${fn}: options must be an object, got ${describe(value)}`);
+    throw new PerformerError('INVALID_TYPE', `${fn}: ${what} must be an object, got ${describe(value)}`);
   }
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) {

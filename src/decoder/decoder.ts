@@ -2,6 +2,7 @@
 // step() costs O(M·(dim + valueDim)) per sequence whatever the position; prefill() runs the parallel
 // causal chunks on the same state; saveState() / FavorAttention.decoderFromState() move the state
 // through bytes (for example between the requests of an edge worker).
+import type { BytesResult, Float32Result } from '../arguments/buffers.ts';
 import { CausalWorkspace, type StatePointers } from '../favor/causal.ts';
 import { HEADER_BYTES, readHeader, seal, stateLength, writeHeader, type StateHeader } from './decoder-state.ts';
 import { PerformerError } from '../arguments/errors.ts';
@@ -90,18 +91,19 @@ export class FavorDecoder {
    * One token for every (batch, head): q, k [batch·heads·dim], v [batch·heads·valueDim]. Returns the
    * attention output [batch·heads·valueDim] of this position (it sees its own key).
    */
-  step(q: Float32Array, k: Float32Array, v: Float32Array, out?: Float32Array): Float32Array {
+  step(q: Float32Array, k: Float32Array, v: Float32Array, out?: Float32Array): Float32Result {
     const rt = this.live();
     const { count, dim: d, valueDim: dv } = this;
-    checkInput('q', q, count * d);
-    checkInput('k', k, count * d);
-    checkInput('v', v, count * dv);
+    const rule = (cols: string, n: number) => () => `batch·heads·${cols} = ${this.batch}·${this.heads}·${n}`;
+    checkInput('q', q, count * d, rule('dim', d));
+    checkInput('k', k, count * d, rule('dim', d));
+    checkInput('v', v, count * dv, rule('valueDim', dv));
     const result = checkOut(out, count * dv, [q, k, v]) ?? new Float32Array(count * dv);
     // under withKernel (guard.ts): a trap rebuilds the module, and this decoder (its state was in the
     // old memory) throws INVALID_STATE from then on
     withKernel(() => this.stepKernel(rt, q, k, v, result));
     this.tokens += 1;
-    return result;
+    return result as Float32Result; // a fresh array, or the caller's `out` as given
   }
 
   private stepKernel(rt: Runtime, q: Float32Array, k: Float32Array, v: Float32Array, result: Float32Array): void {
@@ -123,24 +125,25 @@ export class FavorDecoder {
    * A block of tokens for every (batch, head): q, k [batch, heads, tokens, dim], v [batch, heads, tokens,
    * valueDim]. Returns the outputs of every position [batch, heads, tokens, valueDim].
    */
-  prefill(q: Float32Array, k: Float32Array, v: Float32Array, tokens: number, out?: Float32Array): Float32Array {
+  prefill(q: Float32Array, k: Float32Array, v: Float32Array, tokens: number, out?: Float32Array): Float32Result {
     this.live();
     const n = checkSize('tokens', tokens);
     const { count, dim: d, valueDim: dv } = this;
-    checkInput('q', q, count * n * d);
-    checkInput('k', k, count * n * d);
-    checkInput('v', v, count * n * dv);
+    const rule = (cols: string, c: number) => () => `batch·heads·tokens·${cols} = ${this.batch}·${this.heads}·${n}·${c}`;
+    checkInput('q', q, count * n * d, rule('dim', d));
+    checkInput('k', k, count * n * d, rule('dim', d));
+    checkInput('v', v, count * n * dv, rule('valueDim', dv));
     const result = checkOut(out, count * n * dv, [q, k, v]) ?? new Float32Array(count * n * dv);
     withKernel(() => { // (guard.ts) as in step()
       const ws = new CausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), dv, false);
       for (let r = 0; r < count; r++) ws.run(this.statePointers(r), n, q, r * n, k, v, r * n, undefined, 0, result, r * n);
     });
     this.tokens += n;
-    return result;
+    return result as Float32Result; // a fresh array, or the caller's `out` as given
   }
 
   /** The whole state as bytes: sizes, kernel, projection checksum, position, and (c, z, S) per (batch, head). */
-  saveState(): Uint8Array {
+  saveState(): BytesResult {
     const rt = this.live();
     const M = this.featureRows();
     const header = this.header();

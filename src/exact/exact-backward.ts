@@ -1,18 +1,19 @@
 // Gradients of exact softmax attention (the backward pass of exactAttention), in O(L) extra memory.
+import type { Float32Result } from '../arguments/buffers.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { eachHead } from './exact.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
-import { resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
+import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
 import { checkInput } from '../arguments/finite.ts';
 import { checkBoolean, checkFloat32, checkKeyMask, checkOptions, checkOut, describe } from '../arguments/validate.ts';
 import { planWorkspace, runtime } from '../runtime/wasm.ts';
 
 /** dq [batch, heads, queries, dim], dk [batch, heads, keys, dim], dv [batch, heads, keys, valueDim]. */
 export interface ExactAttentionGradients {
-  dq: Float32Array;
-  dk: Float32Array;
-  dv: Float32Array;
+  dq: Float32Result;
+  dk: Float32Result;
+  dv: Float32Result;
 }
 
 export interface ExactAttentionBackwardOptions {
@@ -21,7 +22,7 @@ export interface ExactAttentionBackwardOptions {
   /** batch × keys bytes, nonzero = keep. Masked keys get zero weight and zero gradient. */
   keyMask?: Uint8Array;
   /** Receive the gradients (overwritten, not accumulated) and are returned. */
-  out?: ExactAttentionGradients;
+  out?: { dq: Float32Array; dk: Float32Array; dv: Float32Array };
 }
 
 const OPTION_KEYS = ['causal', 'keyMask', 'out'] as const;
@@ -39,9 +40,9 @@ export function exactAttentionBackward(q: Float32Array, k: Float32Array, v: Floa
   runtime();
   const s = resolveShape(fn, shape);
   const o = checkOptions<ExactAttentionBackwardOptions>(fn, options, OPTION_KEYS);
-  checkInput('q', q, s.qLength);
-  checkInput('k', k, s.kLength);
-  checkInput('v', v, s.vLength);
+  checkInput('q', q, s.qLength, () => lengthRule(s, 'q'));
+  checkInput('k', k, s.kLength, () => lengthRule(s, 'k'));
+  checkInput('v', v, s.vLength, () => lengthRule(s, 'v'));
   checkInput('dOut', dOut, s.outLength);
   const causal = checkBoolean('causal', o.causal, false);
   const mask = checkKeyMask(o.keyMask, s.batch, s.keys);

@@ -1,7 +1,8 @@
 // Exact softmax attention, for comparison and as the fallback for short sequences.
+import type { Float32Result } from '../arguments/buffers.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
-import { resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
+import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
 import { checkInput, checkInputMax } from '../arguments/finite.ts';
 import { checkBoolean, checkKeyMask, checkOptions, checkOut } from '../arguments/validate.ts';
 import { withValueScale } from '../favor/value-scale.ts';
@@ -23,20 +24,20 @@ const OPTION_KEYS = ['causal', 'keyMask', 'out'] as const;
  * A query that sees no key (all masked, or none before it) gets a zero row.
  */
 export function exactAttention(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape,
-                               options?: ExactAttentionOptions): Float32Array {
+                               options?: ExactAttentionOptions): Float32Result {
   runtime();
   const s = resolveShape('exactAttention', shape);
   const o = checkOptions<ExactAttentionOptions>('exactAttention', options, OPTION_KEYS);
-  checkInput('q', q, s.qLength);
-  checkInput('k', k, s.kLength);
-  const vMax = checkInputMax('v', v, s.vLength).max;
+  checkInput('q', q, s.qLength, () => lengthRule(s, 'q'));
+  checkInput('k', k, s.kLength, () => lengthRule(s, 'k'));
+  const vMax = checkInputMax('v', v, s.vLength, () => lengthRule(s, 'v')).max;
   const causal = checkBoolean('causal', o.causal, false);
   const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
   const given = checkOut(o.out, s.outLength, [q, k, v]);
   // under withKernel (guard.ts): a wasm trap becomes KERNEL_FAULT and the module is rebuilt
   const out = given ?? new Float32Array(s.outLength);
   withValueScale(v, vMax, out, (values) => withKernel(() => exactPass(s, q, k, values, causal, mask, out)));
-  return out;
+  return out as Float32Result; // a fresh array, or the caller's `out` as given
 }
 
 function exactPass(s: ResolvedShape, q: Float32Array, k: Float32Array, v: Float32Array, causal: boolean,

@@ -1,17 +1,19 @@
 // FavorAttention: the public FAVOR+ module. It owns the configuration and the projection; the passes
 // themselves live in bidirectional.ts (and causal.ts).
+import type { Float32Result } from '../arguments/buffers.ts';
 import { bidirectionalForward } from './bidirectional.ts';
 import { causalForward } from './causal.ts';
 import { checkSavedState, FavorDecoder, type DecoderIdentity } from '../decoder/decoder.ts';
 import { PerformerError } from '../arguments/errors.ts';
-import { prepareFeatures, type PreparedFeatures } from './features.ts';
+import { mapFeatures, prepareFeatures, type PreparedFeatures } from './features.ts';
 import { DEFAULT_KERNEL_EPSILON, FEATURE_MAPS, KERNEL_NAMES, type KernelName } from './kernels.ts';
 import { checkExplicitProjection, checkShape, checksumProjection, drawProjection, PROJECTION_KINDS, ROW_NORMS, type ProjectionKind, type RowNorms } from '../projection/projection.ts';
 import { checkSeed } from '../projection/rng.ts';
 import { drawStructured, type StructuredTables } from '../projection/structured.ts';
-import { resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
-import { threadedForward } from '../threads/threaded.ts';
+import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
+import { threadsPart } from '../runtime/threads-registry.ts';
 import { favorBackward, type Gradients } from './backward.ts';
+import { featureGradients, type FeatureGradients } from './feature-gradients.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkInput, checkInputMax } from '../arguments/finite.ts';
 import { checkBoolean, checkChoice, checkKeyMask, checkOptions, checkOut, checkSize, describe } from '../arguments/validate.ts';
@@ -46,8 +48,22 @@ export interface FavorAttentionOptions {
 export interface FavorBackwardOptions {
   /** batch × keys bytes, nonzero = keep (as in forward). */
   keyMask?: Uint8Array;
-  /** Buffers that receive the gradients (each the length of its input) and are returned. */
-  out?: { dq: Float32Array; dk: Float32Array; dv: Float32Array };
+  /**
+   * Also return dW = ∂loss/∂projection (m × dim, W acting on x̂ = x·d^(-1/4) for the softmax kernels, summed
+   * over batch and heads), to learn the feature map. Default false (one more O(L·m·d) GEMM per chunk).
+   * Needs a projection (random or explicit): INVALID_OPTION with projection 'none'.
+   */
+  projectionGradient?: boolean;
+  /** Buffers that receive the gradients (each the length of its input; dW: m × dim) and are returned. */
+  out?: { dq: Float32Array; dk: Float32Array; dv: Float32Array; dW?: Float32Array };
+}
+
+/** φ of rows of x (FavorAttention.features): the true features are phi_i·exp(logScale_i). */
+export interface FeatureRows {
+  /** rows × M (M = featureCount), each row stabilized by its own largest exponent. */
+  phi: Float32Array;
+  /** Per row: log of the factor taken out (0 for the normalized kernel and the generalized ones but 'exp'). */
+  logScale: Float64Array;
 }
 
 export interface FavorForwardOptions {
@@ -57,22 +73,36 @@ export interface FavorForwardOptions {
   out?: Float32Array;
 }
 
+/** The sizes of a recurrent decoder: one state per (batch, head). */
 export interface DecoderOptions {
+  /** Independent sequences decoded side by side. Default 1. */
   batch?: number;
+  /** Attention heads per sequence. Default 1. */
   heads?: number;
-  /** Value dimension dv. Default: dim. */
+  /** Value (and output) dimension dv per head. Default: the instance's `dim`. */
   valueDim?: number;
 }
 
 const DECODER_KEYS = ['batch', 'heads', 'valueDim'] as const;
 const OPTION_KEYS = ['dim', 'features', 'kernel', 'projection', 'norms', 'seed', 'causal', 'epsilon', 'chunkSize'] as const;
 const FORWARD_KEYS = ['keyMask', 'out'] as const;
-const BACKWARD_KEYS = ['keyMask', 'out'] as const;
+const BACKWARD_KEYS = ['keyMask', 'projectionGradient', 'out'] as const;
 const DEFAULT_FEATURES = 256;
 const DEFAULT_CHUNK = 128;
 // the masked C×C block of a causal chunk costs O(C²·M): 64 rows measured fastest (L = 4096, m = 256)
 const DEFAULT_CAUSAL_CHUNK = 64;
 
+/**
+ * FAVOR+ attention (Performer, Choromanski et al. 2021): softmax attention (or a generalized kernel) estimated
+ * with random features in O(L·m·d) time, linear in the sequence length L. An instance holds the configuration
+ * and the projection matrix (shared by all heads); `forward` computes attention, `backward` its gradients,
+ * `decoder` decodes token by token. Construction needs no wasm; the calls need `await init()` first.
+ *
+ * ```ts
+ * const attn = new FavorAttention({ dim: 64, features: 256, seed: 7 });
+ * const out = attn.forward(q, k, v, { heads: 8, queries: 1024, dim: 64 });
+ * ```
+ */
 export class FavorAttention {
   readonly dim: number;
   readonly kernel: KernelName;
@@ -89,9 +119,15 @@ export class FavorAttention {
   private structured: StructuredTables | null = null;
   private prepared: PreparedFeatures;
 
+  /**
+   * Draws the projection (seeded: the same seed gives the same matrix in every engine). `options.dim` is
+   * required; everything else has a default (features 256, kernel 'softmax', orthogonal projection, seed 0).
+   * Throws PerformerError (INVALID_TYPE, INVALID_SIZE, INVALID_LENGTH, NON_FINITE, UNKNOWN_OPTION,
+   * INVALID_OPTION) for options it cannot use.
+   */
   constructor(options: FavorAttentionOptions) {
-    const o = checkOptions<FavorAttentionOptions>('FavorAttention', options ?? null, OPTION_KEYS);
-    this.dim = checkSize('dim', o.dim);
+    const o = checkOptions<FavorAttentionOptions>('new FavorAttention', options ?? null, OPTION_KEYS, 'options { dim, … }');
+    this.dim = checkSize('new FavorAttention: options.dim (required, the query/key dimension)', o.dim);
     this.kernel = checkChoice('kernel', o.kernel, KERNEL_NAMES, 'softmax');
     this.norms = checkChoice('norms', o.norms, ROW_NORMS, 'chi');
     this.currentSeed = checkSeed(o.seed === undefined ? 0 : o.seed);
@@ -121,7 +157,7 @@ export class FavorAttention {
   }
 
   /** The projection in use (m × dim, row-major), a copy; the identity for projection 'none'. */
-  get projection(): Float32Array {
+  get projection(): Float32Result {
     if (this.w) return this.w.slice();
     const eye = new Float32Array(this.dim * this.dim);
     for (let i = 0; i < this.dim; i++) eye[i * this.dim + i] = 1;
@@ -160,24 +196,25 @@ export class FavorAttention {
   }
 
   /** FAVOR+ attention of q [b,h,Lq,dim], k [b,h,Lk,dim], v [b,h,Lk,dv] into [b,h,Lq,dv]. */
-  forward(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape, options?: FavorForwardOptions): Float32Array {
+  forward(q: Float32Array, k: Float32Array, v: Float32Array, shape: AttentionShape, options?: FavorForwardOptions): Float32Result {
     runtime();
     const s = resolveShape('forward', shape);
     if (s.dim !== this.dim) throw new PerformerError('INVALID_SIZE', `shape.dim is ${s.dim} but this FavorAttention has dim ${this.dim}`);
     const o = checkOptions<FavorForwardOptions>('forward', options, FORWARD_KEYS);
-    checkInput('q', q, s.qLength);
-    checkInput('k', k, s.kLength);
-    const vMax = checkInputMax('v', v, s.vLength).max;
+    checkInput('q', q, s.qLength, () => lengthRule(s, 'q'));
+    checkInput('k', k, s.kLength, () => lengthRule(s, 'k'));
+    const vMax = checkInputMax('v', v, s.vLength, () => lengthRule(s, 'v')).max;
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const out = checkOut(o.out, s.outLength, [q, k, v]) ?? new Float32Array(s.outLength);
     const pool = runtime().pool;
+    const threaded = pool && worthThreads(s, this.causal) ? threadsPart()?.forward : undefined; // a pool comes with its part
     withValueScale(v, vMax, out, (values) => {
-      if (pool && worthThreads(s, this.causal)) {
-        withKernel(() => threadedForward(pool, this.prepared, this.chunkSize, s, q, k, values, mask, out, this.causal));
+      if (pool && threaded) {
+        withKernel(() => threaded(pool, this.prepared, this.chunkSize, s, q, k, values, mask, out, this.causal));
       } else if (this.causal) causalForward(this.prepared, this.chunkSize, s, q, k, values, mask, out);
       else bidirectionalForward(this.prepared, this.chunkSize, s, q, k, values, mask, out);
     });
-    return out;
+    return out as Float32Result; // a fresh array, or the caller's `out` as given
   }
 
   /**
@@ -190,14 +227,61 @@ export class FavorAttention {
     const s = resolveShape('backward', shape);
     if (s.dim !== this.dim) throw new PerformerError('INVALID_SIZE', `shape.dim is ${s.dim} but this FavorAttention has dim ${this.dim}`);
     const o = checkOptions<FavorBackwardOptions>('backward', options, BACKWARD_KEYS);
-    checkInput('q', q, s.qLength);
-    checkInput('k', k, s.kLength);
-    checkInput('v', v, s.vLength);
+    checkInput('q', q, s.qLength, () => lengthRule(s, 'q'));
+    checkInput('k', k, s.kLength, () => lengthRule(s, 'k'));
+    checkInput('v', v, s.vLength, () => lengthRule(s, 'v'));
     checkInput('dOut', dOut, s.outLength);
     const mask = checkKeyMask(o.keyMask, s.batch, s.keys);
     const g = checkGradientBuffers(o.out, s, [q, k, v, dOut]);
+    if (checkBoolean('projectionGradient', o.projectionGradient, false)) {
+      const w = this.projectionForGradient('backward');
+      g.dW = (checkOut((o.out as { dW?: unknown } | undefined)?.dW, w.length, [q, k, v, dOut]) ?? new Float32Array(w.length)) as Float32Result;
+    } else if ((o.out as { dW?: unknown } | undefined)?.dW !== undefined) {
+      throw new PerformerError('INVALID_OPTION', 'out.dW is filled only with projectionGradient: true');
+    }
     withKernel(() => favorBackward(this.prepared, this.chunkSize, s, q, k, v, dOut, mask, this.causal, g));
     return g;
+  }
+
+  /**
+   * The feature map applied to `rows` rows of x (rows × dim, queries or keys of one head): φ(x) as the
+   * passes compute it, each row stabilized by its own largest exponent (true features phi_i·exp(logScale_i);
+   * for keys that one query sees together, multiply by exp(logScale_j − max logScale) to share one scale).
+   * With featuresBackward, the way to fit a feature map on short windows (docs/learned-feature-maps.md).
+   */
+  features(x: Float32Array, rows: number): FeatureRows {
+    runtime();
+    const n = checkSize('rows', rows);
+    checkInput('x', x, n * this.dim);
+    return withKernel(() => mapFeatures(this.prepared, x, n));
+  }
+
+  /**
+   * Gradients through the feature map: dPhi (rows × featureCount) is ∂loss/∂phi for the phi that
+   * features(x, rows) returns, the loss reading the features as phi·exp(logScale) (that is, ∂loss/∂φ·exp(logScale)
+   * for the true φ). Returns dx (rows × dim) and, with a projection, dW (m × dim, W acting on x̂, summed over rows).
+   */
+  featuresBackward(x: Float32Array, rows: number, dPhi: Float32Array): FeatureGradients {
+    runtime();
+    const n = checkSize('rows', rows);
+    checkInput('x', x, n * this.dim);
+    checkInput('dPhi', dPhi, n * this.featureCount);
+    return withKernel(() => featureGradients(this.prepared, x, n, dPhi));
+  }
+
+  /**
+   * A new FavorAttention with this one's kernel, causal, epsilon and chunk size and the explicit projection
+   * `w` (m × dim; copied): e.g. a fitted or trained matrix (fitFeatureMap, the tfjs op's projection input).
+   */
+  withProjection(w: Float32Array): FavorAttention {
+    return new FavorAttention({ dim: this.dim, kernel: this.kernel, causal: this.causal, epsilon: this.epsilon,
+                                chunkSize: this.chunkOption, projection: w });
+  }
+
+  /** The projection, for the gradient options; INVALID_OPTION without one. */
+  private projectionForGradient(fn: string): Float32Array {
+    if (!this.w) throw new PerformerError('INVALID_OPTION', `${fn}: projectionGradient needs a projection; this instance uses projection 'none'`);
+    return this.w;
   }
 
   /**
@@ -247,12 +331,12 @@ function worthThreads(s: ResolvedShape, causal: boolean): boolean {
 /** out: { dq, dk, dv }, each a Float32Array of its input's length not sharing memory with an input; or fresh buffers. */
 export function checkGradientBuffers(out: unknown, s: ResolvedShape, inputs: Float32Array[]): Gradients {
   if (out === undefined) return { dq: new Float32Array(s.qLength), dk: new Float32Array(s.kLength), dv: new Float32Array(s.vLength) };
-  const o = checkOptions<Gradients>('backward out', out, ['dq', 'dk', 'dv']);
+  const o = checkOptions<Gradients>('backward out', out, ['dq', 'dk', 'dv', 'dW']);
   const dq = checkOut(o.dq, s.qLength, inputs);
   const dk = checkOut(o.dk, s.kLength, inputs);
   const dv = checkOut(o.dv, s.vLength, inputs);
   if (!dq || !dk || !dv) throw new PerformerError('INVALID_OPTION', 'out must have all of dq, dk and dv');
-  return { dq, dk, dv };
+  return { dq, dk, dv } as Gradients; // the caller's buffers, returned as given
 }
 
 function checkEpsilon(value: unknown): number {

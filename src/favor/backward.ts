@@ -4,18 +4,26 @@
 // keeping per row dnum (dv values), dden and the stabilizer c; a reverse sweep carries the suffix sums
 // of the later queries (R, r) and gives dk, dv. No per-token states are stored and no state is rebuilt
 // by subtraction: extra memory O(L·(dv + 2)) floats in JS plus the fixed wasm workspace.
+import type { Float32Result } from '../arguments/buffers.ts';
 import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
+import { readProjectionGradient } from './feature-gradients.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
 
+/** ∂loss/∂q, ∂loss/∂k, ∂loss/∂v, each the length of its input. */
 export interface Gradients {
-  dq: Float32Array;
-  dk: Float32Array;
-  dv: Float32Array;
+  dq: Float32Result;
+  dk: Float32Result;
+  dv: Float32Result;
+  /**
+   * ∂loss/∂W (m × dim, the explicit-projection layout, W acting on x̂ = x·d^(-1/4) for the softmax
+   * kernels), summed over every batch and head: only with `projectionGradient: true`.
+   */
+  dW?: Float32Result;
 }
 
-function workspace(rt: Runtime, f: PreparedFeatures, C: number, d: number, dv: number) {
+function workspace(rt: Runtime, f: PreparedFeatures, C: number, d: number, dv: number, withProjection: boolean) {
   const { mp, Mp } = f;
   const plan = planWorkspace({
     wt: projectionFloats(f), q: C * d, k: C * d, v: C * dv, dOut: C * dv, mask: Math.ceil(C / 4),
@@ -24,6 +32,7 @@ function workspace(rt: Runtime, f: PreparedFeatures, C: number, d: number, dv: n
     dnum: C * dv, out: C * dv, tmpV: C * dv, dx: C * d, dvOut: C * dv,
     tmpS: Mp * dv, colSum: Mp, S: 2 * Mp * dv, z: 2 * Mp, run: 2, S32: Mp * dv, z32: Mp,
     dS: 2 * Mp * dv, dz: 2 * Mp, rho: 2, dS32: Mp * dv, dz32: Mp,
+    dWt: withProjection ? mp * d : 0, dW: withProjection ? 2 * mp * d : 0, // f32 scratch, f64 sum (projection-grad.ts)
   });
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
@@ -42,7 +51,8 @@ export function favorBackward(f: PreparedFeatures, chunk: number, s: ResolvedSha
                               dOut: Float32Array, mask: Uint8Array | undefined, causal: boolean, g: Gradients): void {
   const rt = runtime();
   const C = Math.min(chunk, Math.max(s.queries, s.keys));
-  const at = workspace(rt, f, C, s.dim, s.valueDim);
+  const at = workspace(rt, f, C, s.dim, s.valueDim, g.dW !== undefined);
+  if (g.dW) clear(rt, at.dW, f.mp * s.dim);
   for (let b = 0; b < s.batch; b++) {
     for (let hd = 0; hd < s.heads; hd++) {
       const head = b * s.heads + hd;
@@ -51,6 +61,7 @@ export function favorBackward(f: PreparedFeatures, chunk: number, s: ResolvedSha
       else pass.bidirectional();
     }
   }
+  if (g.dW) readProjectionGradient(rt, f, at.dW, g.dW);
 }
 
 /** One (batch, head): row offsets into the caller's buffers and the chunk loops. */
@@ -101,6 +112,13 @@ class HeadPass {
     g.dv.set(rt.view(at.dvOut, n * s.valueDim), (this.kRow + j) * s.valueDim);
   }
 
+  /** With dW requested: adds Gᵀ·X of the chunk just through feature_backward (G left in du, X the rows at x). */
+  private addProjectionGradient(x: number, n: number): void {
+    if (!this.g.dW) return;
+    const { at, f, s } = this;
+    this.e.projection_gradient(at.du, x, n, s.dim, f.mp, at.dWt, at.dW);
+  }
+
   /** Keys [from, to) into the state (S, z, run), as the forward pass does. */
   private accumulate(from: number, to: number): void {
     const { at, f, e } = this;
@@ -119,6 +137,7 @@ class HeadPass {
       const mask = this.writeKeys(j, n);
       e.favor_backward_keys(f.map.id, at.k, at.v, mask, n, ...(this.common as [number, number, number, number, number, number, number, number]),
         at.dS32, at.dz32, at.c, at.u, at.phiK, at.h, at.top, at.dphi, at.du, at.dh, at.dx, at.dvOut);
+      this.addProjectionGradient(at.k, n);
       this.readKeyGradients(j, n);
     }
   }
@@ -141,6 +160,7 @@ class HeadPass {
       this.writeQueries(i, n);
       e.favor_backward_queries(f.map.id, at.q, at.dOut, n, ...(this.common as [number, number, number, number, number, number, number, number]),
         at.S32, at.z32, at.u, at.phiQ, at.h, at.top, at.dphi, at.du, at.dh, at.dnum, at.dden, at.tmpS, at.colSum, at.dS, at.dz, at.dx);
+      this.addProjectionGradient(at.q, n);
       g.dq.set(rt.view(at.dx, n * s.dim), (this.qRow + i) * s.dim);
     }
     e.favor_state_to_f32(at.dS, at.dz, at.dS32, at.dz32, f.Mp, s.valueDim);
@@ -168,6 +188,7 @@ class HeadPass {
       e.favor_causal_backward_forward(f.map.id, at.q, at.k, at.v, at.dOut, n, ...common, mask,
         at.u, at.phiQ, at.phiK, at.h, at.top, at.cK, at.den, at.A, at.S32, at.z32, at.out, at.S, at.z, at.run,
         at.dphi, at.du, at.dh, at.B, at.dnum, at.dden, at.dx);
+      this.addProjectionGradient(at.q, n);
       g.dq.set(rt.view(at.dx, n * d), (this.qRow + blind + i) * d);
       dnum.set(rt.view(at.dnum, n * dv), i * dv);
       dden.set(rt.view(at.dden, n), i);
@@ -186,6 +207,7 @@ class HeadPass {
       e.favor_causal_backward_reverse(f.map.id, at.q, at.k, at.v, n, ...common, mask,
         at.u, at.phiQ, at.phiK, at.h, at.top, at.cK, at.A, at.B, at.dnum, at.dden, at.dphi, at.du, at.dh,
         at.dS, at.dz, at.rho, at.S32, at.z32, at.tmpK, at.tmpV, at.colSum, at.dx, at.dvOut);
+      this.addProjectionGradient(at.k, n);
       this.readKeyGradients(prefix + i, n);
     }
     // the prefix keys: every query's suffix sums, at the prefix's scale

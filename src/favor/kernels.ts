@@ -1,7 +1,7 @@
 // Feature-map descriptors: one entry per kernel, the single place that knows each kernel's ids and
 // constants (the wasm side in assembly/favor/features.ts implements the maps themselves).
 
-export type KernelName = 'softmax' | 'softmax-hyperbolic' | 'softmax-trig' | 'relu' | 'elu1' | 'exp' | 'abs' | 'gelu';
+export type KernelName = 'softmax' | 'softmax-hyperbolic' | 'softmax-trig' | 'softmax-hyperbolic-normalized' | 'relu' | 'elu1' | 'exp' | 'abs' | 'gelu';
 
 export interface FeatureMap {
   readonly name: KernelName;
@@ -26,6 +26,8 @@ export const FEATURE_MAPS: Readonly<Record<KernelName, FeatureMap>> = {
   exp: map('exp', 5, false, false),
   abs: map('abs', 6, false, false),
   gelu: map('gelu', 7, false, false),
+  // a learned kernel, not an unbiased estimator: φ = a·[softmax(W·x̂), softmax(−W·x̂)] (docs/learned-feature-maps.md)
+  'softmax-hyperbolic-normalized': map('softmax-hyperbolic-normalized', 8, true, true),
 };
 
 export const KERNEL_NAMES = Object.keys(FEATURE_MAPS) as KernelName[];
@@ -34,12 +36,12 @@ export const KERNEL_NAMES = Object.keys(FEATURE_MAPS) as KernelName[];
 export const DEFAULT_KERNEL_EPSILON = 1e-3;
 
 /**
- * The scale a in φ = a·(…): 1/√(2m) for hyperbolic (2m features estimating one kernel value),
- * 1/√m for the other projected maps, 1 without projection.
+ * The scale a in φ = a·(…): 1/√(2m) for hyperbolic and normalized hyperbolic (2m features estimating
+ * one kernel value), 1/√m for the other projected maps, 1 without projection.
  */
 export function featureScale(fm: FeatureMap, m: number, projected: boolean): number {
   if (!projected) return 1;
-  return fm.name === 'softmax-hyperbolic' ? 1 / Math.sqrt(2 * m) : 1 / Math.sqrt(m);
+  return fm.name === 'softmax-hyperbolic' || fm.name === 'softmax-hyperbolic-normalized' ? 1 / Math.sqrt(2 * m) : 1 / Math.sqrt(m);
 }
 
 /** Rows padded to whole f32x4 lanes. */

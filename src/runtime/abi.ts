@@ -1,7 +1,8 @@
 // The raw exports of the wasm module (assembly/index.ts). Pointers are byte addresses in linear
 // memory; sizes are element counts; every matrix is f32, row-major, with the leading dimension given.
+import type { WasmMemory } from './platform-types.ts';
 export interface KernelExports {
-  readonly memory: WebAssembly.Memory;
+  readonly memory: WasmMemory;
   /** First byte above static data. */
   heapBase(): number;
 
@@ -85,6 +86,11 @@ export interface KernelExports {
                                 colSum: number, dk: number, dvOut: number): void;
   suffix_to_state_grad(R: number, r: number, rho: number, c: number, dS32: number, dz32: number, Mp: number, dv: number): void;
 
+  /** dx (and du = ∂loss/∂u) from dφ through the feature map (assembly/favor/backward.ts). */
+  feature_backward(kind: number, x: number, u: number, phi: number, dphi: number, rows: number, d: number, m: number, mp: number,
+                   hScale: number, a: number, eps: number, c: number, wt: number, du: number, dh: number, dx: number): void;
+  /** acc (f64, mp × d) += duᵀ·x: the projection's gradient of one chunk (assembly/favor/projection-grad.ts); tmp: mp × d f32. */
+  projection_gradient(du: number, x: number, rows: number, d: number, mp: number, tmp: number, acc: number): void;
   // gradients of exact attention (assembly/exact/exact-backward.ts)
   /** Bytes of scratch that exact_attention_backward needs (usize: read it with `>>> 0`). */
   exact_backward_scratch_bytes(Lq: number, Lk: number, d: number, dv: number): number;

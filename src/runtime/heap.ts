@@ -1,5 +1,6 @@
 // Allocation of wasm linear memory from the JS side. The kernels never allocate: every buffer they
 // touch is a block handed out here, above __heap_base (static data lives below it).
+import type { WasmMemory } from './platform-types.ts';
 import { PerformerError } from '../arguments/errors.ts';
 
 const PAGE = 65536;
@@ -18,7 +19,7 @@ export class Heap {
   private readonly free: Block[] = [];
   private readonly sizes = new Map<number, number>();
 
-  constructor(memory: WebAssembly.Memory, heapBase: number) {
+  constructor(memory: WasmMemory, heapBase: number) {
     this.memory = memory;
     this.top = alignUp(heapBase);
   }

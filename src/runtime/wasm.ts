@@ -1,13 +1,14 @@
 // Loading the wasm module, and the one memory that every call works in.
+import type { FetchResponse, WasmInstance, WasmModule } from './platform-types.ts';
 import type { KernelExports } from './abi.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { Heap } from './heap.ts';
-import { Pool, threadSupport } from '../threads/pool.ts';
-import { POOL_BYTES } from '../threads/pool-protocol.ts';
+import type { Pool } from '../threads/pool.ts';
+import { threadsPart, type ThreadsPart } from './threads-registry.ts';
 import { checkBoolean, checkOptions, checkSize, describe } from '../arguments/validate.ts';
 
 /** What `init` accepts: a compiled module, the .wasm bytes, or a fetch Response (or its promise). */
-export type WasmSource = WebAssembly.Module | ArrayBuffer | ArrayBufferView | Response | PromiseLike<Response>;
+export type WasmSource = WasmModule | ArrayBuffer | ArrayBufferView | FetchResponse | PromiseLike<FetchResponse>;
 
 export interface InitOptions {
   /**
@@ -18,18 +19,17 @@ export interface InitOptions {
   /**
    * Threads for FavorAttention.forward: batch × heads are spread over a pool of workers sharing one
    * memory (and a single bidirectional head is split along the sequence). Default 1. Needs `init`
-   * (not initSync); where workers or shared memory are unavailable it falls back to one thread and
-   * runtimeInfo().threadFallback says why.
+   * (not initSync) and `import 'performer-wasm/threads'` first; where workers or shared memory are
+   * unavailable, or a worker cannot start, it falls back to one thread and runtimeInfo().threadFallback
+   * says why.
    */
   threads?: number;
 }
 
 /** Where the default builds come from: inlined bytes (index.ts) or imported modules (edge entry). */
 export interface DefaultSources {
-  baseline(): WebAssembly.Module | Uint8Array;
-  relaxed(): WebAssembly.Module | Uint8Array;
-  /** The shared-memory builds, for threads (loaded only when asked for). */
-  threaded?(relaxed: boolean): Promise<WebAssembly.Module | Uint8Array>;
+  baseline(): WasmModule | Uint8Array;
+  relaxed(): WasmModule | Uint8Array;
 }
 
 export interface RuntimeInfo {
@@ -76,11 +76,14 @@ export class Runtime {
   private scratchPtr = 0;
   private scratchSize = 0;
 
-  /** reserved: bytes kept free above __heap_base (a threaded instance's pool control block). */
-  constructor(instance: WebAssembly.Instance, build: Runtime['build'], pool?: Pool, reserved = 0) {
+  /** Bytes kept free above __heap_base (a shared-memory instance's pool control block). */
+  readonly reserved: number;
+
+  constructor(instance: WasmInstance, build: Runtime['build'], pool?: Pool, reserved = 0) {
     this.exports = instance.exports as unknown as KernelExports;
     this.build = build;
     this.pool = pool;
+    this.reserved = reserved;
     this.heap = new Heap(this.exports.memory, this.exports.heapBase() + reserved);
     this.f32View = new Float32Array(this.exports.memory.buffer);
     this.u8View = new Uint8Array(this.exports.memory.buffer);
@@ -158,51 +161,66 @@ export function runtimeInfo(): RuntimeInfo {
 /** Compiles and instantiates the module. With no source, the build that comes with the package. */
 export async function init(source?: WasmSource, options?: InitOptions): Promise<void> {
   const { relaxed, threads } = readInitOptions('init', options);
-  const unsupported = threads > 1 ? threadSupport() : undefined;
-  if (threads > 1 && !unsupported) return initThreaded(source, relaxed, threads);
+  const part = threads > 1 ? threadsPart() : undefined;
+  if (threads > 1 && !part) {
+    throw new PerformerError('INVALID_OPTION', "threads > 1 need the thread pool: `import 'performer-wasm/threads'` once before init");
+  }
+  const unsupported = part?.unsupported();
+  if (part && !unsupported) return initThreaded(part, source, relaxed, threads);
   if (source === undefined) {
     initSync(undefined, { relaxedSimd: relaxed });
   } else {
     let module: WebAssembly.Module;
+    let build: Runtime['build'];
     try {
-      module = await compile(await source);
+      const given = await readSource(await source);
+      build = buildOf(given, { baseline: defaults?.baseline(), relaxed: defaults?.relaxed() });
+      module = await compile(given);
     } catch (error) {
       throw initFailed(error);
     }
-    instantiate(module, 'custom');
+    instantiate(module, build);
   }
   if (unsupported) runtime().threadFallback = unsupported;
 }
 
-/** A shared-memory instance and a pool of threads − 1 workers on it. */
-async function initThreaded(source: WasmSource | undefined, relaxed: boolean, threads: number): Promise<void> {
+/**
+ * A shared-memory instance and a pool of threads − 1 workers on it. If a worker cannot start (its
+ * script is missing from a bundle, say), the instance runs on one thread and threadFallback says why.
+ */
+async function initThreaded(part: ThreadsPart, source: WasmSource | undefined, relaxed: boolean, threads: number): Promise<void> {
   let module: WebAssembly.Module;
   let build: Runtime['build'] = 'custom';
   try {
-    if (source !== undefined) module = await compile(await source);
-    else {
-      if (!defaults?.threaded) throw new PerformerError('INIT_FAILED', 'this entry has no threaded build');
-      const relaxedBuild = relaxed ? await defaults.threaded(true) : undefined;
+    if (source !== undefined) {
+      const given = await readSource(await source);
+      build = buildOf(given, { baseline: part.build(false), relaxed: part.build(true) });
+      module = await compile(given);
+    } else {
+      const relaxedBuild = relaxed ? part.build(true) : undefined;
       const useRelaxed = relaxedBuild !== undefined && isValid(relaxedBuild);
-      module = await compile(useRelaxed ? relaxedBuild : await defaults.threaded(false));
+      module = await compile(useRelaxed ? relaxedBuild : part.build(false));
       build = useRelaxed ? 'relaxed' : 'baseline';
     }
   } catch (error) {
     throw initFailed(error);
   }
-  if (!WebAssembly.Module.imports(module).some((i) => i.kind === 'memory')) {
+  if (!importsMemory(module)) {
     throw new PerformerError('INIT_FAILED', 'threads need a shared-memory build (one that imports its memory)');
   }
   const memory = new WebAssembly.Memory({ initial: 2, maximum: 65536, shared: true });
   const instance = instantiateWith(module, { env: { memory } });
   const base = alignedPoolBase(instance);
-  let pool: Pool;
+  const reserved = base + part.controlBytes - heapBaseOf(instance);
+  let pool: Pool | undefined;
+  let fallback: string | undefined;
   try {
-    pool = await Pool.start(threads, module, memory, instance.exports as Record<string, unknown>, base);
+    pool = await part.start(threads, module, memory, instance.exports as Record<string, unknown>, base);
   } catch (error) {
-    throw initFailed(error);
+    fallback = `${error instanceof Error ? error.message : String(error)}; running on one thread`;
   }
-  install(new Runtime(instance, build, pool, base + POOL_BYTES - heapBaseOf(instance)), module);
+  install(new Runtime(instance, build, pool, reserved), module);
+  if (fallback) runtime().threadFallback = fallback;
 }
 
 function heapBaseOf(instance: WebAssembly.Instance): number {
@@ -214,8 +232,11 @@ function alignedPoolBase(instance: WebAssembly.Instance): number {
   return Math.ceil(heapBaseOf(instance) / 64) * 64;
 }
 
-/** Like `init`, synchronously (one thread). Browsers refuse synchronous compiles of large modules on the main thread: use `init` there. */
-export function initSync(source?: WebAssembly.Module | ArrayBuffer | ArrayBufferView, options?: InitOptions): void {
+/**
+ * Like `init`, synchronously (one thread). Chromium refuses a synchronous compile of more than 8 MB on a page's
+ * main thread; the package's builds (about 50 KB) compile there without complaint, but `init` keeps the page responsive.
+ */
+export function initSync(source?: WasmModule | ArrayBuffer | ArrayBufferView, options?: InitOptions): void {
   const { relaxed, threads } = readInitOptions('initSync', options);
   if (threads > 1) throw new PerformerError('INVALID_OPTION', 'threads need `await init(source, { threads })`: starting workers is asynchronous');
   if (source === undefined) {
@@ -229,7 +250,7 @@ export function initSync(source?: WebAssembly.Module | ArrayBuffer | ArrayBuffer
   if (source instanceof Promise || (typeof Response !== 'undefined' && source instanceof Response)) {
     throw new PerformerError('INVALID_TYPE', 'initSync cannot take a Response: use `await init(response)`');
   }
-  instantiate(toModule(source), 'custom');
+  instantiate(toModule(source), defaults ? buildOf(source, { baseline: defaults.baseline(), relaxed: defaults.relaxed() }) : 'custom');
 }
 
 function readInitOptions(fn: string, options: unknown): { relaxed: boolean; threads: number } {
@@ -237,13 +258,39 @@ function readInitOptions(fn: string, options: unknown): { relaxed: boolean; thre
   return { relaxed: checkBoolean('relaxedSimd', o.relaxedSimd, true), threads: checkSize('threads', o.threads ?? 1) };
 }
 
-async function compile(source: WebAssembly.Module | ArrayBuffer | ArrayBufferView | Response): Promise<WebAssembly.Module> {
-  if (source instanceof WebAssembly.Module) return source;
+/** A Response's body as bytes (an HTTP error throws); any other source as it is. */
+async function readSource(source: WebAssembly.Module | ArrayBuffer | ArrayBufferView | Response): Promise<WebAssembly.Module | ArrayBuffer | ArrayBufferView> {
   if (typeof Response !== 'undefined' && source instanceof Response) {
     if (!source.ok) throw new Error(`HTTP ${source.status}`);
-    return WebAssembly.compile(await source.arrayBuffer());
+    return source.arrayBuffer();
   }
+  return source;
+}
+
+async function compile(source: WebAssembly.Module | ArrayBuffer | ArrayBufferView): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return source;
   return WebAssembly.compile(bytesOf(source));
+}
+
+/**
+ * Which of the package's own builds `source` is, byte for byte ('custom' when it is none of them, or when
+ * it is a compiled WebAssembly.Module, whose bytes cannot be read back): init(bytes of performer.wasm)
+ * reports 'baseline', as init() does.
+ */
+function buildOf(source: unknown, own: { baseline?: WebAssembly.Module | Uint8Array; relaxed?: WebAssembly.Module | Uint8Array }): Runtime['build'] {
+  if (source instanceof WebAssembly.Module || !(source instanceof ArrayBuffer || ArrayBuffer.isView(source))) return 'custom';
+  const bytes = source instanceof ArrayBuffer ? new Uint8Array(source) : new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  for (const build of ['baseline', 'relaxed'] as const) {
+    const candidate = own[build];
+    if (candidate instanceof Uint8Array && sameBytes(bytes, candidate)) return build;
+  }
+  return 'custom';
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function toModule(source: WebAssembly.Module | ArrayBuffer | ArrayBufferView): WebAssembly.Module {
@@ -266,10 +313,15 @@ function bytesOf(source: unknown): Uint8Array<ArrayBuffer> {
 }
 
 function instantiate(module: WebAssembly.Module, build: Runtime['build']): void {
-  if (WebAssembly.Module.imports(module).some((i) => i.kind === 'memory')) {
+  if (importsMemory(module)) {
     throw new PerformerError('INIT_FAILED', 'this is a shared-memory build: use `await init(source, { threads })`');
   }
   install(new Runtime(instantiateWith(module, {}), build), module);
+}
+
+/** A shared-memory build imports its memory; the one-thread builds define their own. */
+function importsMemory(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
 }
 
 function instantiateWith(module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance {
@@ -304,12 +356,11 @@ function install(rt: Runtime, module: WebAssembly.Module): void {
 export function rebuild(): void {
   if (!current || !currentModule) return;
   const old = current;
-  if (old.pool) {
-    // a threaded instance keeps its shared memory and workers (they hold no state between rounds):
-    // a fresh heap over the same instance abandons every block the old one handed out
+  if (importsMemory(currentModule)) {
+    // a shared-memory instance keeps its memory and workers (they hold no state between rounds): a
+    // fresh heap over the same instance abandons every block the old one handed out
     const instance = { exports: old.exports } as unknown as WebAssembly.Instance;
-    const base = alignedPoolBase(instance);
-    install(new Runtime(instance, old.build, old.pool, base + POOL_BYTES - old.exports.heapBase()), currentModule);
+    install(new Runtime(instance, old.build, old.pool, old.reserved), currentModule);
   } else {
     instantiate(currentModule, old.build);
   }

@@ -5,6 +5,7 @@
 // main thread publishes jobs [start, end) by writing their slots and then END; any thread claims the
 // next job with compare-and-swap on NEXT (never past END, so no thread can take a job of a later
 // round), runs it, and increments DONE. The main thread joins in, then waits until DONE reaches END.
+import type { WasmMemory, WebUrl } from '../runtime/platform-types.ts';
 
 /** Int32 word indices in the control block. */
 export const GEN = 0; // bumped (and notified) when jobs are published; idle workers wait on it
@@ -59,7 +60,7 @@ export function fail(i32: Int32Array, j: number): void {
  * job being run (−1 between jobs), so that a dying worker can fail it (pool-worker.ts); `onClaim` runs
  * as each job is claimed (the workers' test hook).
  */
-export function work(exports: Record<string, unknown>, memory: WebAssembly.Memory, base: number, current = { job: -1 },
+export function work(exports: Record<string, unknown>, memory: WasmMemory, base: number, current = { job: -1 },
                      onClaim?: (j: number) => void): number {
   const i32 = new Int32Array(memory.buffer, base, CONTROL_BYTES / 4);
   const f64 = new Float64Array(memory.buffer);
@@ -92,7 +93,7 @@ export function isNode(): boolean {
 
 /** The parts of node:worker_threads the pool uses (typed here so that the package needs no Node types). */
 export interface NodeWorkerThreads {
-  Worker: new (url: URL) => {
+  Worker: new (url: WebUrl) => {
     postMessage(message: unknown): void;
     terminate(): unknown;
     unref(): void;

@@ -37,8 +37,8 @@ async function port(): Promise<Port> {
   };
 }
 
-const channel = await port();
-channel.onMessage(({ module, memory, base }) => {
+// no top-level await: Vite bundles workers as classic scripts (IIFE) by default, which cannot have one
+void port().then((channel) => channel.onMessage(({ module, memory, base }) => {
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const exports = instance.exports as Record<string, unknown>;
   const i32 = new Int32Array(memory.buffer, base, 16);
@@ -72,4 +72,4 @@ channel.onMessage(({ module, memory, base }) => {
     work(exports, memory, base, current, crashIfAsked);
   }
   channel.postMessage('stopped');
-});
+}));

@@ -3,6 +3,7 @@
 // Atomics.wait until every job is done, so the public API stays synchronous. Where the calling
 // thread may not block (a browser page's main thread) or memory cannot be shared, there is no pool
 // and every call runs on one thread (see threadSupport()).
+import type { WasmMemory, WasmModule } from '../runtime/platform-types.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { CONTROL_BYTES, CRASH, CRASH_REQUESTED, CRASH_TAKEN, DONE, END, ERROR, GEN, isNode, JOB_FUNCTIONS, nodeWorkerThreads, SLOT_WORDS, SLOTS, STOP, work, type JobFunction } from './pool-protocol.ts';
 
@@ -46,7 +47,7 @@ export class Pool {
   }
 
   /** Starts threads − 1 workers on `module` and `memory`; `base` is the pool's control block in that memory. */
-  static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, exports: Record<string, unknown>,
+  static async start(threads: number, module: WasmModule, memory: WasmMemory, exports: Record<string, unknown>,
                      base: number): Promise<Pool> {
     new Int32Array(memory.buffer, base, CONTROL_BYTES / 4).fill(0);
     const pool = new Pool(threads, module, memory, exports, base);
@@ -66,12 +67,25 @@ export class Pool {
    */
   private async addWorker(): Promise<void> {
     const w = await spawn();
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const ready = new Promise<void>((resolve, reject) => {
       w.onceMessage((m) => (m === 'ready' ? resolve() : reject(new Error(String(m)))));
       w.onceError(reject);
+      timer = setTimeout(() => reject(new Error(`no answer within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
     });
     w.postMessage({ module: this.module, memory: this.memory, base: this.base });
-    await ready;
+    try {
+      await ready;
+    } catch (error) {
+      w.terminate();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.stopped) { // the pool gave up meanwhile (another worker failed to start)
+      w.terminate();
+      return;
+    }
     this.workers.add(w);
     w.onceExit(() => {
       this.workers.delete(w);
@@ -152,16 +166,25 @@ interface Spawned extends WorkerHandle {
   onceExit(handler: () => void): void;
 }
 
+/** A worker that neither answers nor fails within this time is taken as one that cannot start. */
+const START_TIMEOUT_MS = 30_000;
+
 /**
- * A worker running pool-worker.js. Run from the TypeScript sources (tests, the bench), workers use the
- * built dist/threads/pool-worker.js: workers do not inherit a TypeScript loader such as tsx.
+ * pool-worker.js for Node's worker_threads. Run from the TypeScript sources (tests, the bench), workers use
+ * the built dist/threads/pool-worker.js: workers do not inherit a TypeScript loader such as tsx. (The URL
+ * is resolved against a variable, not import.meta.url itself: webpack takes `new URL(<expression>,
+ * import.meta.url)` for a dependency it cannot resolve, and warns "Critical dependency".)
  */
+function nodeWorkerUrl(): URL {
+  const here = import.meta.url;
+  return new URL(here.endsWith('.ts') ? '../../dist/threads/pool-worker.js' : './pool-worker.js', here);
+}
+
+/** A worker running pool-worker.js. */
 async function spawn(): Promise<Spawned> {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const url = new URL(fromSource ? '../../dist/threads/pool-worker.js' : './pool-worker.js', import.meta.url);
   if (isNode()) {
     const { Worker: NodeWorker } = await nodeWorkerThreads();
-    const w = new NodeWorker(url);
+    const w = new NodeWorker(nodeWorkerUrl());
     w.unref(); // an idle pool does not keep the process alive
     return {
       postMessage: (m) => w.postMessage(m),
@@ -171,12 +194,30 @@ async function spawn(): Promise<Spawned> {
       onceExit: (h) => w.once('exit', h),
     };
   }
-  const w = new Worker(url, { type: 'module' });
+  // Keep this exact form, a literal path relative to import.meta.url inside `new Worker(…, { type: 'module' })`:
+  // Vite and webpack recognize it and bundle pool-worker.js as a worker of its own. esbuild leaves it as
+  // it is, so an esbuild app builds performer-wasm/pool-worker as a second entry point beside its bundle.
+  const w = new Worker(new URL('./pool-worker.js', import.meta.url), { type: 'module' });
   return {
     postMessage: (m) => w.postMessage(m),
     terminate: () => w.terminate(),
     onceMessage: (h) => w.addEventListener('message', (e) => h(e.data), { once: true }),
-    onceError: (h) => w.addEventListener('error', (e) => h(e), { once: true }),
+    onceError: (h) => w.addEventListener('error', (e) => {
+      e.preventDefault(); // reported through init's threadFallback, not as an uncaught error
+      h(new Error(workerErrorMessage(e)));
+    }, { once: true }),
     onceExit: () => {}, // a Web Worker ends only when terminated, which the pool does itself
   };
+}
+
+/**
+ * A Web Worker's error event as words: an ErrorEvent (the script threw) has a message; a plain Event
+ * means the script could not be loaded at all, typically a bundle without pool-worker.js beside it
+ * (the recipes: docs/bundlers.md).
+ */
+export function workerErrorMessage(event: Event): string {
+  const e = event as Partial<ErrorEvent>;
+  if (typeof e.message === 'string' && e.message) return `${e.message}${e.filename ? ` (${e.filename}:${e.lineno ?? 0})` : ''}`;
+  return 'its script pool-worker.js could not be loaded (esbuild: build performer-wasm/pool-worker as an entry point named pool-worker '
+    + "beside the bundle; Vite's dev server: optimizeDeps.exclude ['performer-wasm'])";
 }

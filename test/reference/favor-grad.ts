@@ -23,6 +23,14 @@ function derivative(kernel: KernelName, x: number): number {
 
 /** dx = (∂φ/∂x)ᵀ dphi for one row x. */
 export function featureVJP(cfg: FavorReferenceConfig, x: ArrayLike<number>, dphi: ArrayLike<number>): Float64Array {
+  return featureVJPWithU(cfg, x, dphi).dx;
+}
+
+/**
+ * dx = (∂φ/∂x)ᵀ dphi and du = ∂loss/∂u (u = W·x̂) for one row x: the gradient of the projection is
+ * dW = Σ_rows du·x̂ᵀ (projectionGradient).
+ */
+export function featureVJPWithU(cfg: FavorReferenceConfig, x: ArrayLike<number>, dphi: ArrayLike<number>): { dx: Float64Array; du: Float64Array } {
   const d = cfg.dim;
   const softmax = cfg.kernel.startsWith('softmax');
   const m = cfg.w ? cfg.w.length / d : d;
@@ -42,6 +50,11 @@ export function featureVJP(cfg: FavorReferenceConfig, x: ArrayLike<number>, dphi
       const minus = dphi[m + r] * phi[m + r];
       du[r] = plus - minus;
       dh -= plus + minus;
+    } else if (cfg.kernel === 'softmax-hyperbolic-normalized') {
+      // softmax Jacobian of each half: φ(dφ − ⟨φ, dφ⟩/a), a = Σ of the half's features
+      let sp = 0, sm = 0, dp = 0, dm = 0;
+      for (let t = 0; t < m; t++) { sp += phi[t]; sm += phi[m + t]; dp += phi[t] * dphi[t]; dm += phi[m + t] * dphi[m + t]; }
+      du[r] = phi[r] * (dphi[r] - dp / sp) - phi[m + r] * (dphi[m + r] - dm / sm);
     } else if (cfg.kernel === 'softmax-trig') {
       du[r] = dphi[r] * phi[m + r] - dphi[m + r] * phi[r];
       dh += dphi[r] * phi[r] + dphi[m + r] * phi[m + r];
@@ -55,10 +68,17 @@ export function featureVJP(cfg: FavorReferenceConfig, x: ArrayLike<number>, dphi
     else for (let r = 0; r < m; r++) dx[t] += du[r] * cfg.w[r * d + t] * s;
     if (softmax) dx[t] += dh * s * s * x[t]; // h = s²‖x‖²/2
   }
-  return dx;
+  return { dx, du };
 }
 
-export interface Grad64 { dq: Float64Array; dk: Float64Array; dv: Float64Array }
+/** dW += du·x̂ᵀ (m × dim), x̂ = x·d^(-1/4) for the softmax kernels. */
+function addProjectionGradient(cfg: FavorReferenceConfig, x: ArrayLike<number>, du: Float64Array, dW: Float64Array): void {
+  const d = cfg.dim;
+  const s = cfg.kernel.startsWith('softmax') ? d ** -0.25 : 1;
+  for (let r = 0; r < du.length; r++) for (let t = 0; t < d; t++) dW[r * d + t] += du[r] * x[t] * s;
+}
+
+export interface Grad64 { dq: Float64Array; dk: Float64Array; dv: Float64Array; dW?: Float64Array }
 
 /** Gradients of the bidirectional or causal estimator, quadratic form (small L). */
 export function favorGradQuadratic(cfg: FavorReferenceConfig, q: Float32Array, k: Float32Array, v: Float32Array, dOut: Float32Array,
@@ -100,8 +120,17 @@ export function favorGradQuadratic(cfg: FavorReferenceConfig, q: Float32Array, k
           }
         });
       }
-      for (let i = 0; i < Lq; i++) g.dq.set(featureVJP(cfg, rowQ(i), dphiQ[i]), (head * Lq + i) * d);
-      for (let j = 0; j < Lk; j++) g.dk.set(featureVJP(cfg, rowK(j), dphiK[j]), (head * Lk + j) * d);
+      if (cfg.w) g.dW ??= new Float64Array(cfg.w.length);
+      for (let i = 0; i < Lq; i++) {
+        const { dx, du } = featureVJPWithU(cfg, rowQ(i), dphiQ[i]);
+        g.dq.set(dx, (head * Lq + i) * d);
+        if (g.dW) addProjectionGradient(cfg, rowQ(i), du, g.dW);
+      }
+      for (let j = 0; j < Lk; j++) {
+        const { dx, du } = featureVJPWithU(cfg, rowK(j), dphiK[j]);
+        g.dk.set(dx, (head * Lk + j) * d);
+        if (g.dW) addProjectionGradient(cfg, rowK(j), du, g.dW);
+      }
     }
   }
   return g;

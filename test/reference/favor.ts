@@ -47,6 +47,20 @@ export function featureVector(cfg: FavorReferenceConfig, x: ArrayLike<number>): 
     }
     return phi;
   }
+  if (cfg.kernel === 'softmax-hyperbolic-normalized') {
+    // a·[softmax(u), softmax(−u)]: each half's log-sum-exp instead of ‖x̂‖²/2
+    const lse = (sign: number) => {
+      const top = Math.max(...u.map((ur) => sign * ur));
+      return top + Math.log(u.reduce((acc, ur) => acc + Math.exp(sign * ur - top), 0));
+    };
+    const [plus, minus] = [lse(1), lse(-1)];
+    const phi = new Float64Array(2 * m);
+    for (let r = 0; r < m; r++) {
+      phi[r] = Math.exp(u[r] - plus) / Math.sqrt(2 * m);
+      phi[m + r] = Math.exp(-u[r] - minus) / Math.sqrt(2 * m);
+    }
+    return phi;
+  }
   if (cfg.kernel === 'softmax-trig') {
     const phi = new Float64Array(2 * m);
     for (let r = 0; r < m; r++) {

@@ -7,16 +7,16 @@ import { exactAttention, FavorAttention, init } from 'performer-wasm';
 export const KERNELS = ['softmax', 'softmax-hyperbolic', 'softmax-trig', 'relu', 'elu1', 'exp', 'abs', 'gelu'];
 
 /** FNV-1a (32-bit) over bytes, continuing from `hash`. */
-function fnv1a(bytes, hash = 0x811c9dc5) {
+export function fnv1a(bytes, hash = 0x811c9dc5) {
   for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ bytes[i], 0x01000193) >>> 0;
   return hash;
 }
 
-function bytesOf(array) {
+export function bytesOf(array) {
   return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 }
 
-const hex = (h) => h.toString(16).padStart(8, '0');
+export const hex = (h) => h.toString(16).padStart(8, '0');
 
 /** A 32-bit integer PRNG (mulberry32): Math.imul, shifts and xors only. */
 function prng(seed) {
@@ -30,7 +30,7 @@ function prng(seed) {
 }
 
 /** n floats in [-scale, scale): 24 random bits over 2^23, exact in float32. */
-function uniform(n, seed, scale) {
+export function uniform(n, seed, scale) {
   const next = prng(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = ((next() >>> 8) / 8388608 - 1) * scale;
@@ -52,9 +52,10 @@ function runtimeName() {
 /**
  * Runs the workload; resolves to { checksum, parts: { name: checksum }, runtime, count } where checksum
  * covers every output byte in order. `parts` tells which computation differs when checksums do not match.
+ * `initOptions` are added to init's (the bundler apps ask for threads: test/bundlers/app/src/workload.js).
  */
-export async function runSmoke() {
-  await init(undefined, { relaxedSimd: false });
+export async function runSmoke(initOptions = {}) {
+  await init(undefined, { relaxedSimd: false, ...initOptions });
   const parts = {};
   let total = 0x811c9dc5;
   const add = (name, array) => {

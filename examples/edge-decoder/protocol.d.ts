@@ -1,0 +1,23 @@
+// Types of protocol.js for the TypeScript clients (the test and the bench).
+export declare const REQUEST_MAGIC: number;
+export declare const RESPONSE_MAGIC: number;
+export declare const HEADER_BYTES: number;
+export declare const BINARY: string;
+export declare const JSON_TYPE: string;
+export interface StepShape {
+  heads: number;
+  dim: number;
+  valueDim: number;
+}
+export declare class ServiceError extends Error {
+  status: number;
+  code: string;
+  extra: Record<string, unknown>;
+  constructor(status: number, code: string, message: string, extra?: Record<string, unknown>);
+}
+export declare function tokenSizes(shape: StepShape): { q: number; v: number };
+export declare function requestBytes(shape: StepShape, tokens: number): number;
+export declare function encodeStep(shape: StepShape, position: number, q: Float32Array, k: Float32Array, v: Float32Array): Uint8Array<ArrayBuffer>;
+export declare function encodeResult(position: number, tokens: number, outputs: Float32Array): Uint8Array<ArrayBuffer>;
+export declare function decodeResult(bytes: Uint8Array): { position: number; tokens: number; outputs: Float32Array };
+export declare function fnv1a(bytes: Uint8Array): number;

@@ -1,0 +1,36 @@
+// The edge decoder service, a Worker in module syntax: routes /sessions/:id to the Durable Object of
+// that session (binding SESSIONS, class DecoderSession), which owns its FavorDecoder. docs/edge.md
+// documents the routes, the binary layout and the status codes.
+//
+//   PUT    /sessions/:id        create (201), or describe an existing session (200)
+//   GET    /sessions/:id        { id, position, config, stateBytes, stateChunks, storedBytes }
+//   POST   /sessions/:id/step   one or more tokens' q, k, v at an expected position → outputs, position
+//   DELETE /sessions/:id        forget the session
+//   GET    /                    the service's configuration (a readiness probe)
+import { describeConfig, readConfig } from './config.js';
+
+export { DecoderSession } from './session.js';
+
+const ROUTE = /^\/sessions\/([A-Za-z0-9._~-]{1,128})(\/step)?$/;
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === '/') {
+      try {
+        return Response.json({ service: 'performer-wasm edge decoder', config: describeConfig(readConfig(env.DECODER_CONFIG)) });
+      } catch (error) {
+        return Response.json({ error: { code: error.code ?? 'INTERNAL', message: error.message } }, { status: 500 });
+      }
+    }
+    const match = ROUTE.exec(url.pathname);
+    if (!match) {
+      return Response.json({ error: { code: 'NOT_FOUND', message: `no route ${url.pathname}: /sessions/:id (id: 1–128 of A–Z a–z 0–9 . _ ~ -) or /sessions/:id/step` } }, { status: 404 });
+    }
+    const id = match[1];
+    const stub = env.SESSIONS.get(env.SESSIONS.idFromName(id));
+    const forwarded = new Request(request);
+    forwarded.headers.set('x-session-id', id);
+    return stub.fetch(forwarded);
+  },
+};
