@@ -74,44 +74,59 @@ function radix4Pass(src: usize, dst: usize, sg: usize, nv: i32, h: i32): void {
 }
 
 /**
- * The last four levels on each group of 4 consecutive vectors: vectors 2 and 1 apart, a 4×4 transpose,
- * lanes 2 and 1 apart (now vectors). Output in the order Π (file comment), times `scale` when ≠ 0.
+ * The last four levels on 4 consecutive vectors v0…v3 (stored at dst): vectors 2 and 1 apart, a 4×4
+ * transpose, lanes 2 and 1 apart (now vectors). Output in the order Π (file comment), times the 4 vectors
+ * at `scale` when scale ≠ 0.
  */
+@inline function laneGroup(v0: v128, v1: v128, v2: v128, v3: v128, dst: usize, scale: usize): void {
+  const a0 = f32x4.add(v0, v2), a2 = f32x4.sub(v0, v2);
+  const a1 = f32x4.add(v1, v3), a3 = f32x4.sub(v1, v3);
+  const b0 = f32x4.add(a0, a1), b1 = f32x4.sub(a0, a1);
+  const b2 = f32x4.add(a2, a3), b3 = f32x4.sub(a2, a3);
+  // 4×4 transpose: t_k lane l = b_l lane k
+  const lo01 = v128.shuffle<f32>(b0, b1, 0, 4, 1, 5), hi01 = v128.shuffle<f32>(b0, b1, 2, 6, 3, 7);
+  const lo23 = v128.shuffle<f32>(b2, b3, 0, 4, 1, 5), hi23 = v128.shuffle<f32>(b2, b3, 2, 6, 3, 7);
+  const t0 = v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), t1 = v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7);
+  const t2 = v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), t3 = v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7);
+  const c0 = f32x4.add(t0, t2), c2 = f32x4.sub(t0, t2);
+  const c1 = f32x4.add(t1, t3), c3 = f32x4.sub(t1, t3);
+  let e0 = f32x4.add(c0, c1), e1 = f32x4.sub(c0, c1);
+  let e2 = f32x4.add(c2, c3), e3 = f32x4.sub(c2, c3);
+  if (scale) {
+    e0 = f32x4.mul(e0, v128.load(scale));
+    e1 = f32x4.mul(e1, v128.load(scale, 16));
+    e2 = f32x4.mul(e2, v128.load(scale, 32));
+    e3 = f32x4.mul(e3, v128.load(scale, 48));
+  }
+  v128.store(dst, e0);
+  v128.store(dst, e1, 16);
+  v128.store(dst, e2, 32);
+  v128.store(dst, e3, 48);
+}
+
+/** laneGroup on each group of 4 consecutive vectors; src → dst, signs on load. */
 function lanePass(src: usize, dst: usize, sg: usize, scale: usize, nv: i32): void {
   for (let g = 0; g < nv; g += 4) {
     const o = <usize>g << 4;
-    const v0 = loadSigned(src, sg, o);
-    const v1 = loadSigned(src, sg, o + 16);
-    const v2 = loadSigned(src, sg, o + 32);
-    const v3 = loadSigned(src, sg, o + 48);
-    const a0 = f32x4.add(v0, v2), a2 = f32x4.sub(v0, v2);
-    const a1 = f32x4.add(v1, v3), a3 = f32x4.sub(v1, v3);
-    const b0 = f32x4.add(a0, a1), b1 = f32x4.sub(a0, a1);
-    const b2 = f32x4.add(a2, a3), b3 = f32x4.sub(a2, a3);
-    // 4×4 transpose: t_k lane l = b_l lane k
-    const lo01 = v128.shuffle<f32>(b0, b1, 0, 4, 1, 5), hi01 = v128.shuffle<f32>(b0, b1, 2, 6, 3, 7);
-    const lo23 = v128.shuffle<f32>(b2, b3, 0, 4, 1, 5), hi23 = v128.shuffle<f32>(b2, b3, 2, 6, 3, 7);
-    const t0 = v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5), t1 = v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7);
-    const t2 = v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), t3 = v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7);
-    const c0 = f32x4.add(t0, t2), c2 = f32x4.sub(t0, t2);
-    const c1 = f32x4.add(t1, t3), c3 = f32x4.sub(t1, t3);
-    let e0 = f32x4.add(c0, c1), e1 = f32x4.sub(c0, c1);
-    let e2 = f32x4.add(c2, c3), e3 = f32x4.sub(c2, c3);
-    if (scale) {
-      e0 = f32x4.mul(e0, v128.load(scale + o));
-      e1 = f32x4.mul(e1, v128.load(scale + o + 16));
-      e2 = f32x4.mul(e2, v128.load(scale + o + 32));
-      e3 = f32x4.mul(e3, v128.load(scale + o + 48));
-    }
-    v128.store(dst + o, e0);
-    v128.store(dst + o + 16, e1);
-    v128.store(dst + o + 32, e2);
-    v128.store(dst + o + 48, e3);
+    laneGroup(loadSigned(src, sg, o), loadSigned(src, sg, o + 16), loadSigned(src, sg, o + 32), loadSigned(src, sg, o + 48),
+              dst + o, scale ? scale + o : 0);
   }
+}
+
+/** The whole transform for d = 32 (8 vectors) in registers: the level 4 vectors apart, then laneGroup on each half. */
+function fwht8(src: usize, dst: usize, sg: usize, scale: usize): void {
+  const v0 = loadSigned(src, sg, 0), v1 = loadSigned(src, sg, 16), v2 = loadSigned(src, sg, 32), v3 = loadSigned(src, sg, 48);
+  const v4 = loadSigned(src, sg, 64), v5 = loadSigned(src, sg, 80), v6 = loadSigned(src, sg, 96), v7 = loadSigned(src, sg, 112);
+  laneGroup(f32x4.add(v0, v4), f32x4.add(v1, v5), f32x4.add(v2, v6), f32x4.add(v3, v7), dst, scale);
+  laneGroup(f32x4.sub(v0, v4), f32x4.sub(v1, v5), f32x4.sub(v2, v6), f32x4.sub(v3, v7), dst + 64, scale ? scale + 64 : 0);
 }
 
 /** dst = Π·H·diag(sg)·src (d = 4·nv, nv ≥ 4 a power of two), times `scale` when ≠ 0. dst may equal src. */
 function fwht(src: usize, dst: usize, sg: usize, scale: usize, nv: i32): void {
+  if (nv == 8) {
+    fwht8(src, dst, sg, scale);
+    return;
+  }
   let h = nv >> 1;
   let levels = 31 - clz(nv) - 2; // vector levels above the lane pass
   if (levels & 1) {
