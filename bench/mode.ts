@@ -50,10 +50,15 @@ export const shapeFlags: Record<string, Flag> = {
   batch: { type: 'string', value: '<n>', help: 'batch size' },
 };
 
+/** The projections the benchmark modes draw (--projection). */
+export const BENCH_PROJECTIONS = ['orthogonal', 'iid', 'structured'] as const;
+export type BenchProjection = (typeof BENCH_PROJECTIONS)[number];
+
 /** FAVOR+ configuration flags, for every mode that runs FavorAttention. */
 export const favorFlags: Record<string, Flag> = {
   features: { type: 'string', value: '<m>', help: 'random features m (FavorAttention features)' },
   kernel: { type: 'string', value: '<name>', help: `feature map: ${KERNEL_NAMES.join(', ')}` },
+  projection: { type: 'string', value: '<p>', help: `random projection: ${BENCH_PROJECTIONS.join(', ')} (default orthogonal; not orthogonal: also timed against orthogonal, paired)` },
 };
 
 /** Hybrid attention (docs/hybrid-attention.md), for the modes that run FavorAttention forward or decode. */
@@ -68,6 +73,16 @@ export function windowOf(flags: FlagValues): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`--window takes an integer ≥ 0 (got "${raw}")`);
   return n;
+}
+
+/** The --projection flag. */
+export function projectionFlag(flags: FlagValues): BenchProjection {
+  const raw = flags.projection;
+  if (raw === undefined) return 'orthogonal';
+  if (!(BENCH_PROJECTIONS as readonly string[]).includes(String(raw))) {
+    throw new UsageError(`--projection takes one of ${BENCH_PROJECTIONS.join(', ')} (got "${raw}")`);
+  }
+  return raw as BenchProjection;
 }
 
 /** The exact-attention size limit of the modes that compare FAVOR+ with exact attention. */

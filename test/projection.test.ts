@@ -102,6 +102,8 @@ test("row norms: 'chi' follows χ_d (KS, α = 0.01); 'sqrt-d' rows have norm √
     ['orthogonal', 16, 64, 64], // 4096 rows, 4 blocks per seed
     ['orthogonal', 3, 40, 100], // odd d, truncated blocks (40 = 13·3 + 1)
     ['iid', 16, 64, 64],
+    ['structured', 16, 64, 64], // SORF rows (structured.test.ts tests the rest)
+    ['structured', 64, 200, 20], // truncated last block
   ] as const) {
     const norms: number[] = [];
     for (let s = 0; s < seeds; s++) {
@@ -114,13 +116,14 @@ test("row norms: 'chi' follows χ_d (KS, α = 0.01); 'sqrt-d' rows have norm √
   }
   console.log(`    χ_d row norms: ${results.join('; ')}`);
 
-  for (const kind of ['orthogonal', 'iid'] as const) {
+  for (const kind of ['orthogonal', 'iid', 'structured'] as const) {
     for (const [m, d] of [
       [10, 4],
       [256, 64],
       [3, 7],
       [4, 1],
     ]) {
+      if (kind === 'structured' && d === 7) continue; // not a power of two
       const w = drawProjection(m, d, kind, 'sqrt-d', 5);
       for (let r = 0; r < m; r++) {
         const norm = Math.sqrt(rowDot(w, r, r, d));
@@ -285,13 +288,17 @@ test('no sign bias: the positive estimator is unbiased for exp(xᵀy) (d = m = 4
 
 // Golden checksums: any change of the generator, the seeding, the normal sampler, the Gram–Schmidt order
 // or the draw order changes these. Update them only on purpose (saved decoder states carry them).
-const GOLDEN: [number, number, 'orthogonal' | 'iid', 'chi' | 'sqrt-d', number, number][] = [
+const GOLDEN: [number, number, 'orthogonal' | 'iid' | 'structured', 'chi' | 'sqrt-d', number, number][] = [
   [256, 64, 'orthogonal', 'chi', 7, 0x7de37890],
   [256, 64, 'orthogonal', 'sqrt-d', 7, 0x9975bc22],
   [256, 64, 'iid', 'chi', 7, 0xe830ebf1],
   [256, 64, 'iid', 'sqrt-d', 7, 0x9cc55045],
   [10, 4, 'orthogonal', 'chi', 0, 0x6d6ba37f],
   [3, 7, 'orthogonal', 'chi', 0xffffffff, 0x38d858f2],
+  [256, 64, 'structured', 'chi', 7, 0x81f85b86],
+  [256, 64, 'structured', 'sqrt-d', 7, 0xa8e63f55],
+  [100, 16, 'structured', 'chi', 0, 0x3e9f1170],
+  [3, 4, 'structured', 'chi', 0xffffffff, 0x15b92f47],
 ];
 
 test('determinism: golden checksums; same seed → same bits, different seed → different matrix', () => {

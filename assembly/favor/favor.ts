@@ -4,17 +4,28 @@
 //
 // Memory contract (all f32 unless said): wt is Wᵀ (d × mp, pad columns zero), already scaled by
 // d^(-1/4) for the softmax kernels, immediately followed by the same matrix packed by gemm_pack_b (the
-// projection GEMM reads that copy); 0 means "no projection" (u is x itself, padded). u, phi, h, top,
+// projection GEMM reads that copy) and by the projection descriptor (assembly/projection/structured.ts:
+// dense or structured); 0 means "no projection" (u is x itself, padded). u, phi, h, top,
 // c, tmpS, colSum are the caller's scratch of sizes rows·mp, rows·Mp, rows, rows, rows, Mp·dv, Mp. S and z are
 // f64. mask is 0 or one byte per row (nonzero = keep). The one-block kernels (Mp = mp) write φ over u, which
 // is not read after φ (a smaller working set in cache), and leave phi unused.
 import { feature_map, feature_row_stats, isTwoBlock } from './features';
 import { gemm_nn, gemm_nn_packed, gemm_tn } from '../linalg/gemm';
 import { addChunkToState, divideRow, dot, rescaleState, stateToF32, zeroMaskedRows } from './state';
+import { PROJECTION_STRUCTURED, project_structured, projectionDescriptor } from '../projection/structured';
 
-/** u = X·Wᵀ for a block of rows (from the packed Wᵀ after wt); without projection, u = X padded to mp columns. */
+/**
+ * u = X·Wᵀ for a block of rows: by the structured transform when the projection region's descriptor says
+ * so (assembly/projection/structured.ts), else from the packed Wᵀ after wt; without projection, u = X
+ * padded to mp columns.
+ */
 export function project_rows(x: usize, rows: i32, d: i32, wt: usize, mp: i32, u: usize): void {
   if (wt) {
+    const desc = projectionDescriptor(wt, d, mp);
+    if (load<i32>(desc) == PROJECTION_STRUCTURED) {
+      project_structured(x, rows, d, desc, mp, u);
+      return;
+    }
     gemm_nn_packed(x, wt + (<usize>(d * mp) << 2), u, rows, mp, d, d, mp, 0);
     return;
   }

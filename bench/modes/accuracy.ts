@@ -9,8 +9,9 @@ import { exactAttention, FavorAttention, type KernelName } from 'performer-wasm'
 import { sci } from './favor.ts';
 
 /** The estimators of the figure: a kernel and a projection each. */
-const VARIANTS: { name: string; kernel: KernelName; projection: 'orthogonal' | 'iid' }[] = [
+const ALL_VARIANTS: { name: string; kernel: KernelName; projection: 'orthogonal' | 'iid' | 'structured' }[] = [
   { name: 'positive, orthogonal', kernel: 'softmax', projection: 'orthogonal' },
+  { name: 'positive, structured', kernel: 'softmax', projection: 'structured' },
   { name: 'positive, i.i.d.', kernel: 'softmax', projection: 'iid' },
   { name: 'trigonometric, orthogonal', kernel: 'softmax-trig', projection: 'orthogonal' },
   { name: 'hyperbolic, orthogonal', kernel: 'softmax-hyperbolic', projection: 'orthogonal' },
@@ -20,7 +21,7 @@ const DEFAULT_SIGMA = 0.5;
 
 export const accuracy = defineMode({
   name: 'accuracy',
-  summary: 'error of FAVOR against exact attention vs m: positive orthogonal / i.i.d., trig, hyperbolic (the paper\'s MSE figure)',
+  summary: 'error of FAVOR against exact attention vs m: positive orthogonal / structured / i.i.d., trig, hyperbolic (the paper\'s MSE figure)',
   flags: {
     seq: shapeFlags.seq,
     dim: shapeFlags.dim,
@@ -36,6 +37,7 @@ export const accuracy = defineMode({
     '  MSE = mean over the L·d entries of (out − exact)², rel err = ‖out − exact‖_F / ‖exact‖_F; reported as',
     '  mean ± sd (sample sd) over the draws. m = projection rows; trig and hyperbolic use M = 2m features (twice the work).',
     '  The mean(V) baseline answers every query with the mean of v over keys (independent of m).',
+    '  positive, structured: the SORF projection (projection \'structured\'; only when d is a power of two).',
   ],
   parse: (flags) => ({
     L: intList(flags, 'seq', [4096])[0],
@@ -45,6 +47,7 @@ export const accuracy = defineMode({
     draws: intFlag(flags, 'draws', 15),
   }),
   run(_ctx, { L, dim, features, sigma, draws }) {
+    const VARIANTS = ALL_VARIANTS.filter((v) => v.projection !== 'structured' || (dim & (dim - 1)) === 0);
     const n = L * dim;
     const shape = { queries: L, dim };
     const exact = new Float32Array(n);

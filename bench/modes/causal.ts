@@ -11,7 +11,8 @@ export const causal = defineMode({
   flags: { ...shapeFlags, ...favorFlags, ...exactMaxFlag, ...windowFlag },
   notes: [
     'Defaults: --seq 1024,4096,16384 --heads 1 --dim 64 --features 256 --kernel softmax --batch 1 --exact-max 16384;',
-    '  FavorAttention chunkSize 128 (its default). Both FAVOR+ instances share the seed 0 projection.',
+    '  FavorAttention chunkSize 128 (its default). Both FAVOR+ instances share the seed 0 projection (--projection, default',
+    '  orthogonal; with iid or structured the causal pass is also timed against the orthogonal one in alternation: vs orthogonal).',
     'Causal and bidirectional FAVOR+ are timed in alternation, sample by sample (their ms: those samples\' medians;',
     '  causal/bidir: the median of the paired ratios); exact causal attention likewise beside causal FAVOR+ (speedup).',
     `Errors (L ≤ ${ERROR_MAX_L}) against exact causal attention, inputs as in favor; the baseline answers query i with the`,
@@ -20,10 +21,11 @@ export const causal = defineMode({
     '  plain causal FAVOR+ (same projection): the median of the paired ratios hybrid / plain.',
   ],
   parse: (flags) => attentionOptions(flags, [1024, 4096, 16384], [1]),
-  async run(ctx, { seq, heads, dim, batch, features, kernel, exactMax, window }) {
-    const causalAttn = new FavorAttention({ dim, features, kernel, seed: 0, causal: true, window });
-    const plainCausal = window > 0 ? new FavorAttention({ dim, features, kernel, seed: 0, causal: true }) : undefined;
-    const bidirAttn = new FavorAttention({ dim, features, kernel, seed: 0 });
+  async run(ctx, { seq, heads, dim, batch, features, kernel, projection, exactMax, window }) {
+    const causalAttn = new FavorAttention({ dim, features, kernel, projection, seed: 0, causal: true, window });
+    const plainCausal = window > 0 ? new FavorAttention({ dim, features, kernel, projection, seed: 0, causal: true }) : undefined;
+    const bidirAttn = new FavorAttention({ dim, features, kernel, projection, seed: 0 });
+    const denseAttn = projection === 'orthogonal' ? null : new FavorAttention({ dim, features, kernel, seed: 0, causal: true, window });
     const M = causalAttn.featureCount;
     const maxHeads = Math.max(...heads);
     const rows: Row[] = [];
@@ -49,6 +51,11 @@ export const causal = defineMode({
           const vs2 = await ctx.measurePair(`plain causal FAVOR+ L=${L} heads=${h}`, causalCall, () => void plainCausal.forward(qs, ks, vs, shape, { out: po }));
           Object.assign(row, prefixed(vs2.other, 'plain'), { vsPlain: 1 / vs2.ratio });
         }
+        const denseOut = denseAttn ? new Float32Array(len) : undefined;
+        if (denseAttn) {
+          const paired = await ctx.measurePair(`orthogonal causal L=${L} heads=${h}`, causalCall, () => void denseAttn.forward(qs, ks, vs, shape, { out: denseOut }));
+          row.vsDense = paired.ratio;
+        }
         const timed = exactTimed(batch, h, L, exactMax);
         if (timed || L <= ERROR_MAX_L) {
           exactOut ??= new Float32Array(n);
@@ -62,6 +69,7 @@ export const causal = defineMode({
           }
           if (L <= ERROR_MAX_L) {
             row.causalError = relError(co, eo);
+            if (denseOut) row.denseError = relError(denseOut, eo);
             row.meanVError = meanValueError(vs, eo, batch * h, L, L, dim, true);
           }
         }
@@ -70,7 +78,7 @@ export const causal = defineMode({
     }
     return {
       mode: 'causal',
-      title: `Causal FAVOR+ vs bidirectional FAVOR+ and exact causal (d = ${dim}, M = ${M}, kernel ${kernel}, batch ${batch}${window ? `, window ${window}` : ''})`,
+      title: `Causal FAVOR+ vs bidirectional FAVOR+ and exact causal (d = ${dim}, M = ${M}, kernel ${kernel}, projection ${projection}, batch ${batch}${window ? `, window ${window}` : ''})`,
       columns: [
         { key: 'L', label: 'L', format: String },
         { key: 'heads', label: 'heads', format: String },
@@ -81,7 +89,9 @@ export const causal = defineMode({
         { key: 'vsPlain', label: 'vs plain', format: (x) => x.toFixed(2) + '×', optional: true },
         { key: 'exactMedianMs', label: 'exact causal ms' },
         { key: 'speedup', label: 'speedup', format: (x) => `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}×` },
+        { key: 'vsDense', label: 'vs orthogonal', format: (x) => `${x.toFixed(2)}×`, optional: true },
         { key: 'causalError', label: 'causal err', format: sci },
+        { key: 'denseError', label: 'orthogonal err', format: sci, optional: true },
         { key: 'meanVError', label: 'prefix-mean err', format: sci },
       ],
       rows,

@@ -1,6 +1,6 @@
 // Recurrent decoding: FavorDecoder.step (one token for every (batch, head)) and prefill throughput.
 import { randn } from '../data.ts';
-import { defineMode, favorFlags, intFlag, kernelFlag, shapeFlags, windowFlag, windowOf } from '../mode.ts';
+import { defineMode, favorFlags, intFlag, kernelFlag, projectionFlag, shapeFlags, windowFlag, windowOf } from '../mode.ts';
 import { type Row } from '../table.ts';
 import { FavorAttention } from 'performer-wasm';
 import { QK_SIGMA } from './favor.ts';
@@ -24,6 +24,8 @@ export const decode = defineMode({
     'prefill: reset() then prefill(<n> tokens) per call, out preallocated; tokens/s = batch·<n> / call time.',
     '--window w: the decoder of hybrid attention (a ring of the last w + 1 keys); "vs plain" times each call in alternation',
     '  with the plain decoder\'s (same projection, same tokens): the median of the paired ratios hybrid / plain.',
+    'vs orthogonal (--projection iid or structured): a decoder with the orthogonal projection (seed 0) timed in alternation',
+    '  with this one, call by call: the median of the paired ratios orthogonal time / this time.',
   ],
   parse: (flags) => ({
     heads: intFlag(flags, 'heads', 8),
@@ -31,17 +33,19 @@ export const decode = defineMode({
     batch: intFlag(flags, 'batch', 1),
     features: intFlag(flags, 'features', 256),
     kernel: kernelFlag(flags),
+    projection: projectionFlag(flags),
     prefill: intFlag(flags, 'prefill', 4096),
     window: windowOf(flags),
   }),
-  async run(ctx, { heads, dim, batch, features, kernel, prefill, window }) {
-    const attn = new FavorAttention({ dim, features, kernel, seed: 0, causal: true, window });
+  async run(ctx, { heads, dim, batch, features, kernel, projection, prefill, window }) {
+    const attn = new FavorAttention({ dim, features, kernel, projection, seed: 0, causal: true, window });
     const M = attn.featureCount;
     const count = batch * heads;
     const dec = attn.decoder({ batch, heads });
-    const plainDec = window > 0 ? new FavorAttention({ dim, features, kernel, seed: 0, causal: true }).decoder({ batch, heads }) : undefined;
+    const plainDec = window > 0 ? new FavorAttention({ dim, features, kernel, projection, seed: 0, causal: true }).decoder({ batch, heads }) : undefined;
+    const denseDec = projection === 'orthogonal' ? null : new FavorAttention({ dim, features, kernel, seed: 0, causal: true, window }).decoder({ batch, heads });
     try {
-      const fields = { heads, batch, d: dim, M, kernel };
+      const fields = { heads, batch, d: dim, M, kernel, projection, window };
       const rows: Row[] = [];
 
       const width = count * dim;
@@ -61,6 +65,7 @@ export const decode = defineMode({
       const step = ctx.measure(`decoder step heads=${heads}`, stepCall);
       const stepRow: Row = { op: 'step', tokensPerCall: batch, ...fields, ...step, usPerCall: step.medianMs * 1e3, tokensPerSecond: batch / (step.medianMs / 1e3) };
       if (plainDec) stepRow.vsPlain = 1 / (await ctx.measurePair(`plain decoder step heads=${heads}`, stepCall, stepper(plainDec))).ratio;
+      if (denseDec) stepRow.vsDense = (await ctx.measurePair(`orthogonal decoder step heads=${heads}`, stepCall, stepper(denseDec))).ratio;
       rows.push(stepRow);
 
       const n = count * prefill * dim;
@@ -74,10 +79,11 @@ export const decode = defineMode({
       const preRow: Row = { op: `prefill ${prefill}`, tokensPerCall: batch * prefill, ...fields, ...pre, usPerCall: pre.medianMs * 1e3,
                             tokensPerSecond: (batch * prefill) / (pre.medianMs / 1e3) };
       if (plainDec) preRow.vsPlain = 1 / (await ctx.measurePair(`plain decoder prefill heads=${heads}`, prefiller(dec), prefiller(plainDec))).ratio;
+      if (denseDec) preRow.vsDense = (await ctx.measurePair(`orthogonal prefill ${prefill} heads=${heads}`, prefiller(dec), prefiller(denseDec))).ratio;
       rows.push(preRow);
       return {
         mode: 'decode',
-        title: `FavorDecoder (batch ${batch}, heads ${heads}, d = ${dim}, M = ${M}, kernel ${kernel}${window ? `, window ${window}` : ''})`,
+        title: `FavorDecoder (batch ${batch}, heads ${heads}, d = ${dim}, M = ${M}, kernel ${kernel}, projection ${projection}${window ? `, window ${window}` : ''})`,
         columns: [
           { key: 'op', label: 'call' },
           { key: 'tokensPerCall', label: 'tokens', format: String },
@@ -86,12 +92,14 @@ export const decode = defineMode({
           { key: 'rme', label: '±RME', format: (x) => `±${x.toFixed(1)}%` },
           { key: 'samples', label: 'samples', format: String },
           { key: 'vsPlain', label: 'vs plain', format: (x) => `${x.toFixed(2)}×`, optional: true },
+          { key: 'vsDense', label: 'vs orthogonal', format: (x) => `${x.toFixed(2)}×`, optional: true },
         ],
         rows,
       };
     } finally {
       dec.dispose();
       plainDec?.dispose();
+      denseDec?.dispose();
     }
   },
 });

@@ -1,7 +1,7 @@
 // FAVOR+ (bidirectional) beside exact attention: time, effective GFLOP/s, speedup, and accuracy
 // against exact attention next to the trivial mean(V) baseline.
 import { meanValueError, randn, relError } from '../data.ts';
-import { defineMode, exactMaxFlag, UsageError, type FlagValues, favorFlags, intFlag, intList, kernelFlag, shapeFlags, windowFlag, windowOf } from '../mode.ts';
+import { defineMode, exactMaxFlag, UsageError, type FlagValues, favorFlags, intFlag, intList, kernelFlag, projectionFlag, shapeFlags, windowFlag, windowOf } from '../mode.ts';
 import { peerFlags, peerNotes, peerOptions } from '../peers/flags.ts';
 import { prefixed, sig3, type Row, type Table } from '../table.ts';
 import { exactAttention, FavorAttention, runtimeInfo } from 'performer-wasm';
@@ -22,7 +22,9 @@ export const favor = defineMode({
   default: true,
   flags: { ...shapeFlags, ...favorFlags, ...exactMaxFlag, ...windowFlag, ...peerFlags },
   notes: [
-    'Defaults: --seq 256,1024,4096,16384,65536 --heads 1,8 --dim 64 --features 256 --kernel softmax --batch 1',
+    'Defaults: --seq 256,1024,4096,16384,65536 --heads 1,8 --dim 64 --features 256 --kernel softmax --projection orthogonal --batch 1',
+    'vs orthogonal (--projection iid or structured): the same call with the orthogonal projection (seed 0), timed in',
+    '  alternation: the median of the paired ratios orthogonal ms / this projection\'s ms, and the orthogonal error.',
     `  --exact-max 16384 (exact is timed up to L = 16384 at 1 head, 4096 at 8 heads; "–" where not).`,
     'GFLOP/s: 8·L·M·d per head and median call (M = featureCount, dv = d): the Q and K projections, Φ_Kᵀ·V and',
     '  Φ_Q·S, 2·L·M·d each (nominal for 2m-feature kernels). Not counted: the 2·L·M exps (sin/cos) of φ and',
@@ -40,9 +42,10 @@ export const favor = defineMode({
     ...peerNotes,
   ],
   parse: (flags) => ({ ...attentionOptions(flags, [256, 1024, 4096, 16384, 65536], [1, 8]), peers: peerOptions(flags) }),
-  async run(ctx, { seq, heads, dim, batch, features, kernel, exactMax, window, peers }) {
-    const attn = new FavorAttention({ dim, features, kernel, seed: 0, window });
-    const plain = window > 0 ? new FavorAttention({ dim, features, kernel, seed: 0 }) : undefined;
+  async run(ctx, { seq, heads, dim, batch, features, kernel, projection, exactMax, window, peers }) {
+    const attn = new FavorAttention({ dim, features, kernel, projection, seed: 0, window });
+    const plain = window > 0 ? new FavorAttention({ dim, features, kernel, projection, seed: 0 }) : undefined;
+    const dense = projection === 'orthogonal' ? null : new FavorAttention({ dim, features, kernel, seed: 0, window });
     const M = attn.featureCount;
     const m = attn.projection.length / dim;
     const threads = runtimeInfo().threads;
@@ -60,12 +63,17 @@ export const favor = defineMode({
         const favorCall = () => void attn.forward(qs, ks, vs, shape, { out: fo });
         const tf = ctx.measure(`FAVOR+ L=${L} heads=${h}`, favorCall);
         const flops = 8 * L * M * dim * batch * h;
-        const row: Row = { L, heads: h, batch, d: dim, M, kernel, window, flops, ...prefixed(tf, 'favor'), gflops: flops / (tf.medianMs * 1e6) };
+        const row: Row = { L, heads: h, batch, d: dim, M, kernel, projection, window, flops, ...prefixed(tf, 'favor'), gflops: flops / (tf.medianMs * 1e6) };
         let po: Float32Array | undefined;
         if (plain) { // hybrid beside plain FAVOR+, in alternation
           po = new Float32Array(len);
           const pair = await ctx.measurePair(`plain FAVOR+ L=${L} heads=${h}`, favorCall, () => void plain.forward(qs, ks, vs, shape, { out: po }));
           Object.assign(row, prefixed(pair.other, 'plain'), { vsPlain: 1 / pair.ratio });
+        }
+        const denseOut = dense ? new Float32Array(len) : undefined;
+        if (dense) {
+          const paired = await ctx.measurePair(`orthogonal L=${L} heads=${h}`, favorCall, () => void dense.forward(qs, ks, vs, shape, { out: denseOut }));
+          Object.assign(row, { vsDense: paired.ratio, densePairedMs: paired.other.medianMs });
         }
         if (L <= ERROR_MAX_L && threads > 1) {
           // the same call on one thread (the pool's threshold raised for it), in alternation
@@ -79,7 +87,7 @@ export const favor = defineMode({
             }
           };
           row.threadSpeedup = (await ctx.measurePair(`one thread L=${L} heads=${h}`, favorCall, oneThread)).ratio;
-        } else if (L <= ERROR_MAX_L) { // one thread: the GEMMs are timed on one too
+        } else if (L <= ERROR_MAX_L && projection !== 'structured') { // one thread: the GEMMs are timed on one too (a structured pass has no projection GEMMs)
           const gemms = passGemms({ L, count: batch * h, C: Math.min(attn.chunkSize, L), d: dim, dv: dim, m, twoBlock: M === 2 * m });
           const paired = await ctx.measurePair(`GEMM share L=${L} heads=${h}`, favorCall, gemms.run);
           gemms.release();
@@ -99,6 +107,7 @@ export const favor = defineMode({
           if (L <= ERROR_MAX_L) {
             row.favorError = relError(fo, eo);
             if (po) row.plainError = relError(po, eo);
+            if (denseOut) row.denseError = relError(denseOut, eo);
             row.meanVError = meanValueError(vs, eo, batch * h, L, L, dim);
           }
         }
@@ -107,7 +116,7 @@ export const favor = defineMode({
     }
     const table: Table = {
       mode: 'favor',
-      title: `FAVOR+ bidirectional vs exact attention (d = ${dim}, M = ${M}, kernel ${kernel}, batch ${batch})`,
+      title: `FAVOR+ bidirectional vs exact attention (d = ${dim}, M = ${M}, kernel ${kernel}, projection ${projection}, batch ${batch})`,
       columns: [
         { key: 'L', label: 'L', format: String },
         { key: 'heads', label: 'heads', format: String },
@@ -120,8 +129,10 @@ export const favor = defineMode({
         { key: 'threadSpeedup', label: 'vs 1 thread', format: (x) => `${sig3(x)}×`, optional: true },
         { key: 'exactMedianMs', label: 'exact ms' },
         { key: 'speedup', label: 'speedup', format: (x) => `${sig3(x)}×` },
+        { key: 'vsDense', label: 'vs orthogonal', format: (x) => `${sig3(x)}×`, optional: true },
         { key: 'favorError', label: 'FAVOR+ err', format: sci },
         { key: 'plainError', label: 'plain err', format: sci, optional: true },
+        { key: 'denseError', label: 'orthogonal err', format: sci, optional: true },
         { key: 'meanVError', label: 'mean(V) err', format: sci },
       ],
       rows,
@@ -129,7 +140,7 @@ export const favor = defineMode({
     if (window > 0) table.title += `, window ${window}`;
     if (!peers.peers) return table;
     const { favorPeers } = await import('../peers/hooks.ts');
-    return [table, ...(await favorPeers(table, { seq, heads, dim, batch, features, kernel }, peers))];
+    return [table, ...(await favorPeers(table, { seq, heads, dim, batch, features, kernel, projection }, peers))];
   },
 });
 
@@ -142,6 +153,7 @@ export function attentionOptions(flags: FlagValues, seq: number[], heads: number
     batch: intFlag(flags, 'batch', 1),
     features: intFlag(flags, 'features', 256),
     kernel: kernelFlag(flags),
+    projection: projectionFlag(flags),
     exactMax: exactMaxOf(flags),
     window: windowOf(flags),
   };

@@ -26,13 +26,14 @@ export const train = defineMode({
     '  exactAttentionBackward) with dOut ~ N(0, 1), as in a training step; both through the public API with preallocated',
     '  out buffers. ratio = fwd+bwd / fwd. speedup = exact fwd+bwd / FAVOR+ fwd+bwd, causal against exact causal.',
     '  Backward passes run on one thread (forward passes use the --threads pool when there is one).',
-    `q, k ~ N(0, ${QK_SIGMA}²), v ~ N(0, 1); both FAVOR+ instances share the seed 0 projection. --svg: fwd+bwd ms against L.`,
+    `q, k ~ N(0, ${QK_SIGMA}²), v ~ N(0, 1); both FAVOR+ instances share the seed 0 projection (--projection; the backward`,
+    '  pass of a structured projection uses its materialized matrix). --svg: fwd+bwd ms against L.',
   ],
   parse: (flags) => attentionOptions(flags, [256, 1024, 4096], [1, 8]),
-  run(ctx, { seq, heads, dim, batch, features, kernel, exactMax }) {
+  run(ctx, { seq, heads, dim, batch, features, kernel, projection, exactMax }) {
     const favor = {
-      bidir: new FavorAttention({ dim, features, kernel, seed: 0 }),
-      causal: new FavorAttention({ dim, features, kernel, seed: 0, causal: true }),
+      bidir: new FavorAttention({ dim, features, kernel, projection, seed: 0 }),
+      causal: new FavorAttention({ dim, features, kernel, projection, seed: 0, causal: true }),
     };
     const M = favor.bidir.featureCount;
     const maxHeads = Math.max(...heads);

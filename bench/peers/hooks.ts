@@ -5,7 +5,8 @@ import { ERROR_MAX_L, QK_SIGMA } from '../modes/favor.ts';
 import type { Row, Table } from '../table.ts';
 import type { PeerOptions } from './flags.ts';
 import { runPeers } from './index.ts';
-import type { Problem } from './types.ts';
+import type { Peer, Problem } from './types.ts';
+import type { BenchProjection } from '../mode.ts';
 
 /** Peers are not run past this L (a tfjs-wasm FAVOR+ call at 8 heads and L = 16384 already takes seconds). */
 export const PEER_MAX_L = 16384;
@@ -14,10 +15,14 @@ const find = (rows: Row[], L: number, heads: number) => rows.find((r) => r.L ===
 const num = (x: unknown) => (typeof x === 'number' ? x : undefined);
 const ourThreads = () => runtimeInfo().threads;
 
-/** favor mode: FAVOR+ peers (ratio to our FAVOR+) and exact peers (ratio to our exact), same inputs. */
+/**
+ * favor mode: FAVOR+ peers (ratio to our FAVOR+) and exact peers (ratio to our exact), same inputs. The peers
+ * compose the dense estimator with our orthogonal seed 0 projection; with another --projection, ours runs
+ * that one and our orthogonal pass is listed as one more row beside the peers (its time and error).
+ */
 export async function favorPeers(
   table: Table,
-  o: { seq: number[]; heads: number[]; dim: number; batch: number; features: number; kernel: string },
+  o: { seq: number[]; heads: number[]; dim: number; batch: number; features: number; kernel: string; projection: BenchProjection },
   options: PeerOptions,
 ): Promise<Table[]> {
   if (o.kernel !== 'softmax') throw new Error('--peers: the peers compute the positive softmax kernel only (--kernel softmax)');
@@ -39,18 +44,33 @@ export async function favorPeers(
       const row = find(table.rows, L, h);
       return kind === 'favor' ? { ms: num(row?.favorMedianMs), error: num(row?.favorError) } : { ms: num(row?.exactMedianMs) };
     },
-    oursCall: (kind, p, h) => oursCall(kind, p, o.batch, h, o.features),
+    oursCall: (kind, p, h) => oursCall(kind, p, o.batch, h, o.features, o.projection),
     ourThreads: ourThreads(),
+    extraPeers: o.projection === 'orthogonal' ? [] : [ourOrthogonal(o.batch, o.features)],
     options,
   });
 }
 
+/** Our FAVOR+ with the orthogonal projection (seed 0), as a row of the peers table. */
+function ourOrthogonal(batch: number, features: number): Peer {
+  return {
+    name: 'performer-wasm (projection orthogonal)',
+    threads: ourThreads(),
+    skip: (p) => (p.kind === 'favor' ? undefined : 'FAVOR+ only'),
+    async prepare(p) {
+      const out = new Float32Array(p.count * p.L * p.d);
+      const run = oursCall('favor', p, batch, p.count / batch, features, 'orthogonal', out);
+      return { run, output: () => out, dispose() {} };
+    },
+  };
+}
+
 /** Our forward (FAVOR+, seed 0 as in favor.ts) or exactAttention on a peer case, output preallocated. */
-function oursCall(kind: 'favor' | 'exact', p: Problem, batch: number, heads: number, features: number): () => void {
+function oursCall(kind: 'favor' | 'exact', p: Problem, batch: number, heads: number, features: number,
+                  projection: BenchProjection = 'orthogonal', out = new Float32Array(p.count * p.L * p.d)): () => void {
   const shape = { batch, heads, queries: p.L, dim: p.d };
-  const out = new Float32Array(p.count * p.L * p.d);
   if (kind === 'exact') return () => void exactAttention(p.q, p.k, p.v, shape, { out });
-  const attn = new FavorAttention({ dim: p.d, features, kernel: 'softmax', seed: 0 });
+  const attn = new FavorAttention({ dim: p.d, features, kernel: 'softmax', projection, seed: 0 });
   return () => void attn.forward(p.q, p.k, p.v, shape, { out });
 }
 

@@ -31,6 +31,8 @@ export interface PeerRun {
   oursCall(kind: 'favor' | 'exact', p: Problem, heads: number): () => void;
   /** Threads performer-wasm ran with. */
   ourThreads: number;
+  /** Rows timed like the peers (for example our own pass with another projection). */
+  extraPeers?: Peer[];
   options: PeerOptions;
 }
 
@@ -67,6 +69,7 @@ export async function runPeers(run: PeerRun): Promise<Table[]> {
     const install = loadersTried.map((id) => PEER_PACKAGES[id] ?? id).join(' ');
     throw new UsageError(`--peers: none of the peer libraries is installed; install them beside performer-wasm: npm install ${install}\n(${unavailable.join('; ')})`);
   }
+  peers.push(...(run.extraPeers ?? []));
   const rows: Record<'favor' | 'exact', Row[]> = { favor: [], exact: [] };
   const maxCount = run.batch * Math.max(...run.heads);
   for (const L of run.seq) {

@@ -7,8 +7,9 @@ import { checkSavedState, FavorDecoder, type DecoderIdentity } from '../decoder/
 import { PerformerError } from '../arguments/errors.ts';
 import { mapFeatures, prepareFeatures, type PreparedFeatures } from './features.ts';
 import { DEFAULT_KERNEL_EPSILON, FEATURE_MAPS, KERNEL_NAMES, type KernelName } from './kernels.ts';
-import { checkExplicitProjection, checksumProjection, drawProjection, PROJECTION_KINDS, ROW_NORMS, type ProjectionKind, type RowNorms } from '../projection/projection.ts';
+import { checkExplicitProjection, checkShape, checksumProjection, drawProjection, PROJECTION_KINDS, ROW_NORMS, type ProjectionKind, type RowNorms } from '../projection/projection.ts';
 import { checkSeed } from '../projection/rng.ts';
+import { drawStructured, type StructuredTables } from '../projection/structured.ts';
 import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
 import { threadsPart } from '../runtime/threads-registry.ts';
 import { favorBackward, type Gradients } from './backward.ts';
@@ -29,9 +30,13 @@ export interface FavorAttentionOptions {
   features?: number;
   /** Feature map. Default 'softmax' (positive random features, FAVOR+). */
   kernel?: KernelName;
-  /** 'orthogonal' (default), 'iid', 'none' (generalized kernels only: φ on x itself), or an explicit m×dim matrix. */
+  /**
+   * 'orthogonal' (default), 'iid', 'structured' (SORF blocks Π·Ĥ·D₁·Π·Ĥ·D₂·Π·Ĥ·D₃, dim a power of two: an
+   * O(d log d) transform instead of the projection GEMM), 'none' (generalized kernels only: φ on x
+   * itself), or an explicit m×dim matrix.
+   */
   projection?: ProjectionKind | 'none' | Float32Array;
-  /** Row norms of orthogonal rows: 'chi' (default, unbiased) or 'sqrt-d'; 'sqrt-d' also rescales iid rows. */
+  /** Row norms of orthogonal and structured rows: 'chi' (default, unbiased) or 'sqrt-d'; 'sqrt-d' also rescales iid rows. */
   norms?: RowNorms;
   /** Seed of the projection, an integer in [0, 2^32). Default 0. */
   seed?: number;
@@ -127,6 +132,8 @@ export class FavorAttention {
   private readonly epsilon: number;
   private currentSeed: number;
   private w: Float32Array | null;
+  /** The signs and norms of a structured projection (null otherwise). */
+  private structured: StructuredTables | null = null;
   private prepared: PreparedFeatures;
 
   /**
@@ -161,9 +168,9 @@ export class FavorAttention {
     } else {
       this.projectionKind = checkChoice('projection', projection, PROJECTION_KINDS, 'orthogonal');
       const m = checkSize('features', o.features === undefined ? DEFAULT_FEATURES : o.features);
-      this.w = drawProjection(m, this.dim, this.projectionKind, this.norms, this.currentSeed);
+      this.w = this.draw(m, this.currentSeed);
     }
-    this.prepared = prepareFeatures(map, this.dim, this.w, this.epsilon);
+    this.prepared = prepareFeatures(map, this.dim, this.w, this.epsilon, this.structured);
     this.window = checkWindow(o.window, map.softmax, this.kernel);
     this.centering = checkCentering(o.centerKeys, this.dim, this.causal, map.softmax);
   }
@@ -192,10 +199,19 @@ export class FavorAttention {
       throw new PerformerError('INVALID_OPTION', `redraw needs a random projection; this instance uses projection '${this.projectionKind}'`);
     }
     const next = seed === undefined ? (this.currentSeed + 1) >>> 0 : checkSeed(seed);
-    const w = drawProjection(this.prepared.m, this.dim, this.projectionKind, this.norms, next);
+    const w = this.draw(this.prepared.m, next);
     this.currentSeed = next;
     this.w = w;
-    this.prepared = prepareFeatures(this.prepared.map, this.dim, w, this.epsilon);
+    this.prepared = prepareFeatures(this.prepared.map, this.dim, w, this.epsilon, this.structured);
+  }
+
+  /** A random projection of this instance's kind (keeping a structured one's tables). */
+  private draw(m: number, seed: number): Float32Array {
+    if (this.projectionKind !== 'structured') return drawProjection(m, this.dim, this.projectionKind as ProjectionKind, this.norms, seed);
+    checkShape(m, this.dim);
+    const { w, tables } = drawStructured(m, this.dim, this.norms, seed);
+    this.structured = tables;
+    return w;
   }
 
   /** FAVOR+ attention of q [b,h,Lq,dim], k [b,h,Lk,dim], v [b,h,Lk,dv] into [b,h,Lq,dv]. */
@@ -337,7 +353,8 @@ export class FavorAttention {
   }
 
   private identity(): DecoderIdentity {
-    return { features: this.prepared, chunkSize: this.chunkOption ?? DEFAULT_CAUSAL_CHUNK, projectionChecksum: this.w ? checksumProjection(this.w) : 0,
+    return { features: this.prepared, chunkSize: this.chunkOption ?? DEFAULT_CAUSAL_CHUNK,
+             projectionChecksum: this.w ? checksumProjection(this.w, this.structured ? this.prepared.descriptor : undefined) : 0,
              window: this.window, keyShift: this.centering instanceof Float32Array ? this.centering : null };
   }
 }

@@ -2,6 +2,7 @@
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { featureScale, padded, type FeatureMap } from './kernels.ts';
 import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { projectionDescriptor, type StructuredTables } from '../projection/structured.ts';
 
 export interface PreparedFeatures {
   readonly map: FeatureMap;
@@ -13,6 +14,8 @@ export interface PreparedFeatures {
   readonly Mp: number;
   /** Wᵀ (dim × mp, zero pad columns), scaled by dim^(-1/4) for the softmax kernels; null without projection. */
   readonly wt: Float32Array | null;
+  /** The projection descriptor after Wᵀ and its packed copy: dense, or the structured transform's tables. */
+  readonly descriptor: Float32Array;
   /** h = hScale·‖x‖² = ‖x̂‖²/2. */
   readonly hScale: number;
   /** φ = a·(…) */
@@ -21,13 +24,17 @@ export interface PreparedFeatures {
   readonly epsilon: number;
 }
 
-/** w: the m×dim projection in use, or null for projection 'none'. */
-export function prepareFeatures(map: FeatureMap, dim: number, w: Float32Array | null, epsilon: number): PreparedFeatures {
+/**
+ * w: the m×dim projection in use, or null for projection 'none'; structured: its signs and norms when w is
+ * a structured projection (the kernels then run the transform instead of the GEMM).
+ */
+export function prepareFeatures(map: FeatureMap, dim: number, w: Float32Array | null, epsilon: number,
+                                structured: StructuredTables | null = null): PreparedFeatures {
   const m = w ? w.length / dim : dim;
   const mp = padded(m);
+  const s = map.softmax ? dim ** -0.25 : 1; // u = W·x̂ for the softmax kernels
   let wt: Float32Array | null = null;
   if (w) {
-    const s = map.softmax ? dim ** -0.25 : 1; // u = W·x̂ for the softmax kernels
     wt = new Float32Array(dim * mp);
     for (let r = 0; r < m; r++) for (let t = 0; t < dim; t++) wt[t * mp + r] = w[r * dim + t] * s;
   }
@@ -35,6 +42,7 @@ export function prepareFeatures(map: FeatureMap, dim: number, w: Float32Array | 
     map, dim, m, mp,
     Mp: map.twoBlock ? 2 * mp : mp,
     wt,
+    descriptor: projectionDescriptor(w ? structured : null, s),
     hScale: map.softmax ? 0.5 / Math.sqrt(dim) : 0,
     a: featureScale(map, m, w !== null),
     epsilon: map.softmax ? 0 : epsilon,
@@ -43,10 +51,11 @@ export function prepareFeatures(map: FeatureMap, dim: number, w: Float32Array | 
 
 /**
  * Floats of a workspace's projection region: Wᵀ (dim × mp), then the same matrix packed into B panels
- * (gemm_pack_b, assembly/linalg/gemm.ts) for the projection GEMM. Reserved also without a projection.
+ * (gemm_pack_b, assembly/linalg/gemm.ts) for the projection GEMM, then the projection descriptor
+ * (assembly/projection/structured.ts). Reserved also without a projection.
  */
 export function projectionFloats(f: PreparedFeatures): number {
-  return 2 * f.dim * f.mp;
+  return 2 * f.dim * f.mp + f.descriptor.length;
 }
 
 /** Fills the projection region at `address` (see projectionFloats); returns the pointer the kernels take as wt: 0 without projection. */
@@ -54,6 +63,7 @@ export function writeProjection(rt: Runtime, f: PreparedFeatures, address: numbe
   if (!f.wt) return 0;
   rt.write(address, f.wt);
   rt.exports.gemm_pack_b(address, f.dim, f.mp, f.mp, address + 4 * f.dim * f.mp);
+  rt.write(address + 8 * f.dim * f.mp, f.descriptor);
   return address;
 }
 

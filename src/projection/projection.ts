@@ -4,22 +4,23 @@
 //   iid:         m·d normals, row-major, are the entries; with 'sqrt-d' each row is then rescaled.
 //   orthogonal:  first orthonormalRows(m, d, rng) (m·d normals, consumed row by row), then, with
 //                'chi', m·d more normals: row r's length is the norm of normals r·d … r·d + d − 1.
+//   structured:  see structured.ts (signs, then the same row norms).
 // Everything is computed in float64 and rounded to float32 once, at the end.
 import { PerformerError } from '../arguments/errors.ts';
 import { Rng, checkSeed } from './rng.ts';
 import { checkChoice, checkFinite, checkSize, describe } from '../arguments/validate.ts';
+import { dot, drawRowNorms, ROW_NORMS, type RowNorms } from './row-norms.ts';
+import { drawStructured } from './structured.ts';
 
-export type ProjectionKind = 'orthogonal' | 'iid';
-/** How rows are scaled: 'chi' = the norm of an independent N(0, I_d) vector (unbiased), 'sqrt-d' = exactly √d. */
-export type RowNorms = 'chi' | 'sqrt-d';
+export { ROW_NORMS, type RowNorms };
+export type ProjectionKind = 'orthogonal' | 'iid' | 'structured';
 
-export const PROJECTION_KINDS: readonly ProjectionKind[] = ['orthogonal', 'iid'];
-export const ROW_NORMS: readonly RowNorms[] = ['chi', 'sqrt-d'];
+export const PROJECTION_KINDS: readonly ProjectionKind[] = ['orthogonal', 'iid', 'structured'];
 
 /** Largest m·d drawn (2^26 entries: 256 MiB of float32 plus a float64 copy while drawing). */
 const MAX_ENTRIES = 1 << 26;
 
-function checkShape(features: unknown, dim: unknown): [number, number] {
+export function checkShape(features: unknown, dim: unknown): [number, number] {
   const m = checkSize('features', features);
   const d = checkSize('dim', dim);
   if (m * d > MAX_ENTRIES) {
@@ -37,11 +38,14 @@ function checkShape(features: unknown, dim: unknown): [number, number] {
  *   see orthonormalRows), the last block truncated when d ∤ m; then row r is multiplied by ‖g_r‖ for an
  *   independent g_r ~ N(0, I_d) ('chi': every ω_r is then marginally N(0, I_d), which keeps the positive
  *   estimator unbiased) or by √d ('sqrt-d').
+ * - 'structured': blocks of d rows Π·Ĥ·D₁·Π·Ĥ·D₂·Π·Ĥ·D₃ (SORF with three random sign diagonals, see
+ *   structured.ts), rows scaled as for 'orthogonal'; d must be a power of two (INVALID_OPTION).
  */
 export function drawProjection(features: number, dim: number, kind: ProjectionKind, norms: RowNorms, seed: number): Float32Array {
   const [m, d] = checkShape(features, dim);
   const k = checkChoice('kind', kind, PROJECTION_KINDS, 'orthogonal');
   const n = checkChoice('norms', norms, ROW_NORMS, 'chi');
+  if (k === 'structured') return drawStructured(m, d, n, checkSeed(seed)).w;
   const rng = new Rng(checkSeed(seed));
   const out = new Float32Array(m * d);
   const sqrtD = Math.sqrt(d);
@@ -56,10 +60,9 @@ export function drawProjection(features: number, dim: number, kind: ProjectionKi
   }
 
   const q = orthonormalRows(m, d, rng);
-  const g = new Float64Array(d);
+  const rho = drawRowNorms(m, d, n, rng);
   for (let r = 0; r < m; r++) {
-    const scale = n === 'chi' ? Math.sqrt(dot(rng.fillNormal(g), 0, g, 0, d)) : sqrtD;
-    for (let c = 0; c < d; c++) out[r * d + c] = q[r * d + c] * scale;
+    for (let c = 0; c < d; c++) out[r * d + c] = q[r * d + c] * rho[r];
   }
   return out;
 }
@@ -101,25 +104,22 @@ export function orthonormalRows(features: number, dim: number, rng: Rng): Float6
   return q;
 }
 
-function dot(a: Float64Array, ia: number, b: Float64Array, ib: number, n: number): number {
-  let s = 0;
-  for (let c = 0; c < n; c++) s += a[ia + c] * b[ib + c];
-  return s;
-}
-
 /**
  * A 32-bit checksum of W's bits: FNV-1a (Fowler–Noll–Vo) over the IEEE 754 bytes of each float32 in
- * little-endian order (the same on every platform). Tags saved decoder states with the matrix they used.
+ * little-endian order (the same on every platform), continued over `more` (a structured projection's
+ * descriptor: its kind, signs and norms) when given. Tags saved decoder states with the matrix they used.
  */
-export function checksumProjection(w: Float32Array): number {
-  const words = new Uint32Array(w.buffer, w.byteOffset, w.length); // native order on both views: the bit pattern
+export function checksumProjection(w: Float32Array, more?: Float32Array): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < words.length; i++) {
-    const x = words[i];
-    h = Math.imul(h ^ (x & 0xff), 0x01000193);
-    h = Math.imul(h ^ ((x >>> 8) & 0xff), 0x01000193);
-    h = Math.imul(h ^ ((x >>> 16) & 0xff), 0x01000193);
-    h = Math.imul(h ^ (x >>> 24), 0x01000193);
+  for (const a of more ? [w, more] : [w]) {
+    const words = new Uint32Array(a.buffer, a.byteOffset, a.length); // native order on both views: the bit pattern
+    for (let i = 0; i < words.length; i++) {
+      const x = words[i];
+      h = Math.imul(h ^ (x & 0xff), 0x01000193);
+      h = Math.imul(h ^ ((x >>> 8) & 0xff), 0x01000193);
+      h = Math.imul(h ^ ((x >>> 16) & 0xff), 0x01000193);
+      h = Math.imul(h ^ (x >>> 24), 0x01000193);
+    }
   }
   return h >>> 0;
 }

@@ -38,7 +38,7 @@ export interface KernelExports {
   vsincos(src: number, sinDst: number, cosDst: number, n: number): void;
 
   // FAVOR+ (assembly/favor/favor.ts, assembly/favor/features.ts): kind ids in src/favor/kernels.ts; see the wasm doc comments.
-  /** u = X·Wᵀ; wt → Wᵀ followed by its packed copy (features.ts writeProjection), or 0. */
+  /** u = X·Wᵀ; wt → Wᵀ, its packed copy and the projection descriptor, dense or structured (features.ts writeProjection), or 0. */
   project_rows(x: number, rows: number, d: number, wt: number, mp: number, u: number): void;
   feature_row_stats(kind: number, x: number, u: number, rows: number, d: number, m: number, mp: number,
                     hScale: number, h: number, top: number): void;
