@@ -34,6 +34,7 @@ const { values: flags } = parseArgs({
     train: { type: 'string' },
     'held-out-count': { type: 'string' },
     heads: { type: 'string' },
+    length: { type: 'string' },
     check: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -41,12 +42,13 @@ const { values: flags } = parseArgs({
 
 if (flags.help || !flags.out) {
   console.log(`Usage: node --import tsx scripts/dump-heads.ts --out DIR [--model DIR] [--text FILE] [--held-out N]
-         [--train N] [--held-out-count N] [--heads l0h1,l1h3] [--check]
+         [--train N] [--held-out-count N] [--heads l0h1,l1h3] [--length L] [--check]
   --model DIR           the dist/ folder of ${MODEL_PACKAGE}@${MODEL_VERSION} (default: found in node_modules)
   --text FILE           passages, one per paragraph (default scripts/data/passages.txt)
   --held-out N          the last N passages are held out (default 10)
   --train N, --held-out-count N   keep only the first N of each split (for a small sample)
   --heads LIST          keep only these heads (names l<layer>h<head>)
+  --length L            keep only the passages of at least L tokens, cut to L (default: all, cut to 128)
   --check               compare the float64 forward pass with the model's graph run by tfjs`);
   process.exit(flags.out ? 0 : 1);
 }
@@ -73,6 +75,7 @@ const heldOut = Number(flags['held-out']);
 const split = (i: number) => (i >= passages.length - heldOut ? 'held-out' : 'train');
 const keep = { train: flags.train === undefined ? Infinity : Number(flags.train), 'held-out': flags['held-out-count'] === undefined ? Infinity : Number(flags['held-out-count']) };
 const wanted = flags.heads?.split(',').map((s) => s.trim());
+const length = flags.length === undefined ? MAX_TOKENS : Math.min(Number(flags.length), MAX_TOKENS);
 
 interface Sequence { passage: number; split: string; length: number; offset: number; text: string }
 const sequences: Sequence[] = [];
@@ -81,9 +84,9 @@ let rows = 0;
 const taken = { train: 0, 'held-out': 0 };
 passages.forEach((text, passage) => {
   const s = split(passage) as 'train' | 'held-out';
-  if (taken[s] >= keep[s]) return;
+  const ids = tokenizer.encode(text).slice(0, length);
+  if (taken[s] >= keep[s] || (flags.length !== undefined && ids.length < length)) return;
   taken[s]++;
-  const ids = tokenizer.encode(text).slice(0, MAX_TOKENS);
   const result = forward(model, ids);
   results.push(result);
   sequences.push({ passage, split: s, length: ids.length, offset: rows, text: `${text.slice(0, 60)}…` });
@@ -158,7 +161,8 @@ const manifest = {
   dtype: 'float32',
   byteOrder: 'little-endian',
   layout: 'per head and role one file: [rows, dim] row-major, the sequences back to back (sequence s = rows offset … offset + length − 1)',
-  queryScale: 'none: Q is stored before the model\'s 1/sqrt(dim) scale; exact attention = softmax(q·kᵀ/√dim)·v',
+  queryScale: 'none', // Q before the model's 1/√dim scale ('scaled': after it)
+  attention: 'softmax(q·kᵀ/√dim)·v',
   causal: false,
   sequences,
   heads,
