@@ -172,7 +172,7 @@ export function forward(model: UseLite, ids: number[]): ForwardResult {
   const n = Math.min(ids.length, MAX_TOKENS);
   const half = model.inverseTimescales.length;
   const d0 = 2 * half; // embedding width = the timing signal's (sin ‖ cos); the table has 2 rows beyond the vocabulary
-  let x = new Float64Array(n * d0);
+  let x: Float64Array = new Float64Array(n * d0);
   for (let i = 0; i < n; i++) {
     // the graph adds the embedding twice: AddTimingSignal returns embedding + signal, and Layer_0/add adds
     // that to the embedding again (x0 = 2·E[id] + signal, checked against the graph run by tfjs)
