@@ -70,7 +70,7 @@ export function parseAdvisor(flags: FlagValues): AdvisorOptions {
 
 // ---------------------------------------------------------------- what this build can do
 
-type FitFeatureMap = (samples: { q: Float32Array; k: Float32Array; v: Float32Array; length: number }[], options: Record<string, unknown>) => Record<string, unknown> | Promise<Record<string, unknown>>;
+type FitFeatureMap = (samples: { q: Float32Array; k: Float32Array; v: Float32Array; length: number }[], options: Record<string, unknown>) => { options?: Record<string, unknown> } & Record<string, unknown>;
 
 interface Capabilities {
   window: boolean;
@@ -133,15 +133,14 @@ function available(s: Setting, caps: Capabilities): string | null {
   return null;
 }
 
-/** The FavorAttention options of a setting (fitted: the learned map's options for this m). */
+/** The FavorAttention options of a setting (fitted: the learned map's options for this m, which keep their own key shift). */
 function optionsOf(head: Head, s: Setting, seed: number, caps: Capabilities, fitted?: Record<string, unknown>): FavorAttentionOptions {
   return {
     dim: head.dim,
     features: s.m,
-    seed,
-    ...(fitted ?? {}),
+    ...(fitted ?? { seed }),
     ...(s.window ? { window: s.window } : {}),
-    ...(s.centred && caps.centerKeys ? { centerKeys: true } : {}),
+    ...(s.centred && caps.centerKeys && !fitted?.centerKeys ? { centerKeys: true } : {}),
   } as FavorAttentionOptions;
 }
 
@@ -182,7 +181,7 @@ interface HeadResult {
   fitNotes: string[];
 }
 
-async function evaluateHead(head: Head, settings: Setting[], o: AdvisorOptions, caps: Capabilities): Promise<HeadResult> {
+function evaluateHead(head: Head, settings: Setting[], o: AdvisorOptions, caps: Capabilities): HeadResult {
   const held = head.sequences.filter((s) => s.split === 'held-out');
   const train = head.sequences.filter((s) => s.split === 'train');
   const exact = held.map((s) => exactAttention(s.q, s.k, s.v, shapeOf(head, s.length)));
@@ -197,7 +196,7 @@ async function evaluateHead(head: Head, settings: Setting[], o: AdvisorOptions, 
       errors.set(s, missing);
       continue;
     }
-    if (s.learned && !fitted.has(s.m)) fitted.set(s.m, await fitMap(head, train, s.m, o, caps, fitNotes));
+    if (s.learned && !fitted.has(s.m)) fitted.set(s.m, fitMap(head, train, s.m, o, caps, fitNotes));
     const fit = s.learned ? fitted.get(s.m)! : undefined;
     if (typeof fit === 'string') {
       errors.set(s, fit);
@@ -215,16 +214,18 @@ async function evaluateHead(head: Head, settings: Setting[], o: AdvisorOptions, 
 }
 
 /** Fits a learned map to the head's train sequences at m features (centred keys); a string says why not. */
-async function fitMap(head: Head, train: HeadSequence[], m: number, o: AdvisorOptions, caps: Capabilities, notes: string[]): Promise<Record<string, unknown> | string> {
+function fitMap(head: Head, train: HeadSequence[], m: number, o: AdvisorOptions, caps: Capabilities, notes: string[]): Record<string, unknown> | string {
   if (!train.length) {
     notes.push(`${head.name}: no train sequences to fit a map on`);
     return 'n/a';
   }
   try {
     const samples = train.map((s) => ({ q: s.q, k: caps.centerKeys ? s.k : centered(s.k, head.dim), v: s.v, length: s.length }));
-    const result = await caps.fit!(samples, { dim: head.dim, valueDim: head.valueDim, features: m, kernel: LEARNED_KERNEL, steps: o.fitSteps, seed: 0, ...(caps.centerKeys ? { centerKeys: true } : {}) });
-    const { projection, kernel } = result;
-    return { projection, kernel, ...(result.epsilon === undefined ? {} : { epsilon: result.epsilon }) };
+    // with the centerKeys option the fit centres the keys itself (by the mean training key, a shift that its
+    // result carries); without it the samples come centred, each by its own mean, as the evaluation does
+    const result = caps.fit!(samples, { dim: head.dim, features: m, kernel: LEARNED_KERNEL, steps: o.fitSteps, ...(caps.centerKeys ? { centerKeys: true } : {}) });
+    // FavorAttention options (projection, kernel, …) to spread into the constructor, in result.options
+    return (typeof result.options === 'object' && result.options ? result.options : result) as Record<string, unknown>;
   } catch (error) {
     notes.push(`${head.name} m=${m}: fitFeatureMap failed: ${(error as Error).message}`);
     return 'fit failed';
@@ -258,12 +259,12 @@ function timeSettings(ctx: Context, dim: number, dv: number, settings: Setting[]
   return times;
 }
 
-export async function runAdvisor(ctx: Context, o: AdvisorOptions): Promise<Table[]> {
+export function runAdvisor(ctx: Context, o: AdvisorOptions): Table[] {
   const data = o.data;
   const caps = capabilities();
   const settings = settingsOf(o);
   const results: HeadResult[] = [];
-  for (const head of data.heads) results.push(await evaluateHead(head, settings, o, caps));
+  for (const head of data.heads) results.push(evaluateHead(head, settings, o, caps));
   const timings = new Map<string, Map<string, number>>();
   for (const head of data.heads) {
     const key = `${head.dim}×${head.valueDim}`;
