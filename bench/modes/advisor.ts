@@ -18,6 +18,8 @@ import type { Chart, Charted, Series } from '../svg.ts';
 import type { Column, Row, Table } from '../table.ts';
 
 const LEARNED_KERNEL = 'softmax-hyperbolic-normalized';
+/** Recommendation: settings whose times are within this fraction of the cheapest one's count as equally cheap. */
+const TIE = 0.1;
 const DEFAULTS = { features: [64, 128, 256, 512, 1024], windows: [0, 2, 4, 8, 16, 32], target: 0.5, draws: 3, fitSteps: 200, serve: 4096 };
 
 export const advisorFlags: Record<string, Flag> = {
@@ -36,7 +38,8 @@ export const advisorNotes = [
   `  (${LEARNED_KERNEL}) are fitted on the train sequences once per m, centred, without a window, and then also`,
   '  used with each window (not refitted). Time per token: one head at L = --seq, dim of the head, random inputs',
   '  (the cost does not depend on the values). Recommendation: the cheapest setting (time per token) whose error',
-  '  is ≤ target × mean(V)\'s error; else the most accurate one.',
+  '  is ≤ target × mean(V)\'s error (times within 10 % of the cheapest count as a tie, broken by the error); else',
+  '  the most accurate one.',
 ];
 
 export interface AdvisorOptions {
@@ -359,8 +362,11 @@ function recommendationTable(results: HeadResult[], o: AdvisorOptions, timeOf: (
   const rows: Row[] = results.map((r) => {
     const target = o.target * r.meanError;
     const candidates = [...r.errors].filter((e): e is [Setting, number] => typeof e[1] === 'number').map(([s, error]) => ({ s, error, time: timeOf(r.head, s) ?? Infinity }));
-    const within = candidates.filter((c) => c.error <= target).sort((a, b) => a.time - b.time);
-    const best = within[0] ?? [...candidates].sort((a, b) => a.error - b.error)[0];
+    const within = candidates.filter((c) => c.error <= target);
+    // the cheapest; times within TIE of it count as equal (timings are noisy), and the most accurate of those wins
+    const cheapest = Math.min(...within.map((c) => c.time));
+    const tied = within.filter((c) => c.time <= (1 + TIE) * cheapest);
+    const best = (tied.length ? tied : candidates).sort((a, b) => a.error - b.error)[0];
     const exactTime = timeOf(r.head, 'exact');
     return {
       head: r.head.name,
@@ -374,7 +380,7 @@ function recommendationTable(results: HeadResult[], o: AdvisorOptions, timeOf: (
   });
   return {
     mode: 'accuracy-data-advice',
-    title: `Recommendation per head: the cheapest setting with error ≤ ${o.target} × mean(V)'s (else the most accurate); time at L = ${o.serve}`,
+    title: `Recommendation per head: the cheapest setting with error ≤ ${o.target} × mean(V)'s (within ${TIE * 100} % of the cheapest time: the most accurate; none: the most accurate overall); time at L = ${o.serve}`,
     columns: [
       { key: 'head', label: 'head' },
       { key: 'meanVError', label: 'mean(V)', format: fmt },
