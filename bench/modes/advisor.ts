@@ -194,6 +194,7 @@ function evaluateHead(head: Head, settings: Setting[], o: AdvisorOptions, caps: 
   const fitNotes: string[] = [];
   const errors = new Map<Setting, number | string>();
   for (const s of settings) {
+    if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K[accuracy --data] ${head.name}: ${s.family}, m=${s.m}${s.learned && !fitted.has(s.m) ? ' (fitting)' : ''} …`);
     const missing = available(s, caps);
     if (missing) {
       errors.set(s, missing);
@@ -213,6 +214,7 @@ function evaluateHead(head: Head, settings: Setting[], o: AdvisorOptions, caps: 
     }
     errors.set(s, sum / draws);
   }
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
   return { head, meanError, errors, fitNotes };
 }
 
