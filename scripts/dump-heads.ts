@@ -50,7 +50,7 @@ if (flags.help || !flags.out) {
   --heads LIST          keep only these heads (names l<layer>h<head>)
   --length L            keep only the passages of at least L tokens, cut to L (default: all, cut to 128)
   --check               compare the float64 forward pass with the model's graph run by tfjs`);
-  process.exit(flags.out ? 0 : 1);
+  process.exit(flags.help ? 0 : 1);
 }
 
 function modelDir(): string {
