@@ -20,7 +20,7 @@ interface Report { tables: { mode: string; title: string; rows: Record<string, C
 
 const DATA = join(ROOT, 'test/data/heads');
 const CLI = join(ROOT, 'dist/bench/cli.js');
-const TINY = ['accuracy', '--data', DATA, '--head', 'l0h0,l0h1', '--features', '16', '--windows', '4', '--draws', '1', '--fit-steps', '3', '--seq', '128', '--time', '0'];
+const TINY = ['accuracy', '--data', DATA, '--head', 'l0h0,l0h1', '--features', '16', '--fit-features', '16', '--windows', '4', '--draws', '1', '--fit-steps', '3', '--seq', '128', '--time', '0'];
 
 test.before(async () => {
   assertBuilt();

@@ -20,7 +20,7 @@ import type { Column, Row, Table } from '../table.ts';
 const LEARNED_KERNEL = 'softmax-hyperbolic-normalized';
 /** Recommendation: settings whose times are within this fraction of the cheapest one's count as equally cheap. */
 const TIE = 0.1;
-const DEFAULTS = { features: [64, 128, 256, 512, 1024], windows: [0, 2, 4, 8, 16, 32], target: 0.5, draws: 3, fitSteps: 200, serve: 4096 };
+const DEFAULTS = { features: [64, 128, 256, 512, 1024], fitFeatures: [64, 128], windows: [0, 2, 4, 8, 16, 32], target: 0.5, draws: 3, fitSteps: 200, serve: 4096 };
 
 export const advisorFlags: Record<string, Flag> = {
   data: { type: 'string', value: '<dir>', help: 'accuracy: the advisor on real heads: a folder with manifest.json (docs/accuracy-data.md)' },
@@ -28,11 +28,13 @@ export const advisorFlags: Record<string, Flag> = {
   windows: { type: 'string', value: '<list>', help: `accuracy --data: exact windows ±w (default ${DEFAULTS.windows.join(',')}; 0 = none)` },
   target: { type: 'string', value: '<x>', help: `accuracy --data: the target error, a fraction of mean(V)'s (default ${DEFAULTS.target})` },
   'fit-steps': { type: 'string', value: '<n>', help: `accuracy --data: Adam steps of the learned maps (default ${DEFAULTS.fitSteps}; 0: none)` },
+  'fit-features': { type: 'string', value: '<list>', help: `accuracy --data: the m of the learned maps (default ${DEFAULTS.fitFeatures.join(',')}; fits are slow)` },
 };
 
 export const advisorNotes = [
   `With --data DIR: the advisor. Defaults: --features ${DEFAULTS.features.join(',')} --windows ${DEFAULTS.windows.join(',')} --target ${DEFAULTS.target}`,
-  `  --draws ${DEFAULTS.draws} (projection seeds 0 … draws−1) --fit-steps ${DEFAULTS.fitSteps} --seq ${DEFAULTS.serve} (the serving length of the timings).`,
+  `  --draws ${DEFAULTS.draws} (projection seeds 0 … draws−1) --fit-steps ${DEFAULTS.fitSteps} --fit-features ${DEFAULTS.fitFeatures.join(',')}`,
+  `  --seq ${DEFAULTS.serve} (the serving length of the timings).`,
   '  Error = sqrt(Σ‖out − exact‖² / Σ‖exact‖²) over the held-out sequences of a head, mean over the draws; exact',
   '  attention is the library\'s exactAttention. Windows are centred (k − mean k, softmax-invariant). Learned maps',
   `  (${LEARNED_KERNEL}) are fitted on the train sequences once per m, centred, without a window, and then also`,
@@ -46,6 +48,7 @@ export interface AdvisorOptions {
   /** The heads, read (and checked) while parsing the flags, before anything is timed. */
   data: HeadsData;
   features: number[];
+  fitFeatures: number[];
   windows: number[];
   target: number;
   draws: number;
@@ -63,6 +66,7 @@ export function parseAdvisor(flags: FlagValues): AdvisorOptions {
   return {
     data: readHeads(String(flags.data), flags.head === undefined ? undefined : String(flags.head).split(',').map((s) => s.trim())),
     features: intList(flags, 'features', DEFAULTS.features),
+    fitFeatures: intList(flags, 'fit-features', DEFAULTS.fitFeatures),
     windows: [...new Set([0, ...windows])].sort((a, b) => a - b),
     target,
     draws: intFlag(flags, 'draws', DEFAULTS.draws),
@@ -127,7 +131,7 @@ function settingsOf(o: AdvisorOptions): Setting[] {
     if (learned && o.fitSteps === 0) continue;
     for (const window of o.windows) families.push({ family: familyName(window, true, learned), window, centred: true, learned });
   }
-  return families.flatMap((f) => o.features.map((m) => ({ ...f, m })));
+  return families.flatMap((f) => (f.learned ? o.fitFeatures : o.features).map((m) => ({ ...f, m })));
 }
 
 function available(s: Setting, caps: Capabilities): string | null {
@@ -283,13 +287,15 @@ export function runAdvisor(ctx: Context, o: AdvisorOptions): Table[] {
 // ---------------------------------------------------------------- tables
 
 const fmt = (x: number) => x.toFixed(3);
+/** Every m of the grid: --features, and --fit-features when learned maps are fitted. */
+const mColumns = (o: AdvisorOptions) => [...new Set([...o.features, ...(o.fitSteps ? o.fitFeatures : [])])].sort((a, b) => a - b);
 const mKey = (m: number) => `m${m}`;
 
 function errorTable(model: string, results: HeadResult[], o: AdvisorOptions, notes: string[]): Table & Charted {
   const rows: Row[] = [];
   const charts: Chart[] = [];
   for (const r of results) {
-    rows.push({ head: r.head.name, setting: 'mean(V)', meanVError: r.meanError, ...Object.fromEntries(o.features.map((m) => [mKey(m), r.meanError])) });
+    rows.push({ head: r.head.name, setting: 'mean(V)', meanVError: r.meanError, ...Object.fromEntries(mColumns(o).map((m) => [mKey(m), r.meanError])) });
     const families = [...new Set([...r.errors.keys()].map((s) => s.family))];
     const series: Series[] = [];
     for (const family of families) {
@@ -303,8 +309,8 @@ function errorTable(model: string, results: HeadResult[], o: AdvisorOptions, not
       rows.push(row);
       if (points.length) series.push({ name: family, points });
     }
-    series.push({ name: 'mean(V)', style: 'reference', points: o.features.map((m) => [m, r.meanError]) });
-    series.push({ name: `target (${o.target} × mean(V))`, style: 'reference', points: o.features.map((m) => [m, o.target * r.meanError]) });
+    series.push({ name: 'mean(V)', style: 'reference', points: mColumns(o).map((m) => [m, r.meanError]) });
+    series.push({ name: `target (${o.target} × mean(V))`, style: 'reference', points: mColumns(o).map((m) => [m, o.target * r.meanError]) });
     charts.push({
       id: `advisor-${r.head.name}`,
       title: `${r.head.name}: error against exact attention on held-out text`,
@@ -317,7 +323,7 @@ function errorTable(model: string, results: HeadResult[], o: AdvisorOptions, not
   const columns: Column[] = [
     { key: 'head', label: 'head' },
     { key: 'setting', label: 'setting' },
-    ...o.features.map((m) => ({ key: mKey(m), label: `m=${m}`, format: fmt })),
+    ...mColumns(o).map((m) => ({ key: mKey(m), label: `m=${m}`, format: fmt })),
   ];
   return {
     mode: 'accuracy-data',
@@ -337,7 +343,7 @@ function timeTable(heads: Head[], settings: Setting[], o: AdvisorOptions, timeOf
     seen.add(dims);
     for (const name of ['exact', 'mean(V)']) {
       const t = timeOf(head, name);
-      if (t !== undefined) rows.push({ d: head.dim, dv: head.valueDim, setting: name, ...Object.fromEntries(o.features.map((m) => [mKey(m), t])) });
+      if (t !== undefined) rows.push({ d: head.dim, dv: head.valueDim, setting: name, ...Object.fromEntries(mColumns(o).map((m) => [mKey(m), t])) });
     }
     for (const family of [...new Set(settings.map((s) => s.family))]) {
       const row: Row = { d: head.dim, dv: head.valueDim, setting: family };
@@ -354,7 +360,7 @@ function timeTable(heads: Head[], settings: Setting[], o: AdvisorOptions, timeOf
     columns: [
       { key: 'd', label: 'd', format: String },
       { key: 'setting', label: 'setting' },
-      ...o.features.map((m) => ({ key: mKey(m), label: `m=${m}`, format: (x: number) => x.toFixed(2) })),
+      ...mColumns(o).map((m) => ({ key: mKey(m), label: `m=${m}`, format: (x: number) => x.toFixed(2) })),
     ],
     rows,
   };
