@@ -7,6 +7,7 @@ import type { Row, Table } from '../table.ts';
 import type { Charted, Series } from '../svg.ts';
 import { exactAttention, FavorAttention, type KernelName } from 'performer-wasm';
 import { sci } from './favor.ts';
+import { advisorFlags, advisorNotes, parseAdvisor, runAdvisor, type AdvisorOptions } from './advisor.ts';
 
 /** The estimators of the figure: a kernel and a projection each. */
 const ALL_VARIANTS: { name: string; kernel: KernelName; projection: 'orthogonal' | 'iid' | 'structured' }[] = [
@@ -17,6 +18,8 @@ const ALL_VARIANTS: { name: string; kernel: KernelName; projection: 'orthogonal'
   { name: 'hyperbolic, orthogonal', kernel: 'softmax-hyperbolic', projection: 'orthogonal' },
 ];
 const BASELINE = 'mean(V) baseline';
+
+interface SyntheticOptions { L: number; dim: number; features: number[]; sigma: number; draws: number }
 const DEFAULT_SIGMA = 0.5;
 
 export const accuracy = defineMode({
@@ -28,6 +31,7 @@ export const accuracy = defineMode({
     features: favorFlags.features,
     sigma: { type: 'string', value: '<σ>', help: 'accuracy: q, k ~ N(0, σ²) per entry (default 0.5)' },
     draws: { type: 'string', value: '<n>', help: 'accuracy: input and projection draws per point (default 15)' },
+    ...advisorFlags,
   },
   notes: [
     `Defaults: --seq 4096 --dim 16 --features 16,32,64,128,256,512 --sigma ${DEFAULT_SIGMA} --draws 15 (first L only; --features is a list here).`,
@@ -38,15 +42,18 @@ export const accuracy = defineMode({
     '  mean ± sd (sample sd) over the draws. m = projection rows; trig and hyperbolic use M = 2m features (twice the work).',
     '  The mean(V) baseline answers every query with the mean of v over keys (independent of m).',
     '  positive, structured: the SORF projection (projection \'structured\'; only when d is a power of two).',
+    ...advisorNotes,
   ],
-  parse: (flags) => ({
+  parse: (flags): SyntheticOptions | { advisor: AdvisorOptions } => (flags.data !== undefined ? { advisor: parseAdvisor(flags) } : {
     L: intList(flags, 'seq', [4096])[0],
     dim: intFlag(flags, 'dim', 16),
     features: intList(flags, 'features', [16, 32, 64, 128, 256, 512]),
     sigma: sigmaOf(flags),
     draws: intFlag(flags, 'draws', 15),
   }),
-  run(_ctx, { L, dim, features, sigma, draws }) {
+  run(ctx, options) {
+    if ('advisor' in options) return runAdvisor(ctx, options.advisor);
+    const { L, dim, features, sigma, draws } = options;
     const VARIANTS = ALL_VARIANTS.filter((v) => v.projection !== 'structured' || (dim & (dim - 1)) === 0);
     const n = L * dim;
     const shape = { queries: L, dim };
