@@ -36,9 +36,6 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
   const kind = f.map.id;
   g.dk.fill(0);
   g.dv.fill(0);
-  const add = (target: Float32Array, from: number, source: Float32Array) => {
-    for (let i = 0; i < source.length; i++) target[from + i] += source[i];
-  };
 
   for (let b = 0; b < s.batch; b++) {
     for (let hd = 0; hd < s.heads; hd++) {
@@ -59,8 +56,8 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
           kb0, Lk, pFirst, w, at('out'), at('dq'), at('dqx'), at('dkx'), at('dkb'), at('dvb'));
         g.dq.set(rt.view(at('dq'), rows * d), (head * Lq + i) * d);
         if (nb) {
-          add(g.dk, (head * Lk + kb0) * d, rt.view(at('dkb'), nb * d));
-          add(g.dv, (head * Lk + kb0) * dv, rt.view(at('dvb'), nb * dv));
+          addInto(g.dk, (head * Lk + kb0) * d, rt.view(at('dkb'), nb * d));
+          addInto(g.dv, (head * Lk + kb0) * dv, rt.view(at('dvb'), nb * dv));
         }
       }
       // the keys' FAVOR+ gradients from (dS, dz), at the key stabilizer of the forward pass
@@ -73,8 +70,8 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
         if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + n), at('mask'));
         e.favor_backward_keys(kind, at('x'), at('v'), mask ? at('mask') : 0, n, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon,
           at('dS32'), at('dz32'), at('c'), at('u'), at('phi'), at('h'), at('top'), at('dphiK'), at('du'), at('dh'), at('dkx'), at('dvb'));
-        add(g.dk, (head * Lk + j) * d, rt.view(at('dkx'), n * d));
-        add(g.dv, (head * Lk + j) * dv, rt.view(at('dvb'), n * dv));
+        addInto(g.dk, (head * Lk + j) * d, rt.view(at('dkx'), n * d));
+        addInto(g.dv, (head * Lk + j) * dv, rt.view(at('dvb'), n * dv));
       }
     }
   }
@@ -115,15 +112,12 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
   const rows = Lq - blind;
   g.dk.fill(0);
   g.dv.fill(0);
-  const add = (target: Float32Array, from: number, source: Float32Array) => {
-    for (let i = 0; i < source.length; i++) target[from + i] += source[i];
-  };
   /** Adds lagged rows' key gradients (row j ↔ key from + j) for the keys that exist. */
   const addLagged = (head: number, from: number, n: number) => {
     const skip = Math.max(0, -from);
     if (skip >= n) return;
-    add(g.dk, (head * Lk + from + skip) * d, rt.view(at('dx') + skip * d * 4, (n - skip) * d));
-    add(g.dv, (head * Lk + from + skip) * dv, rt.view(at('dvOut') + skip * dv * 4, (n - skip) * dv));
+    addInto(g.dk, (head * Lk + from + skip) * d, rt.view(at('dx') + skip * d * 4, (n - skip) * d));
+    addInto(g.dv, (head * Lk + from + skip) * dv, rt.view(at('dvOut') + skip * dv * 4, (n - skip) * dv));
   };
 
   for (let b = 0; b < s.batch; b++) {
@@ -157,8 +151,8 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
           at('Lg'), at('G'), at('E'), at('tRow'), at('fsRow'), at('gU'), at('gam'), at('dnum'), at('dden'), at('dphiQ'), at('du'), at('dh'), at('Bq'),
           kb0, pFirst, w, at('out'), st.S, st.z, st.run, at('dq'), at('dqx'), at('dkb'), at('dvb'));
         g.dq.set(rt.view(at('dq'), n * d), (head * Lq + blind + i) * d);
-        add(g.dk, (head * Lk + kb0) * d, rt.view(at('dkb'), nb * d));
-        add(g.dv, (head * Lk + kb0) * dv, rt.view(at('dvb'), nb * dv));
+        addInto(g.dk, (head * Lk + kb0) * d, rt.view(at('dkb'), nb * d));
+        addInto(g.dv, (head * Lk + kb0) * dv, rt.view(at('dvb'), nb * dv));
         dnum.set(rt.view(at('dnum'), n * dv), i * dv);
         dden.set(rt.view(at('dden'), n), i);
         cRow.set(rt.view(at('cK'), n), i);
@@ -196,4 +190,9 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
       }
     }
   }
+}
+
+/** target[from + i] += source[i]: a head's key gradients gathered from the band and the lagged rows. */
+function addInto(target: Float32Array, from: number, source: Float32Array): void {
+  for (let i = 0; i < source.length; i++) target[from + i] += source[i];
 }
