@@ -40,7 +40,7 @@ export function embedWith(model: UseLite, ids: number[], attend: Attend): Float6
   const n = Math.min(ids.length, MAX_TOKENS);
   const half = model.inverseTimescales.length;
   const d0 = 2 * half;
-  let x = new Float64Array(n * d0);
+  let x: Float64Array = new Float64Array(n * d0);
   for (let i = 0; i < n; i++) {
     for (let t = 0; t < d0; t++) x[i * d0 + t] = 2 * model.embeddings[ids[i] * d0 + t];
     for (let t = 0; t < half; t++) {

@@ -49,7 +49,7 @@ const through = (o: FavorAttentionOptions) => {
 test('real heads: window 16 + a fitted normalized map (with its β) is ≥ 2× better than mean(V) on every sample head; β matters', () => {
   for (const head of data.heads) {
     const held = head.sequences.filter((s) => s.split === 'held-out');
-    const options = { dim: head.dim, ...fitted(head.name) };
+    const options = fitted(head.name); // dim from the manifest
     const mv = error(held, head.dim, meanV);
     const hybrid = error(held, head.dim, through(options));
     const noBeta = error(held, head.dim, through({ ...options, estimateLogScale: 0 }));
