@@ -47,6 +47,7 @@ const KERNELS: KernelName[] = ['softmax', 'softmax-hyperbolic', 'softmax-hyperbo
 
 for (const causal of [false, true]) for (const kernel of KERNELS) {
   test(`estimateLogScale ${causal ? 'causal' : 'bidirectional'} ${kernel}: against the float64 hybrid reference with β (≤ ${FIDELITY})`, () => {
+    let worst = 0;
     CASES.forEach((c, n) => {
       const s = c.shape;
       const { q, k, v } = attentionInputs(s, 500 + n);
@@ -58,8 +59,10 @@ for (const causal of [false, true]) for (const kernel of KERNELS) {
         assert.ok(allFinite(out));
         const err = relError(out, ref);
         assert.ok(err <= FIDELITY, `β ${beta} ${JSON.stringify(c)}: ${err}`);
+        worst = Math.max(worst, err);
       }
     });
+    console.log(`    worst relative error ${worst.toExponential(2)} (${CASES.length} shapes × 3 values of β)`);
   });
 }
 
@@ -128,6 +131,7 @@ for (const kernel of ['softmax', 'softmax-hyperbolic-normalized'] as KernelName[
       return x[r * L * valueDim + (i % (61 * valueDim))];
     });
     const err = relError(used(got), used(full));
+    console.log(`    decoder against the parallel pass: ${err.toExponential(2)}`);
     assert.ok(err <= FIDELITY, `${err}`);
     // the state records β: another β (or none) refuses it
     throwsCode(() => new FavorAttention({ dim, features: 19, kernel, seed: 5, causal: true, chunkSize: 32, window: 6 }).decoderFromState(saved), 'INVALID_STATE');
@@ -158,6 +162,7 @@ test('estimateLogScale backward: against float64 central differences of the hybr
     { shape: { batch: 1, heads: 1, queries: 14, keys: 9, dim: 4, valueDim: 5 }, features: 7, window: 3, chunkSize: 5 },
     { shape: { batch: 2, heads: 1, queries: 12, keys: 12, dim: 3, valueDim: 3 }, features: 6, window: 7, chunkSize: 4, masked: true },
   ];
+  let worst = 0;
   for (const causal of [false, true]) for (const kernel of ['softmax', 'softmax-hyperbolic-normalized'] as KernelName[]) {
     cases.forEach((c, n) => {
       const s = c.shape;
@@ -183,9 +188,11 @@ test('estimateLogScale backward: against float64 central differences of the hybr
       got.forEach((x, w) => {
         const diff = Math.sqrt(x.reduce((acc, y, i) => acc + (y - fd[w][i]) ** 2, 0));
         assert.ok(diff / norm <= 1e-5, `${kernel} causal ${causal} ${JSON.stringify(c)} ${['dq', 'dk', 'dv'][w]}: ${diff / norm}`);
+        worst = Math.max(worst, diff / norm);
       });
     });
   }
+  console.log(`    worst gradient error ${worst.toExponential(2)} of the gradient's norm (12 cases)`);
 });
 
 test('estimateLogScale tfjs op: forward and gradients are FavorAttention.forward and backward, bit for bit', () => {
@@ -218,6 +225,20 @@ test('estimateLogScale threads: 2 threads give the one-thread results, bit for b
   } finally {
     threading.minRows = saved;
     initSync(undefined, { relaxedSimd: false });
+  }
+});
+
+test('estimateLogScale: extreme β (±80) stays finite and matches the reference (one part vanishes, the other is exact)', () => {
+  const c = CASES[6];
+  const s = c.shape;
+  const { q, k, v } = attentionInputs(s, 42);
+  const keyMask = maskOf(c);
+  for (const causal of [false, true]) for (const beta of [-80, 80]) {
+    const attn = new FavorAttention({ dim: s.dim, features: c.features, causal, window: c.window, chunkSize: c.chunkSize, estimateLogScale: beta });
+    const out = attn.forward(q, k, v, s, { keyMask });
+    assert.ok(allFinite(out));
+    const ref = windowReference({ kernel: 'softmax', dim: s.dim, w: attn.projection }, q, k, v, s, { window: c.window, causal, keyMask, estimateLogScale: beta });
+    assert.ok(relError(out, ref) <= FIDELITY, `β ${beta} causal ${causal}: ${relError(out, ref)}`);
   }
 });
 
