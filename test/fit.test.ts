@@ -131,6 +131,31 @@ test('fitFeatureMap: deterministic for a fixed seed; progress every evalEvery st
   assert.ok(Number.isNaN(w.heldOutLoss));
 });
 
+test('fitFeatureMap with a window: options carry β (estimateLogScale), and the attention built from them is the fitted hybrid', () => {
+  // output MSE as the loss: the fit's held-out objective is the mean over query rows of ‖out − exact‖²/dv, which the
+  // attention built from fit.options must reproduce (float32 forward against the fit's float64: ≤ 1e-4 relative)
+  const mse = fitFeatureMap(TRAIN, { dim: D, features: 16, steps: 40, learningRate: 0.02, heldOut: HELD, loss: 'mse', window: 2, centerKeys: true });
+  assert.is(mse.options.estimateLogScale, mse.estimateLogScale);
+  const attn = new FavorAttention({ dim: D, ...mse.options });
+  assert.is(attn.estimateLogScale, mse.estimateLogScale);
+  let sum = 0;
+  for (const s of HELD) {
+    const shape = { queries: L, keys: L, dim: D, valueDim: D };
+    const exact = exactAttention(s.q, s.k, s.v!, shape);
+    const est = attn.forward(s.q, s.k, s.v!, shape);
+    exact.forEach((x, i) => { sum += (est[i] - x) ** 2 / D; });
+  }
+  const objective = sum / (HELD.length * L);
+  console.log(`    window 2 fit (mse): held-out objective ${mse.heldOutLoss.toExponential(4)}, the attention's ${objective.toExponential(4)}, β ${mse.estimateLogScale!.toFixed(3)}`);
+  assert.ok(Math.abs(objective - mse.heldOutLoss) <= 1e-4 * mse.heldOutLoss, `${objective} vs ${mse.heldOutLoss}`);
+  // the KL fit: its hybrid with β beats the same map without β on held-out windows
+  const kl = fitFeatureMap(TRAIN, { dim: D, features: 16, steps: 100, learningRate: 0.02, heldOut: HELD, window: 2 });
+  const withBeta = outputError(new FavorAttention({ dim: D, ...kl.options }), HELD);
+  const without = outputError(new FavorAttention({ dim: D, ...kl.options, estimateLogScale: 0 }), HELD);
+  console.log(`    window 2 fit (kl): output error with β ${withBeta.toFixed(3)} (β ${kl.estimateLogScale!.toFixed(2)}), without β ${without.toFixed(3)}`);
+  assert.ok(withBeta < 0.8 * without);
+});
+
 test('fitFeatureMap: early stopping on the held-out loss returns the best projection seen', () => {
   // held-out windows from another head (other centres): training on TRAIN soon makes them worse
   const other = clusteredHead(3, L, D, 5, 2.5, 4).map((s) => ({ ...s, q: s.q.map((x, i) => (i % 2 ? -x : x)) }));

@@ -15,7 +15,7 @@ import { decoderKeys, updateAndReadParts } from './decoder';
 export function window_decoder_step(kind: i32, q: usize, k: usize, v: usize, count: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
                                     hScale: f32, a: f32, eps: f32,
                                     u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cRow: usize, vd: usize, acc: usize,
-                                    den: usize, Lg: usize, G: usize, kLag: usize, vLag: usize, ringK: usize, ringV: usize, w: i32, t: i32,
+                                    den: usize, Lg: usize, G: usize, kLag: usize, vLag: usize, ringK: usize, ringV: usize, w: i32, beta: f32, t: i32,
                                     S: usize, z: usize, run: usize, out: usize): void {
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
   const R = w + 1;
@@ -58,6 +58,6 @@ export function window_decoder_step(kind: i32, q: usize, k: usize, v: usize, cou
     store<f32>(den + (<usize>r << 2), <f32>dn);
     windowTiles(q + <usize>r * kRow, ringK + <usize>(2 * R * r + bandRow) * kRow, ringV + <usize>(2 * R * r + bandRow) * vRow, 0,
                 1, d, dv, phiQ + (<usize>(r * Mp) << 2), 0, Mp, top + (<usize>r << 2), cRow + (<usize>r << 2), den + (<usize>r << 2),
-                Lg, G, t - nb + 1, 0x7fffffff, t, w, true, o, 0, 0, 0, 0);
+                Lg, G, t - nb + 1, 0x7fffffff, t, w, beta, true, o, 0, 0, 0, 0);
   }
 }

@@ -8,6 +8,8 @@
 //   exact window           dℓ_ij = E_ij P_ij (E_ij = exp(ℓ_ij − s_i − t_i)): dq_i += Σ_j dℓ_ij k_j/√d, dk_j += Σ_i dℓ_ij q_i/√d
 //   values                 dv_j += Σ_{i: j∈N(i)} B_ij g_i (B = the window weights of the forward pass, E − f·G)
 // The keys' FAVOR+ gradients from (dS, dz) are favor_backward_keys' (backward.ts), after every query chunk.
+// With β (estimateLogScale) the window's weights are e^{−β}κ_ij at the same scale: E_ij = exp(ℓ_ij − s_i − β − t_i),
+// as windowTiles keeps them, and nothing else changes.
 //
 // Memory contract as window_bidirectional_chunk, plus: dOut rows × dv; Lg, G, E: rows × stride each
 // (stride = window_tile_stride(w)); tRow, fsRow, den, gam, dden: rows; gU, dnum: rows × dv; dphiQ: rows × Mp;
@@ -31,7 +33,7 @@ export function window_backward_chunk(kind: i32, q: usize, dOut: usize, kb: usiz
                                       den: usize, Lg: usize, G: usize, E: usize, tRow: usize, fsRow: usize,
                                       gU: usize, gam: usize, dnum: usize, dden: usize, dphiQ: usize, dphiK: usize, du: usize, dh: usize,
                                       tmpS: usize, colSum: usize, dS: usize, dz: usize,
-                                      kb0: i32, Lk: i32, pFirst: i32, w: i32,
+                                      kb0: i32, Lk: i32, pFirst: i32, w: i32, beta: f32,
                                       out: usize, dq: usize, dqx: usize, dkx: usize, dkb: usize, dvb: usize): void {
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
   const stride = window_tile_stride(w);
@@ -47,7 +49,7 @@ export function window_backward_chunk(kind: i32, q: usize, dOut: usize, kb: usiz
     zeroMaskedRows(phiK, maskB, nb, Mp);
   }
   for (let i = 0; i < max(rows, nb); i++) store<f32>(cRow + (<usize>i << 2), cK);
-  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, Lg, G, kb0, Lk, pFirst, w, false, out, E, tRow, fsRow, stride);
+  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, Lg, G, kb0, Lk, pFirst, w, beta, false, out, E, tRow, fsRow, stride);
 
   normalizerParts(dOut, out, den, fsRow, rows, dv, gU, gam, dnum, dden);
   // FAVOR+ over all keys: dΦ_Q = f·(G·Sᵀ + γ ⊗ z); dS += Φ_Qᵀ (f·g), dz += Φ_Qᵀ (f·γ)
@@ -95,13 +97,13 @@ export function window_causal_backward_forward(kind: i32, q: usize, dOut: usize,
                                                u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
                                                S32: usize, z32: usize, Lg: usize, G: usize, E: usize, tRow: usize, fsRow: usize,
                                                gU: usize, gam: usize, dnum: usize, dden: usize, dphiQ: usize, du: usize, dh: usize, Bq: usize,
-                                               kb0: i32, pFirst: i32, w: i32, out: usize, S: usize, z: usize, run: usize,
+                                               kb0: i32, pFirst: i32, w: i32, beta: f32, out: usize, S: usize, z: usize, run: usize,
                                                dq: usize, dqx: usize, dkb: usize, dvb: usize): void {
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
   const stride = window_tile_stride(w);
   const cPrev = <f32>load<f64>(run);
   causal_chunk_parts(kind, q, kLag, vLag, rows, d, dv, wt, m, mp, hScale, a, eps, maskLag, u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
-  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, 0, 0, top, cK, den, Lg, G, kb0, 0x7fffffff, pFirst, w, true, out, E, tRow, fsRow, stride);
+  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, 0, 0, top, cK, den, Lg, G, kb0, 0x7fffffff, pFirst, w, beta, true, out, E, tRow, fsRow, stride);
   normalizerParts(dOut, out, den, fsRow, rows, dv, gU, gam, dnum, dden);
   // the FAVOR+ part, as favor_causal_backward_forward: from the state before the chunk, then within it
   gemm_nt(dnum, S32, dphiQ, rows, Mp, dv, dv, dv, Mp, 0);

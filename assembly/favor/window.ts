@@ -42,7 +42,7 @@ export function window_bidirectional_chunk(kind: i32, q: usize, kb: usize, vb: u
                                            d: i32, dv: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
                                            cK: f32, S32: usize, z32: usize,
                                            u: usize, h: usize, top: usize, hK: usize, cRow: usize, phiQ: usize, phiK: usize,
-                                           den: usize, Lg: usize, G: usize, kb0: i32, Lk: i32, pFirst: i32, w: i32, keep: i32, from: i32,
+                                           den: usize, Lg: usize, G: usize, kb0: i32, Lk: i32, pFirst: i32, w: i32, beta: f32, keep: i32, from: i32,
                                            out: usize): void {
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
   // FAVOR+ over every key: num = φ(Q)·S, den = φ(Q)·z
@@ -63,7 +63,7 @@ export function window_bidirectional_chunk(kind: i32, q: usize, kb: usize, vb: u
     zeroMaskedRows(phiNew, maskB ? maskB + <usize>keep : 0, fresh, Mp);
   }
   for (let i = 0; i < rows; i++) store<f32>(cRow + (<usize>i << 2), cK);
-  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, Lg, G, kb0, Lk, pFirst, w, false, out, 0, 0, 0, 0);
+  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, Lg, G, kb0, Lk, pFirst, w, beta, false, out, 0, 0, 0, 0);
 }
 
 /**
@@ -75,23 +75,25 @@ export function window_causal_chunk(kind: i32, q: usize, kLag: usize, vLag: usiz
                                     kb: usize, vb: usize, maskB: usize, rows: i32, nb: i32,
                                     d: i32, dv: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
                                     u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
-                                    S32: usize, z32: usize, Lg: usize, G: usize, kb0: i32, pFirst: i32, w: i32,
+                                    S32: usize, z32: usize, Lg: usize, G: usize, kb0: i32, pFirst: i32, w: i32, beta: f32,
                                     out: usize, S: usize, z: usize, run: usize): void {
   causal_chunk_parts(kind, q, kLag, vLag, rows, d, dv, wt, m, mp, hScale, a, eps, maskLag,
                      u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
-  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, 0, 0, top, cK, den, Lg, G, kb0, 0x7fffffff, pFirst, w, true, out, 0, 0, 0, 0);
+  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, 0, 0, top, cK, den, Lg, G, kb0, 0x7fffffff, pFirst, w, beta, true, out, 0, 0, 0, 0);
   causal_chunk_update(kind, vLag, rows, dv, mp, cK, phiK, S32, z32, S, z, run);
 }
 
 /**
- * The window part of every query of a chunk, TILE queries at a time; then out = num / den. Lg and G are one
+ * The window part of every query of a chunk, TILE queries at a time; then out = num / den. β (estimateLogScale)
+ * weighs the FAVOR+ part by e^β against the exact one: the exact exponents are taken relative to s_i + β instead
+ * of s_i, so that out_i = (F_i + e^{−β}Σ κ_ij v_j) / (f_i + e^{−β}Σ κ_ij). Where the FAVOR+ part is empty β cancels. Lg and G are one
  * tile's scratch, unless E is nonzero (the backward pass, window-backward.ts): then Lg, G and E are the whole
  * chunk's (rows × stride) and keep, per row, the weights B (in Lg), the exponents e (−∞ outside the window, in E),
  * and t and the FAVOR+ factor exp(−t) (in tRow, fsRow).
  */
 export function windowTiles(q: usize, kb: usize, vb: usize, maskB: usize, rows: i32, d: i32, dv: i32,
                      phiQ: usize, phiK: usize, Mp: i32, top: usize, cK: usize, den: usize, Lg: usize, G: usize,
-                     kb0: i32, Lk: i32, pFirst: i32, w: i32, causal: bool, out: usize,
+                     kb0: i32, Lk: i32, pFirst: i32, w: i32, beta: f32, causal: bool, out: usize,
                      E: usize, tRow: usize, fsRow: usize, stride: i32): void {
   const logitScale = <f32>(1 / Math.sqrt(<f64>d)); // q̂·k̂ = q·k/√d
   for (let t0 = 0; t0 < rows; t0 += TILE) {
@@ -114,7 +116,8 @@ export function windowTiles(q: usize, kb: usize, vb: usize, maskB: usize, rows: 
         const rlo = max(0, p - w);
         const rhi = causal ? p : min(Lk - 1, p + w);
         const covers = !causal && rlo == 0 && rhi == Lk - 1;
-        const s = load<f32>(top + (<usize>(t0 + i) << 2)) + load<f32>(cK + (<usize>(t0 + i) << 2));
+        const s0 = load<f32>(top + (<usize>(t0 + i) << 2)) + load<f32>(cK + (<usize>(t0 + i) << 2));
+        const s = beta != 0 ? s0 + beta : s0; // the exact part at exp(ℓ − s_i − β): the estimate weighs e^β (β = 0: as before, bit for bit)
         const r = <usize>(t0 + i) << 2;
         windowRow(LgT + (<usize>(i * ld) << 2), phiK ? GT + (<usize>(i * ld) << 2) : 0, ld, rlo - lo, rhi - lo,
                   maskB ? maskB + <usize>(lo - kb0) : 0, logitScale, s, !covers && s > -Infinity,

@@ -13,8 +13,9 @@ const HSCALE = 12, A_SCALE = 13, EPS = 14; // f32
 const C_ROWS = 15, W = 16, CAUSAL = 17;
 const U = 18, PHI = 19, H = 20, TOP = 21, CROW = 22, TMPS = 23, COLSUM = 24, S = 25, Z = 26, RUN = 27, S32 = 28, Z32 = 29;
 const HK = 30, PHIK = 31, DEN = 32, LG = 33, G = 34, A = 35, KLAG = 36, VLAG = 37, MASKLAG = 38, PHIQ = 39;
+const BETA = 40; // f32: estimateLogScale
 /** Words in a descriptor. */
-export const WINDOW_DESCRIPTOR_WORDS = 40;
+export const WINDOW_DESCRIPTOR_WORDS = 41;
 
 @inline function word(desc: usize, i: i32): i32 {
   return load<i32>(desc + (<usize>i << 2));
@@ -33,7 +34,7 @@ export function head_window(kind: i32, desc: usize): void {
   const q = ptr(desc, Q), k = ptr(desc, K), v = ptr(desc, V), mask = ptr(desc, MASK), out = ptr(desc, OUT);
   const Lq = word(desc, LQ), Lk = word(desc, LK), d = word(desc, D), dv = word(desc, DV), wt = ptr(desc, WT);
   const m = word(desc, M), mp = word(desc, MP), hScale = real(desc, HSCALE), a = real(desc, A_SCALE), eps = real(desc, EPS);
-  const C = word(desc, C_ROWS), w = word(desc, W);
+  const C = word(desc, C_ROWS), w = word(desc, W), beta = real(desc, BETA);
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
   const Sp = ptr(desc, S), zp = ptr(desc, Z), run = ptr(desc, RUN);
   const shift = Lk - Lq;
@@ -53,7 +54,7 @@ export function head_window(kind: i32, desc: usize): void {
       window_bidirectional_chunk(kind, q + (<usize>(i * d) << 2), k + (<usize>(kb0 * d) << 2), v + (<usize>(kb0 * dv) << 2),
         mask ? mask + <usize>kb0 : 0, rows, nb, d, dv, wt, m, mp, hScale, a, eps, cK, ptr(desc, S32), ptr(desc, Z32),
         ptr(desc, U), ptr(desc, H), ptr(desc, TOP), ptr(desc, HK), ptr(desc, CROW), ptr(desc, PHI), ptr(desc, PHIK),
-        ptr(desc, DEN), ptr(desc, LG), ptr(desc, G), kb0, Lk, pFirst, w, keep, kb0 - prevKb0, out + (<usize>(i * dv) << 2));
+        ptr(desc, DEN), ptr(desc, LG), ptr(desc, G), kb0, Lk, pFirst, w, beta, keep, kb0 - prevKb0, out + (<usize>(i * dv) << 2));
       prevKb0 = kb0;
       prevEnd = kb0 + nb;
     }
@@ -74,7 +75,7 @@ export function head_window(kind: i32, desc: usize): void {
     window_causal_chunk(kind, q + (<usize>(i * d) << 2), kLag, vLag, maskLag, k + (<usize>(kb0 * d) << 2), v + (<usize>(kb0 * dv) << 2),
       mask ? mask + <usize>kb0 : 0, rows, pFirst + rows - kb0, d, dv, wt, m, mp, hScale, a, eps,
       ptr(desc, U), ptr(desc, PHIQ), ptr(desc, PHIK), ptr(desc, H), ptr(desc, TOP), ptr(desc, CROW), ptr(desc, DEN), ptr(desc, A),
-      ptr(desc, S32), ptr(desc, Z32), ptr(desc, LG), ptr(desc, G), kb0, pFirst, w, out + (<usize>(i * dv) << 2), Sp, zp, run);
+      ptr(desc, S32), ptr(desc, Z32), ptr(desc, LG), ptr(desc, G), kb0, pFirst, w, beta, out + (<usize>(i * dv) << 2), Sp, zp, run);
   }
 }
 

@@ -10,6 +10,8 @@
 //   flags bit 2: key shift; 48 u32 window w, 52 u32 FNV-1a of the shift's bytes (0 without); then per (batch, head)
 //   c, z, S as above; then per (batch, head) the ring: the last w + 1 keys (oldest first, (w + 1) × dim f64) and
 //   their values ((w + 1) × dv f64), zeros before position 0.
+//   flags bit 4: an estimate log-scale β ≠ 0 (estimateLogScale), then the header is 64 bytes: 56 f64 β. Without
+//   it (β = 0) the bytes are as before.
 import { PerformerError } from '../arguments/errors.ts';
 
 export const STATE_MAGIC = 0x53445750; // "PWDS" read as little-endian u32
@@ -17,8 +19,10 @@ export const STATE_VERSION = 1;
 export const STATE_VERSION_WINDOW = 2;
 export const HEADER_BYTES = 48;
 const WINDOW_HEADER_BYTES = 56;
+const SCALED_HEADER_BYTES = 64;
 const FLAG_PROJECTION_NONE = 1;
 const FLAG_KEY_SHIFT = 2;
+const FLAG_ESTIMATE_SCALE = 4;
 
 export interface StateHeader {
   kernelId: number;
@@ -33,6 +37,8 @@ export interface StateHeader {
   position: number;
   /** The exact window w (0: none). */
   window: number;
+  /** β of the hybrid (estimateLogScale); 0 when the state has none. */
+  estimateLogScale: number;
   /** FNV-1a of the key shift's bytes, or null without a shift. */
   shiftChecksum: number | null;
 }
@@ -44,7 +50,8 @@ function versionOf(h: StateHeader): number {
 
 /** Where the per-(batch, head) payload starts. */
 export function payloadOffset(h: StateHeader): number {
-  return versionOf(h) === STATE_VERSION ? HEADER_BYTES : WINDOW_HEADER_BYTES;
+  if (versionOf(h) === STATE_VERSION) return HEADER_BYTES;
+  return h.estimateLogScale !== 0 ? SCALED_HEADER_BYTES : WINDOW_HEADER_BYTES;
 }
 
 /** Bytes of a state with these sizes (M features per row). */
@@ -58,7 +65,8 @@ export function writeHeader(view: DataView, h: StateHeader): void {
   const version = versionOf(h);
   view.setUint16(4, version, true);
   view.setUint8(6, h.kernelId);
-  view.setUint8(7, (h.projectionNone ? FLAG_PROJECTION_NONE : 0) | (h.shiftChecksum !== null ? FLAG_KEY_SHIFT : 0));
+  view.setUint8(7, (h.projectionNone ? FLAG_PROJECTION_NONE : 0) | (h.shiftChecksum !== null ? FLAG_KEY_SHIFT : 0)
+                   | (version === STATE_VERSION_WINDOW && h.estimateLogScale !== 0 ? FLAG_ESTIMATE_SCALE : 0));
   view.setUint32(8, h.dim, true);
   view.setUint32(12, h.valueDim, true);
   view.setUint32(16, h.m, true);
@@ -70,6 +78,7 @@ export function writeHeader(view: DataView, h: StateHeader): void {
   if (version === STATE_VERSION_WINDOW) {
     view.setUint32(48, h.window, true);
     view.setUint32(52, h.shiftChecksum ?? 0, true);
+    if (h.estimateLogScale !== 0) view.setFloat64(56, h.estimateLogScale, true);
   }
 }
 
@@ -83,7 +92,8 @@ export function readHeader(bytes: unknown): { header: StateHeader; view: DataVie
   if (version !== STATE_VERSION && version !== STATE_VERSION_WINDOW) {
     throw new PerformerError('INVALID_STATE', `decoder state version ${version} is not supported (expected ${STATE_VERSION} or ${STATE_VERSION_WINDOW})`);
   }
-  if (version === STATE_VERSION_WINDOW && bytes.length < WINDOW_HEADER_BYTES + 4) {
+  const scaled = version === STATE_VERSION_WINDOW && (view.getUint8(7) & FLAG_ESTIMATE_SCALE) !== 0;
+  if (version === STATE_VERSION_WINDOW && bytes.length < (scaled ? SCALED_HEADER_BYTES : WINDOW_HEADER_BYTES) + 4) {
     throw new PerformerError('INVALID_STATE', `decoder state is truncated (${bytes.length} bytes)`);
   }
   if (view.getUint32(bytes.length - 4, true) !== fnv1a(bytes, bytes.length - 4)) {
@@ -101,6 +111,7 @@ export function readHeader(bytes: unknown): { header: StateHeader; view: DataVie
     epsilon: view.getFloat64(32, true),
     position: view.getFloat64(40, true),
     window: version === STATE_VERSION_WINDOW ? view.getUint32(48, true) : 0,
+    estimateLogScale: scaled ? view.getFloat64(56, true) : 0,
     shiftChecksum: version === STATE_VERSION_WINDOW && (view.getUint8(7) & FLAG_KEY_SHIFT) ? view.getUint32(52, true) : null,
   };
   return { header, view };

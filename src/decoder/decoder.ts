@@ -21,6 +21,8 @@ export interface DecoderIdentity {
   projectionChecksum: number;
   /** The exact window w (0: plain FAVOR+): a ring of the last w + 1 keys and values per sequence. */
   window: number;
+  /** β: the FAVOR+ part weighs e^β against the exact window (0 without a window). */
+  estimateLogScale: number;
   /** A fixed vector subtracted from every key (centerKeys), or null. */
   keyShift: Float32Array | null;
 }
@@ -139,7 +141,7 @@ export class FavorDecoder {
     if (w > 0) {
       rt.exports.window_decoder_step(f.map.id, base + o.q, base + o.k, base + o.v, count, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
         base + o.u, base + o.phiQ, base + o.phiK, base + o.h, base + o.top, base + o.cRow, base + o.vd, base + o.acc,
-        base + o.den, base + o.Lg, base + o.G, base + o.kLag, base + o.vLag, this.ringK, this.ringV, w, this.tokens,
+        base + o.den, base + o.Lg, base + o.G, base + o.kLag, base + o.vLag, this.ringK, this.ringV, w, this.id.estimateLogScale, this.tokens,
         this.S, this.z, this.run, base + o.out);
     } else rt.exports.decoder_step(f.map.id, base + o.q, base + o.k, base + o.v, count, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
       base + o.u, base + o.phiQ, base + o.phiK, base + o.h, base + o.top, base + o.cRow, base + o.vd, base + o.acc,
@@ -178,7 +180,7 @@ export class FavorDecoder {
     const { count, dim: d, valueDim: dv } = this;
     const R = this.id.window + 1;
     const held = Math.min(this.tokens, R); // keys in the ring
-    const ws = windowCausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), this.id.window, dv);
+    const ws = windowCausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), this.id.window, this.id.estimateLogScale, dv);
     const kExt = new Float32Array((held + n) * d);
     const vExt = new Float32Array((held + n) * dv);
     for (let r = 0; r < count; r++) {
@@ -333,6 +335,7 @@ export class FavorDecoder {
       batch: this.batch, heads: this.heads, projectionChecksum: this.id.projectionChecksum, epsilon: f.epsilon,
       position: this.tokens,
       window: this.id.window,
+      estimateLogScale: this.id.estimateLogScale,
       shiftChecksum: this.id.keyShift ? shiftChecksum(this.id.keyShift) : null,
     };
   }
@@ -364,6 +367,7 @@ export function checkSavedState(bytes: unknown, id: DecoderIdentity): { header: 
   }
   if (header.epsilon !== f.epsilon) throw mismatch('epsilon', header.epsilon, f.epsilon);
   if (header.window !== id.window) throw mismatch('window', header.window, id.window);
+  if (header.estimateLogScale !== id.estimateLogScale) throw mismatch('estimateLogScale', header.estimateLogScale, id.estimateLogScale);
   const shift = id.keyShift ? shiftChecksum(id.keyShift) : null;
   if (header.shiftChecksum !== shift) {
     throw mismatch('key shift', header.shiftChecksum === null ? 'none' : hex(header.shiftChecksum), shift === null ? 'none' : hex(shift));

@@ -53,6 +53,14 @@ export interface FavorAttentionOptions {
    */
   window?: number;
   /**
+   * β, the log-scale of the FAVOR+ part of hybrid attention: the estimate φ(q)·φ(k) of the keys outside the window
+   * weighs e^β against the exact window's exp(q̂·k̂) (docs/hybrid-attention.md). A learned normalized map's
+   * φ(q)·φ(k) is ≤ 1/m, not on the scale of exp(q̂·k̂): fitFeatureMap with a window learns β with the map and
+   * returns it in `options`. A finite number; default 0 (the unbiased estimators' scale). Only meaningful with
+   * window > 0: without a window it cancels in the normalizer.
+   */
+  estimateLogScale?: number;
+  /**
    * Key centring: true subtracts each call's mean key per (batch, head) over unmasked keys (bidirectional only);
    * a Float32Array(dim) subtracts that fixed vector (causal too). Softmax is unchanged; FAVOR+ variance falls.
    */
@@ -98,7 +106,7 @@ export interface DecoderOptions {
 }
 
 const DECODER_KEYS = ['batch', 'heads', 'valueDim'] as const;
-const OPTION_KEYS = ['dim', 'features', 'kernel', 'projection', 'norms', 'seed', 'causal', 'epsilon', 'chunkSize', 'window', 'centerKeys'] as const;
+const OPTION_KEYS = ['dim', 'features', 'kernel', 'projection', 'norms', 'seed', 'causal', 'epsilon', 'chunkSize', 'window', 'estimateLogScale', 'centerKeys'] as const;
 const FORWARD_KEYS = ['keyMask', 'out'] as const;
 const BACKWARD_KEYS = ['keyMask', 'projectionGradient', 'out'] as const;
 const DEFAULT_FEATURES = 256;
@@ -124,6 +132,8 @@ export class FavorAttention {
   readonly chunkSize: number;
   /** The exact window w (0: plain FAVOR+). */
   readonly window: number;
+  /** β: the FAVOR+ part of the hybrid weighs e^β against the exact window (0: as the estimator is). */
+  readonly estimateLogScale: number;
   private readonly centering: false | true | Float32Array;
   /** The chunk size the caller set, if any (decoders are causal: their default is the causal one). */
   private readonly chunkOption: number | undefined;
@@ -172,6 +182,7 @@ export class FavorAttention {
     }
     this.prepared = prepareFeatures(map, this.dim, this.w, this.epsilon, this.structured);
     this.window = checkWindow(o.window, map.softmax, this.kernel);
+    this.estimateLogScale = checkEstimateLogScale(o.estimateLogScale);
     this.centering = checkCentering(o.centerKeys, this.dim, this.causal, map.softmax);
   }
 
@@ -230,11 +241,11 @@ export class FavorAttention {
     const part = pool && worthThreads(s, this.causal) ? threadsPart() : undefined; // a pool comes with its part
     withValueScale(v, vMax, out, (values) => {
       if (this.window > 0 && pool && part && s.batch * s.heads > 1) { // one hybrid head stays on one thread
-        withKernel(() => part.windowForward(pool, this.prepared, this.chunkSize, Math.min(this.window, s.queries + s.keys), this.causal,
+        withKernel(() => part.windowForward(pool, this.prepared, this.chunkSize, Math.min(this.window, s.queries + s.keys), this.estimateLogScale, this.causal,
                                             s, q, keys, values, mask, out));
       } else if (this.window > 0) { // hybrid (src/favor/window.ts)
-        if (this.causal) windowCausalForward(this.prepared, this.chunkSize, this.window, s, q, keys, values, mask, out);
-        else windowBidirectionalForward(this.prepared, this.chunkSize, this.window, s, q, keys, values, mask, out);
+        if (this.causal) windowCausalForward(this.prepared, this.chunkSize, this.window, this.estimateLogScale, s, q, keys, values, mask, out);
+        else windowBidirectionalForward(this.prepared, this.chunkSize, this.window, this.estimateLogScale, s, q, keys, values, mask, out);
       } else if (pool && part) {
         withKernel(() => part.forward(pool, this.prepared, this.chunkSize, s, q, keys, values, mask, out, this.causal));
       } else if (this.causal) causalForward(this.prepared, this.chunkSize, s, q, keys, values, mask, out);
@@ -269,7 +280,7 @@ export class FavorAttention {
     const keys = centredKeys(this.centering, k, s, mask);
     if (this.window > 0) {
       const pass = this.causal ? windowCausalBackward : windowBackward;
-      withKernel(() => pass(this.prepared, this.chunkSize, this.window, s, q, keys, v, dOut, mask, g));
+      withKernel(() => pass(this.prepared, this.chunkSize, this.window, this.estimateLogScale, s, q, keys, v, dOut, mask, g));
     }
     else withKernel(() => favorBackward(this.prepared, this.chunkSize, s, q, keys, v, dOut, mask, this.causal, g));
     if (this.centering === true) centreGradient(g.dk, s, mask); // k_j − mean(k): ∂/∂k_j = g_j − mean(g)
@@ -355,7 +366,7 @@ export class FavorAttention {
   private identity(): DecoderIdentity {
     return { features: this.prepared, chunkSize: this.chunkOption ?? DEFAULT_CAUSAL_CHUNK,
              projectionChecksum: this.w ? checksumProjection(this.w, this.structured ? this.prepared.descriptor : undefined) : 0,
-             window: this.window, keyShift: this.centering instanceof Float32Array ? this.centering : null };
+             window: this.window, estimateLogScale: this.window > 0 ? this.estimateLogScale : 0, keyShift: this.centering instanceof Float32Array ? this.centering : null };
   }
 }
 
@@ -393,6 +404,15 @@ function checkWindow(value: unknown, softmax: boolean, kernel: string): number {
     throw new PerformerError('INVALID_OPTION', `window needs a softmax kernel (its exact part is exp(q̂·k̂)); '${kernel}' is a generalized kernel`);
   }
   return value;
+}
+
+/** estimateLogScale: a finite number (−0 read as 0, so that saved states compare equal). */
+function checkEstimateLogScale(value: unknown): number {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new PerformerError('INVALID_OPTION', `estimateLogScale must be a finite number, got ${describe(value)}`);
+  }
+  return value === 0 ? 0 : value;
 }
 
 function checkEpsilon(value: unknown): number {

@@ -72,6 +72,8 @@ export interface FittedMapOptions {
   kernel: FittableKernel;
   causal: boolean;
   window?: number;
+  /** With a window: the learned β (FavorAttention's estimateLogScale), so that the attention is the fitted hybrid. */
+  estimateLogScale?: number;
   centerKeys?: Float32Array;
 }
 
@@ -83,7 +85,7 @@ export interface FitResult {
   heldOutLoss: number;
   /**
    * With a window only: β, the log-scale of the estimated weights against the exact ones in the fitted hybrid
-   * (ŵ = e^β·φ(q)·φ(k) outside the window), learned with W. Not yet taken by FavorAttention (see the docs).
+   * (ŵ = e^β·φ(q)·φ(k) outside the window), learned with W; also in `options` (FavorAttention's estimateLogScale).
    */
   estimateLogScale?: number;
   /** Steps taken (fewer than `steps` when stopped early), and the step of the returned projection. */
@@ -161,7 +163,8 @@ export function fitFeatureMap(samples: readonly FitSample[], options: FitFeature
     adamStep(params, grad!, moment1, moment2, step + 1, rate);
   }
   return {
-    options: { projection: best.w, features: m, kernel, causal, ...(window ? { window } : {}), ...(center ? { centerKeys: center } : {}) },
+    options: { projection: best.w, features: m, kernel, causal, ...(window ? { window, estimateLogScale: best.beta } : {}),
+               ...(center ? { centerKeys: center } : {}) },
     trainLoss: best.train,
     heldOutLoss: heldSet.length ? best.held : NaN,
     ...(learnBeta ? { estimateLogScale: best.beta } : {}),

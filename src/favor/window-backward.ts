@@ -11,7 +11,7 @@ import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { planWorkspace, runtime } from '../runtime/wasm.ts';
 
-export function windowBackward(f: PreparedFeatures, chunk: number, window: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
+export function windowBackward(f: PreparedFeatures, chunk: number, window: number, beta: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
                                v: Float32Array, dOut: Float32Array, mask: Uint8Array | undefined, g: Gradients): void {
   const rt = runtime();
   const e = rt.exports;
@@ -53,7 +53,7 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
           cK, at('S32'), at('z32'), at('u'), at('h'), at('top'), at('hK'), at('c'), at('phi'), at('phiK'),
           at('den'), at('Lg'), at('G'), at('E'), at('tRow'), at('fsRow'), at('gU'), at('gam'), at('dnum'), at('dden'), at('dphiQ'), at('dphiK'),
           at('du'), at('dh'), at('tmpS'), at('colSum'), at('dS'), at('dz'),
-          kb0, Lk, pFirst, w, at('out'), at('dq'), at('dqx'), at('dkx'), at('dkb'), at('dvb'));
+          kb0, Lk, pFirst, w, beta, at('out'), at('dq'), at('dqx'), at('dkx'), at('dkb'), at('dvb'));
         g.dq.set(rt.view(at('dq'), rows * d), (head * Lq + i) * d);
         if (nb) {
           addInto(g.dk, (head * Lk + kb0) * d, rt.view(at('dkb'), nb * d));
@@ -83,7 +83,7 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
  * with the hybrid's normalizer gradients; the window's exact part comes from window_causal_backward_forward.
  * Extra memory: O(L·(dv + 2)) floats in JS (dnum, dden, c per query, as backward.ts) plus the fixed workspace.
  */
-export function windowCausalBackward(f: PreparedFeatures, chunk: number, window: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
+export function windowCausalBackward(f: PreparedFeatures, chunk: number, window: number, beta: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
                                      v: Float32Array, dOut: Float32Array, mask: Uint8Array | undefined, g: Gradients): void {
   const rt = runtime();
   const e = rt.exports;
@@ -149,7 +149,7 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
         e.window_causal_backward_forward(kind, at('q'), at('dOut'), at('kLag'), at('vLag'), at('maskLag'), at('kb'), at('vb'), at('maskB'), n, nb,
           ...common, at('u'), at('phiQ'), at('phiK'), at('h'), at('top'), at('cK'), at('den'), at('A'), at('S32'), at('z32'),
           at('Lg'), at('G'), at('E'), at('tRow'), at('fsRow'), at('gU'), at('gam'), at('dnum'), at('dden'), at('dphiQ'), at('du'), at('dh'), at('Bq'),
-          kb0, pFirst, w, at('out'), st.S, st.z, st.run, at('dq'), at('dqx'), at('dkb'), at('dvb'));
+          kb0, pFirst, w, beta, at('out'), st.S, st.z, st.run, at('dq'), at('dqx'), at('dkb'), at('dvb'));
         g.dq.set(rt.view(at('dq'), n * d), (head * Lq + blind + i) * d);
         addInto(g.dk, (head * Lk + kb0) * d, rt.view(at('dkb'), nb * d));
         addInto(g.dv, (head * Lk + kb0) * dv, rt.view(at('dvb'), nb * dv));

@@ -51,7 +51,7 @@ export function windowBidirectionalForward(...args: Parameters<typeof bidirectio
   withKernel(() => bidirectionalPass(...args));
 }
 
-function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
+function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, beta: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
                            v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
   const rt = runtime();
   const e = rt.exports;
@@ -85,7 +85,7 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, s
         const keep = Math.max(0, Math.min(prev.end, kb0 + nb) - kb0);
         e.window_bidirectional_chunk(kind, at('x'), at('kb'), at('vb'), at('mask'), rows, nb, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon,
           cK, at('S32'), at('z32'), at('u'), at('h'), at('top'), at('hK'), at('c'), at('phi'), at('phiK'),
-          at('den'), at('Lg'), at('G'), kb0, Lk, pFirst, w, keep, kb0 - prev.kb0, at('out'));
+          at('den'), at('Lg'), at('G'), kb0, Lk, pFirst, w, beta, keep, kb0 - prev.kb0, at('out'));
         prev = { kb0, end: kb0 + nb };
         out.set(rt.view(at('out'), rows * dv), (head * Lq + i) * dv);
       }
@@ -98,12 +98,14 @@ export interface WindowCausalWorkspace {
   f: PreparedFeatures;
   C: number;
   w: number;
+  /** estimateLogScale β: the FAVOR+ part weighs e^β against the exact one. */
+  beta: number;
   dv: number;
   at: Record<string, number>;
   wt: number;
 }
 
-export function windowCausalWorkspace(f: PreparedFeatures, C: number, w: number, dv: number): WindowCausalWorkspace {
+export function windowCausalWorkspace(f: PreparedFeatures, C: number, w: number, beta: number, dv: number): WindowCausalWorkspace {
   const rt = runtime();
   const { mp, Mp, dim: d } = f;
   const band = C + w;
@@ -116,7 +118,7 @@ export function windowCausalWorkspace(f: PreparedFeatures, C: number, w: number,
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = Object.fromEntries(Object.entries(plan.offsets).map(([key, off]) => [key, base + (off as number)]));
-  return { f, C, w, dv, at, wt: writeProjection(rt, f, at.wt) };
+  return { f, C, w, beta, dv, at, wt: writeProjection(rt, f, at.wt) };
 }
 
 /** The state region of a workspace, for passes that need no persistent one. */
@@ -133,7 +135,7 @@ export function runWindowHead(ws: WindowCausalWorkspace, st: StatePointers, q: F
                               k: Float32Array, v: Float32Array, kOff: number, Lk: number,
                               mask: Uint8Array | undefined, maskOff: number, out: Float32Array, outOff: number): void {
   const rt = runtime();
-  const { f, at, C, w, dv, wt } = ws;
+  const { f, at, C, w, beta, dv, wt } = ws;
   const { dim: d, mp } = f;
   const e = rt.exports;
   const kind = f.map.id;
@@ -157,7 +159,7 @@ export function runWindowHead(ws: WindowCausalWorkspace, st: StatePointers, q: F
     writeRows(rt, k, v, mask, kOff, maskOff, Lk, d, dv, kb0, kb0 + nb, at.kb, at.vb, at.maskB);
     e.window_causal_chunk(kind, at.q, at.kLag, at.vLag, at.maskLag, at.kb, at.vb, at.maskB, rows, nb,
       d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon, at.u, at.phiQ, at.phiK, at.h, at.top, at.cK, at.den, at.A,
-      at.S32, at.z32, at.Lg, at.G, kb0, pFirst, w, at.out, st.S, st.z, st.run);
+      at.S32, at.z32, at.Lg, at.G, kb0, pFirst, w, beta, at.out, st.S, st.z, st.run);
     out.set(rt.view(at.out, rows * dv), (outOff + i) * dv);
   }
 }
@@ -167,11 +169,11 @@ export function windowCausalForward(...args: Parameters<typeof causalPass>): voi
   withKernel(() => causalPass(...args));
 }
 
-function causalPass(f: PreparedFeatures, chunk: number, window: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
+function causalPass(f: PreparedFeatures, chunk: number, window: number, beta: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
                     v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
   const { queries: Lq, keys: Lk, valueDim: dv } = s;
   const { w, C } = windowSizes(chunk, window, s);
-  const ws = windowCausalWorkspace(f, C, w, dv);
+  const ws = windowCausalWorkspace(f, C, w, beta, dv);
   const rt = runtime();
   const st = workspaceState(ws);
   for (let b = 0; b < s.batch; b++) {

@@ -68,20 +68,20 @@ export interface KernelExports {
                              d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
                              cK: number, S32: number, z32: number,
                              u: number, h: number, top: number, hK: number, cRow: number, phiQ: number, phiK: number,
-                             den: number, Lg: number, G: number, kb0: number, Lk: number, pFirst: number, w: number, keep: number, from: number,
+                             den: number, Lg: number, G: number, kb0: number, Lk: number, pFirst: number, w: number, beta: number, keep: number, from: number,
                              out: number): void;
   window_causal_chunk(kind: number, q: number, kLag: number, vLag: number, maskLag: number,
                       kb: number, vb: number, maskB: number, rows: number, nb: number,
                       d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
                       u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, den: number, A: number,
-                      S32: number, z32: number, Lg: number, G: number, kb0: number, pFirst: number, w: number,
+                      S32: number, z32: number, Lg: number, G: number, kb0: number, pFirst: number, w: number, beta: number,
                       out: number, S: number, z: number, run: number): void;
 
   /** decoder_step with the exact window (assembly/decoder/ring.ts): rings of the last w + 1 keys, t the position. */
   window_decoder_step(kind: number, q: number, k: number, v: number, count: number, d: number, dv: number, wt: number, m: number, mp: number,
                       hScale: number, a: number, eps: number,
                       u: number, phiQ: number, phiK: number, h: number, top: number, cRow: number, vd: number, acc: number,
-                      den: number, Lg: number, G: number, kLag: number, vLag: number, ringK: number, ringV: number, w: number, t: number,
+                      den: number, Lg: number, G: number, kLag: number, vLag: number, ringK: number, ringV: number, w: number, beta: number, t: number,
                       S: number, z: number, run: number, out: number): void;
 
   /** Backward of one bidirectional hybrid chunk (assembly/favor/window-backward.ts: its memory contract). */
@@ -92,7 +92,7 @@ export interface KernelExports {
                         den: number, Lg: number, G: number, E: number, tRow: number, fsRow: number,
                         gU: number, gam: number, dnum: number, dden: number, dphiQ: number, dphiK: number, du: number, dh: number,
                         tmpS: number, colSum: number, dS: number, dz: number,
-                        kb0: number, Lk: number, pFirst: number, w: number,
+                        kb0: number, Lk: number, pFirst: number, w: number, beta: number,
                         out: number, dq: number, dqx: number, dkx: number, dkb: number, dvb: number): void;
 
   /** Causal hybrid backward, forward sweep, one chunk (assembly/favor/window-backward.ts: its memory contract). */
@@ -102,7 +102,7 @@ export interface KernelExports {
                                  u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, den: number, A: number,
                                  S32: number, z32: number, Lg: number, G: number, E: number, tRow: number, fsRow: number,
                                  gU: number, gam: number, dnum: number, dden: number, dphiQ: number, du: number, dh: number, Bq: number,
-                                 kb0: number, pFirst: number, w: number, out: number, S: number, z: number, run: number,
+                                 kb0: number, pFirst: number, w: number, beta: number, out: number, S: number, z: number, run: number,
                                  dq: number, dqx: number, dkb: number, dvb: number): void;
 
   // whole-head drivers for the thread pool (assembly/threads/heads.ts)

@@ -7,7 +7,7 @@ import type { ResolvedShape } from '../arguments/shapes.ts';
 import { planWorkspace, runtime } from '../runtime/wasm.ts';
 import { allocate, at, copyHeadIn, rounds } from './threaded.ts';
 
-const DESCRIPTOR_WORDS = 40; // WINDOW_DESCRIPTOR_WORDS in assembly/threads/window-heads.ts
+const DESCRIPTOR_WORDS = 41; // WINDOW_DESCRIPTOR_WORDS in assembly/threads/window-heads.ts
 
 /** Byte offsets of one lane's regions: the head's inputs and output, the descriptor, and the scratch of either pass. */
 function laneLayout(f: PreparedFeatures, C: number, w: number, tile: number, s: ResolvedShape) {
@@ -24,7 +24,7 @@ function laneLayout(f: PreparedFeatures, C: number, w: number, tile: number, s: 
 }
 
 /** Every (batch, head) of a hybrid forward pass on the pool, w the effective window. */
-export function threadedWindowForward(pool: Pool, f: PreparedFeatures, chunk: number, w: number, causal: boolean, s: ResolvedShape,
+export function threadedWindowForward(pool: Pool, f: PreparedFeatures, chunk: number, w: number, beta: number, causal: boolean, s: ResolvedShape,
                                       q: Float32Array, k: Float32Array, v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
   const rt = runtime();
   const heads = s.batch * s.heads;
@@ -38,7 +38,7 @@ export function threadedWindowForward(pool: Pool, f: PreparedFeatures, chunk: nu
     const ranges: [number, Record<string, number>][] = [];
     for (let l = 0; l < lanes && first + l < heads; l++) {
       const r = at(mem.lane(l), layout.offsets);
-      writeDescriptor(r, f, C, w, causal, s, mask !== undefined, mem.wt);
+      writeDescriptor(r, f, C, w, beta, causal, s, mask !== undefined, mem.wt);
       jobs.push({ fn: 'head_window', args: [f.map.id, r.desc] });
       ranges.push([first + l, r]);
     }
@@ -49,14 +49,15 @@ export function threadedWindowForward(pool: Pool, f: PreparedFeatures, chunk: nu
 }
 
 /** The descriptor of one lane (word order of assembly/threads/window-heads.ts). */
-function writeDescriptor(r: Record<string, number>, f: PreparedFeatures, C: number, w: number, causal: boolean, s: ResolvedShape,
+function writeDescriptor(r: Record<string, number>, f: PreparedFeatures, C: number, w: number, beta: number, causal: boolean, s: ResolvedShape,
                          masked: boolean, wt: number): void {
   const rt = runtime();
   const words = [
     r.q, r.k, r.v, masked ? r.mask : 0, r.out, s.queries, s.keys, s.dim, s.valueDim, wt, f.m, f.mp, 0, 0, 0, C, w, causal ? 1 : 0,
     r.u, r.phi, r.h, r.top, r.c, r.tmpS, r.colSum, r.S, r.z, r.run, r.S32, r.z32,
-    r.hK, r.phiK, r.den, r.Lg, r.G, r.A, r.kLag, r.vLag, r.maskLag, r.phiQ,
+    r.hK, r.phiK, r.den, r.Lg, r.G, r.A, r.kLag, r.vLag, r.maskLag, r.phiQ, 0,
   ];
   new Uint32Array(rt.exports.memory.buffer, r.desc, DESCRIPTOR_WORDS).set(words);
   new Float32Array(rt.exports.memory.buffer, r.desc + 12 * 4, 3).set([f.hScale, f.a, f.epsilon]);
+  new Float32Array(rt.exports.memory.buffer, r.desc + 40 * 4, 1)[0] = beta; // BETA
 }
