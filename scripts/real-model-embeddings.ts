@@ -1,4 +1,4 @@
-// USE-lite's sentence embeddings with every one of its 8 heads replaced (scripts/use-lite-replaced.ts), against the
+// USE-lite's sentence embeddings with every one of its 8 heads replaced (scripts/use-lite/model.ts with an `attend` hook), against the
 // exact model's (scripts/use-lite/model.ts), on the held-out passages: the cosine of each passage's embedding to the
 // exact one, and whether each passage's replaced embedding retrieves the passage itself first among the exact
 // embeddings of the held-out set. The replacements run through the library in float32 (FavorAttention.forward);
@@ -9,9 +9,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FavorAttention, initSync, type FavorAttentionOptions } from '../src/index.ts';
-import { forward, loadUseLite, MAX_TOKENS, softmaxAttention } from './use-lite/model.ts';
+import { forward, loadUseLite, MAX_TOKENS, softmaxAttention, type Attend } from './use-lite/model.ts';
 import { Tokenizer } from './use-lite/tokenizer.ts';
-import { embedWith, type Attend } from './use-lite-replaced.ts';
 
 const here = dirname(new URL(import.meta.url).pathname);
 const { values: flags } = parseArgs({
@@ -70,7 +69,7 @@ console.log(`${held.length} held-out passages (${held.map((ids) => ids.length).j
 console.log('| heads replaced by | cosine to exact: mean | min | retrieves itself first |');
 console.log('|---|---|---|---|');
 for (const [name, attend] of variants) {
-  const emb = held.map((ids) => embedWith(model, ids, attend));
+  const emb = held.map((ids) => forward(model, ids, attend).embedding);
   const cos = emb.map((e, i) => cosine(e, exact[i]));
   const firsts = emb.filter((e, i) => exact.every((x, j) => j === i || cosine(e, x) < cosine(e, exact[i]))).length;
   console.log(`| ${name} | ${(cos.reduce((a, b) => a + b, 0) / cos.length).toFixed(4)} | ${Math.min(...cos).toFixed(4)} | ${firsts} of ${held.length} |`);

@@ -167,8 +167,14 @@ function columns(x: Float64Array, n: number, stride: number, from: number, width
   return y;
 }
 
-/** The model's forward pass on token ids (at most MAX_TOKENS), keeping every head's Q, K, V. */
-export function forward(model: UseLite, ids: number[]): ForwardResult {
+/** One head's attention: q, k, v [n, dh] (q before the 1/√dh scale) → [n, dh]; layer and head say which. */
+export type Attend = (q: Float64Array, k: Float64Array, v: Float64Array, n: number, dh: number, layer: number, head: number) => ArrayLike<number>;
+
+/**
+ * The model's forward pass on token ids (at most MAX_TOKENS), keeping every head's Q, K, V. `attend` computes
+ * each head's attention: exact softmax by default, or a replacement (scripts/real-model-embeddings.ts).
+ */
+export function forward(model: UseLite, ids: number[], attend: Attend = softmaxAttention): ForwardResult {
   const n = Math.min(ids.length, MAX_TOKENS);
   const half = model.inverseTimescales.length;
   const d0 = 2 * half; // embedding width = the timing signal's (sin ‖ cos); the table has 2 rows beyond the vocabulary
@@ -183,7 +189,7 @@ export function forward(model: UseLite, ids: number[]): ForwardResult {
     }
   }
   const heads: HeadInputs[][] = [];
-  for (const layer of model.layers) {
+  for (const [l, layer] of model.layers.entries()) {
     const width = layer.heads * layer.headDim;
     const qkv = dense(layerNorm(x, n, layer.norm), n, layer.qkv, layer.qkvBias);
     const mixed = new Float64Array(n * width);
@@ -196,8 +202,8 @@ export function forward(model: UseLite, ids: number[]): ForwardResult {
         v: columns(qkv, n, 3 * width, 2 * width + at, layer.headDim),
       };
       layerHeads.push(head);
-      const o = softmaxAttention(head.q, head.k, head.v, n, layer.headDim);
-      for (let i = 0; i < n; i++) mixed.set(o.subarray(i * layer.headDim, (i + 1) * layer.headDim), i * width + at);
+      const o = attend(head.q, head.k, head.v, n, layer.headDim, l, h);
+      for (let i = 0; i < n; i++) for (let t = 0; t < layer.headDim; t++) mixed[i * width + at + t] = o[i * layer.headDim + t];
     }
     heads.push(layerHeads);
     const attended = dense(mixed, n, layer.out, layer.outBias);
