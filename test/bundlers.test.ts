@@ -21,9 +21,12 @@ import type { SmokeResult } from './runtimes/smoke.js';
 
 /**
  * Minified esbuild bundle of the one-thread app (test/bundlers/app/src/size-one-thread.js), in bytes:
- * measured 148 624 (gzip 58 141) with esbuild 0.28.2, plus 10 %. Before threads were opt-in it was 268 kB.
+ * measured 218 700 (gzip 88 900) with esbuild 0.28.2, plus 10 %. Of it, 162 kB are the two inlined wasm builds
+ * (baseline and relaxed, 60.7 kB each as base64). History: 148 624 / 58 141 when threads became opt-in (before
+ * that 268 kB); then hybrid attention, learned feature maps and structured projections grew each wasm build
+ * from 43 to 60.7 kB and the JavaScript by about 20 kB.
  */
-const ONE_THREAD_BUDGET = { minified: 163_500, gzip: 64_000 };
+const ONE_THREAD_BUDGET = { minified: 240_600, gzip: 97_800 };
 
 interface AppResult extends SmokeResult {
   info: { build: string; threads: number; threadFallback?: string };
