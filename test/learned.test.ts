@@ -182,6 +182,12 @@ test('withProjection: the same configuration with an explicit matrix', () => {
   const [q, k, v] = [randn(36, 1), randn(36, 2), randn(36, 3)];
   assert.ok(copy.forward(q, k, v, s).every((x, i) => Object.is(x, attn.forward(q, k, v, s)[i])));
   throwsCode(() => attn.withProjection(new Float32Array(7)), 'INVALID_LENGTH');
+  // hybrid options come along: window, key centring and β (bit-identical outputs)
+  const hybrid = new FavorAttention({ dim: 4, features: 6, kernel: 'softmax-hyperbolic-normalized', seed: 3, window: 2, centerKeys: true, estimateLogScale: 0.5 });
+  const hybridCopy = hybrid.withProjection(hybrid.projection);
+  assert.equal([hybridCopy.window, hybridCopy.estimateLogScale], [2, 0.5]);
+  const want = hybrid.forward(q, k, v, s);
+  assert.ok(hybridCopy.forward(q, k, v, s).every((x, i) => Object.is(x, want[i])));
 });
 
 test('normalized kernel in the decoder: prefill, steps and a saved state continue the parallel causal forward', () => {

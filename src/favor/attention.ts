@@ -314,12 +314,14 @@ export class FavorAttention {
   }
 
   /**
-   * A new FavorAttention with this one's kernel, causal, epsilon and chunk size and the explicit projection
-   * `w` (m × dim; copied): e.g. a fitted or trained matrix (fitFeatureMap, the tfjs op's projection input).
+   * A new FavorAttention with this one's configuration (kernel, causal, epsilon, chunk size, window, key
+   * centring, estimateLogScale) and the explicit projection `w` (m × dim; copied): e.g. a fitted or trained
+   * matrix (fitFeatureMap, the tfjs op's projection input).
    */
   withProjection(w: Float32Array): FavorAttention {
     return new FavorAttention({ dim: this.dim, kernel: this.kernel, causal: this.causal, epsilon: this.epsilon,
-                                chunkSize: this.chunkOption, projection: w });
+                                chunkSize: this.chunkOption, projection: w, window: this.window,
+                                centerKeys: this.centering, estimateLogScale: this.estimateLogScale });
   }
 
   /** The projection, for the gradient options; INVALID_OPTION without one. */
