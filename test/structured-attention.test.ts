@@ -144,4 +144,21 @@ test('threads: 2 threads give the one-thread results (bit for bit per whole head
   }
 });
 
+
+test('hybrid attention (window, centring, β) on a structured projection: as the same hybrid on the materialized W (≤ 1e-5)', () => {
+  // the window kernels project through project_rows too; the explicit matrix takes the GEMM, the same W
+  const hybridCases: [Case, boolean][] = [[CASES[1], false], [CASES[2], true], [CASES[3], false]];
+  hybridCases.forEach(([c, causal], n) => {
+    const s = causal ? { ...c.shape, keys: c.shape.queries } : c.shape;
+    const { q, k, v } = attentionInputs(s, 40 + n);
+    const keyMask = c.masked ? mask(s) : undefined;
+    const options = { dim: s.dim, features: c.features, kernel: c.kernel, causal, chunkSize: c.chunkSize, window: 5,
+                      estimateLogScale: 0.25, centerKeys: causal ? new Float32Array(s.dim).fill(0.1) : true };
+    const structured = new FavorAttention({ ...options, projection: 'structured', seed: 3 });
+    const dense = new FavorAttention({ ...options, projection: structured.projection });
+    const got = structured.forward(q, k, v, s, { keyMask });
+    const want = dense.forward(q, k, v, s, { keyMask });
+    assert.ok(relError(got, want) <= FIDELITY, `case ${n}: ${relError(got, want)}`);
+  });
+});
 test.run();
