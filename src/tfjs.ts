@@ -11,7 +11,8 @@
 // synchronously (a pipeline stall) and upload the result. Tensors are float32, [batch, heads, seq, dim].
 // Import 'performer-wasm' and call init() (or initSync()) before the first op.
 import * as tf from '@tensorflow/tfjs-core';
-import { FavorAttention, type FavorAttentionOptions } from './favor/attention.ts';
+import { FavorAttention } from './favor/attention.ts';
+import type { FavorAttentionOptions } from './favor/options.ts';
 import { PerformerError } from './arguments/errors.ts';
 import { exactAttention as exactForward } from './exact/exact.ts';
 import { exactAttentionBackward } from './exact/exact-backward.ts';
