@@ -8,7 +8,7 @@ export { exactAttentionBackward, type ExactAttentionBackwardOptions, type ExactA
 export { FavorAttention } from './favor/attention.ts';
 export type { DecoderOptions, FavorAttentionOptions, FavorBackwardOptions, FavorForwardOptions, FeatureRows } from './favor/options.ts';
 export type { FeatureGradients } from './favor/feature-gradients.ts';
-export { fitFeatureMap, type FitFeatureMapOptions, type FitProgress, type FitResult, type FitSample, type FittableKernel, type FittedMapOptions } from './favor/fit.ts';
+export { fitFeatureMap, type FitFeatureMapOptions, type FitProgress, type FitResult, type FitSample, type FittableKernel, type FittedMapOptions } from './fit/fit.ts';
 export type { Gradients } from './favor/backward.ts';
 export { FavorDecoder } from './decoder/decoder.ts';
 export type { KernelName } from './favor/kernels.ts';

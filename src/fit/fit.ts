@@ -1,7 +1,7 @@
 // fitFeatureMap: fits the projection W of a feature map to one attention head from sample Q/K(/V)
 // windows, with Adam on the package's own gradients (FavorAttention.features / featuresBackward, no tfjs).
 // The loss and its gradient: fit-loss.ts; the method and its caveats: docs/learned-feature-maps.md.
-import { FavorAttention } from './attention.ts';
+import { FavorAttention } from '../favor/attention.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { checkBoolean, checkChoice, checkOptions, checkSize, describe } from '../arguments/validate.ts';
 import { checkCount, checkPositive, checkSamples, keyShift, shifted, splitSamples } from './fit-arguments.ts';
