@@ -11,13 +11,14 @@ import { rounds } from '../src/threads/threaded.ts';
 import { runtime } from '../src/runtime/wasm.ts';
 import { registerThreads, threadsPart } from '../src/runtime/threads-registry.ts';
 import { assertBuilt, ROOT } from './runtimes/harness.ts';
+import { runThreadCase, type ThreadCase } from './support/thread-case.ts';
 import { allFinite, randn, relError } from './support/data.ts';
 import { throwsCode } from './support/expect.ts';
 
 // A split head sums keys in two parts and merges them in float64: the same numbers in another order.
 const SPLIT = 1e-6;
 
-interface Case { batch: number; heads: number; queries: number; keys: number; dim: number; valueDim: number; causal: boolean; kernel: string; masked?: boolean }
+type Case = ThreadCase;
 
 const CASES: Case[] = [
   { batch: 2, heads: 4, queries: 300, keys: 300, dim: 16, valueDim: 8, causal: false, kernel: 'softmax' },
@@ -33,16 +34,7 @@ const CASES: Case[] = [
   { batch: 2, heads: 35, queries: 20, keys: 24, dim: 4, valueDim: 3, causal: false, kernel: 'softmax', masked: true }, // 70 heads: > 64 job slots
 ];
 
-function run(c: Case) {
-  const bh = c.batch * c.heads;
-  const q = randn(bh * c.queries * c.dim, 1, 0.5);
-  const k = randn(bh * c.keys * c.dim, 2, 0.5);
-  const v = randn(bh * c.keys * c.valueDim, 3);
-  const keyMask = c.masked ? new Uint8Array(c.batch * c.keys).map((_, i) => (i % 7 === 3 ? 0 : 1)) : undefined;
-  const attn = new FavorAttention({ dim: c.dim, features: 40, kernel: c.kernel as never, causal: c.causal, seed: 4, chunkSize: 64 });
-  const { batch, heads, queries, keys, dim, valueDim } = c;
-  return attn.forward(q, k, v, { batch, heads, queries, keys, dim, valueDim }, { keyMask });
-}
+const run = runThreadCase;
 
 test('threads: 2 threads give the one-thread results', async () => {
   initSync(undefined, { relaxedSimd: false });

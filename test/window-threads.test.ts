@@ -4,11 +4,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import './support/setup.ts';
 import '../src/threads/index.ts'; // the thread pool is opt-in
-import { FavorAttention, init, initSync, runtimeInfo } from '../src/index.ts';
+import { init, initSync, runtimeInfo } from '../src/index.ts';
 import { rounds } from '../src/threads/threaded.ts';
-import { allFinite, randn } from './support/data.ts';
+import { runThreadCase, type ThreadCase } from './support/thread-case.ts';
+import { allFinite } from './support/data.ts';
 
-interface Case { batch: number; heads: number; queries: number; keys: number; dim: number; valueDim: number; causal: boolean; window: number; kernel: string; masked?: boolean }
+type Case = ThreadCase;
 
 const CASES: Case[] = [
   { batch: 2, heads: 4, queries: 300, keys: 300, dim: 16, valueDim: 8, causal: false, window: 8, kernel: 'softmax' },
@@ -20,16 +21,7 @@ const CASES: Case[] = [
   { batch: 2, heads: 2, queries: 90, keys: 90, dim: 6, valueDim: 3, causal: true, window: 500, kernel: 'softmax' }, // every key exact
 ];
 
-function run(c: Case) {
-  const bh = c.batch * c.heads;
-  const q = randn(bh * c.queries * c.dim, 1, 0.5);
-  const k = randn(bh * c.keys * c.dim, 2, 0.5);
-  const v = randn(bh * c.keys * c.valueDim, 3);
-  const keyMask = c.masked ? new Uint8Array(c.batch * c.keys).map((_, i) => (i % 7 === 3 ? 0 : 1)) : undefined;
-  const attn = new FavorAttention({ dim: c.dim, features: 40, kernel: c.kernel as never, causal: c.causal, seed: 4, chunkSize: 64, window: c.window });
-  const { batch, heads, queries, keys, dim, valueDim } = c;
-  return attn.forward(q, k, v, { batch, heads, queries, keys, dim, valueDim }, { keyMask });
-}
+const run = runThreadCase;
 
 test('window threads: 2 threads give the one-thread results, bit for bit (also one head per round)', async () => {
   initSync(undefined, { relaxedSimd: false });
