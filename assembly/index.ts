@@ -4,7 +4,8 @@ export { vexp, vsincos } from './linalg/math';
 export { gemm_nn, gemm_nn_packed, gemm_nt, gemm_pack_b, gemm_tn, gemm_tn_packed } from './linalg/gemm';
 export { exact_attention, exact_scratch_bytes } from './exact/exact';
 export { feature_map, feature_row_stats } from './favor/features';
-export { favor_accumulate, favor_readout, favor_state_to_f32, project_rows } from './favor/favor';
+export { favor_accumulate_chunk, favor_state_to_f32, project_rows } from './favor/favor';
+export { favor_accumulate, favor_bidirectional, favor_readout } from './favor/bidirectional';
 
 /** First free byte of linear memory: static data (lookup tables) lives below it and must never be written. */
 export function heapBase(): usize {
@@ -12,7 +13,7 @@ export function heapBase(): usize {
 }
 export { favor_causal_chunk } from './favor/causal';
 export { decoder_step } from './decoder/decoder';
-export { head_accumulate, head_bidirectional, head_causal, head_readout, state_clear, state_merge } from './threads/heads';
+export { head_accumulate, head_causal, state_clear, state_merge } from './threads/heads';
 export { favor_backward_keys, favor_backward_queries, favor_causal_backward_forward, favor_causal_backward_reverse, feature_backward, suffix_to_state_grad } from './favor/backward';
 export { projection_gradient } from './favor/projection-grad';
 export { exact_attention_backward, exact_backward_scratch_bytes } from './exact/exact-backward';

@@ -24,7 +24,7 @@ const want = {
   causal: causal.forward(q, k, v, shape),
   exact: exactAttention(q, k, v, shape, { causal: true }),
 };
-const kLong = randn(4 * 45 * 8, 5, 0.5); // 45 keys for 40 queries: a prefix of 5 keys goes through favor_accumulate
+const kLong = randn(4 * 45 * 8, 5, 0.5); // 45 keys for 40 queries: a prefix of 5 keys goes through favor_accumulate_chunk
 const vLong = randn(4 * 45 * 5, 6);
 const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
 
@@ -88,11 +88,11 @@ test('a genuine out-of-bounds trap in every kernel entry: KERNEL_FAULT, then cor
   const cases: [string, KernelName, number, () => unknown][] = [
     // [what, export, argument index of a pointer it writes or reads, the call]
     ['exactAttention (exact_attention out)', 'exact_attention', 3, () => exactAttention(q, k, v, shape, { causal: true })],
-    ['forward (favor_accumulate z)', 'favor_accumulate', 20, () => bi.forward(q, k, v, shape)],
-    ['forward (favor_readout out)', 'favor_readout', 18, () => bi.forward(q, k, v, shape)],
+    ['forward (favor_accumulate ws)', 'favor_accumulate', 2, () => bi.forward(q, k, v, shape)],
+    ['forward (favor_readout pass)', 'favor_readout', 1, () => bi.forward(q, k, v, shape)],
     ['forward (favor_state_to_f32 S32)', 'favor_state_to_f32', 2, () => bi.forward(q, k, v, shape)],
     ['causal forward (favor_causal_chunk out)', 'favor_causal_chunk', 24, () => causal.forward(q, k, v, shape)],
-    ['causal forward, a key prefix (favor_accumulate z)', 'favor_accumulate', 20, () => causal.forward(q, kLong, vLong, { ...shape, keys: 45 })],
+    ['causal forward, a key prefix (favor_accumulate_chunk z)', 'favor_accumulate_chunk', 20, () => causal.forward(q, kLong, vLong, { ...shape, keys: 45 })],
   ];
   for (const [what, name, arg, call] of cases) {
     const old = inject(name, outOfBounds(arg));
@@ -175,7 +175,7 @@ test('a RuntimeError or RangeError thrown inside a kernel section is a fault too
 
 test('twenty faults in a row, each recovered; memory starts fresh', () => {
   for (let i = 0; i < 20; i++) {
-    const old = inject(i % 2 ? 'favor_accumulate' : 'exact_attention', outOfBounds(i % 2 ? 20 : 3));
+    const old = inject(i % 2 ? 'favor_accumulate' : 'exact_attention', outOfBounds(i % 2 ? 2 : 3));
     expectFault(() => (i % 2 ? bi.forward(q, k, v, shape) : exactAttention(q, k, v, shape, { causal: true })), old, `fault ${i}`);
     assert.ok(memoryBytes() <= old.exports.memory.buffer.byteLength, 'the new instance has not grown past the old one');
   }

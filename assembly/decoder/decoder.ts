@@ -2,8 +2,8 @@
 // sequences (batch × heads) has its own state: S (Mp × dv f64) at S + r·Mp·dv·8, z (Mp f64) at
 // z + r·Mp·8, and its key stabilizer c (f64) at run + r·8. Cost per token O(M·(d + dv)), whatever the position.
 // q, k: count × d; v, out: count × dv. cRow: count f32 scratch; vd, acc: dv f64 scratch each.
-import { feature_map, feature_row_stats, isTwoBlock } from '../favor/features';
-import { queryFeatures, project_rows } from '../favor/favor';
+import { mapFeaturesOf, rowStatsOf, isTwoBlock } from '../favor/features';
+import { queryFeatures, projectRowsOf } from '../favor/favor';
 import { carry, rescaleState } from '../favor/state';
 
 export function decoder_step(kind: i32, q: usize, k: usize, v: usize, count: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
@@ -26,8 +26,8 @@ export function decoderKeys(kind: i32, k: usize, count: i32, d: i32, dv: i32, wt
                             u: usize, phiK: usize, h: usize, top: usize, cRow: usize, S: usize, z: usize, run: usize): void {
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
   const stateBytes = <usize>(Mp * dv) << 3;
-  project_rows(k, count, d, wt, mp, u);
-  feature_row_stats(kind, k, u, count, d, m, mp, hScale, h, top);
+  projectRowsOf(k, count, d, wt, mp, u);
+  rowStatsOf(kind, k, u, count, d, m, mp, hScale, h, top);
   for (let r = 0; r < count; r++) {
     const runPtr = run + (<usize>r << 3);
     const cOld = <f32>load<f64>(runPtr);
@@ -38,7 +38,7 @@ export function decoderKeys(kind: i32, k: usize, count: i32, d: i32, dv: i32, wt
     }
     store<f32>(cRow + (<usize>r << 2), cNew);
   }
-  feature_map(kind, u, count, m, mp, h, cRow, a, eps, phiK);
+  mapFeaturesOf(kind, u, count, m, mp, h, cRow, a, eps, phiK);
 }
 
 /** updateAndReadParts, then out = num / den in f32 (the denominator guarded, the result clamped to the f32 range). */

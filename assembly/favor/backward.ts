@@ -9,8 +9,8 @@
 // and, causally, the same sums restricted to j ≤ i (assembly/favor/causal.ts for the scales exp(c_j − c_i)).
 // Memory contract as in favor.ts and causal.ts; every gradient buffer is f32 unless said.
 import { causal_chunk_read, causal_chunk_update, scaleRow, trilScaled } from './causal';
-import { queryFeatures, project_rows } from './favor';
-import { ABS, ELU1, EXP, feature_map, feature_row_stats, GELU, HYPERBOLIC, isTwoBlock, NORMALIZED, POSITIVE, RELU, TRIG } from './features';
+import { queryFeatures, projectRowsOf } from './favor';
+import { ABS, ELU1, EXP, mapFeaturesOf, rowStatsOf, GELU, HYPERBOLIC, isTwoBlock, NORMALIZED, POSITIVE, RELU, TRIG } from './features';
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { exp4 } from '../linalg/math';
 import { normalizedRowGradient } from './normalized';
@@ -145,9 +145,9 @@ export function favor_backward_keys(kind: i32, k: usize, v: usize, mask: usize, 
                                     u: usize, phi: usize, h: usize, top: usize, dphi: usize, du: usize, dh: usize,
                                     dk: usize, dvOut: usize): void {
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
-  project_rows(k, rows, d, wt, mp, u);
-  feature_row_stats(kind, k, u, rows, d, m, mp, hScale, h, top);
-  feature_map(kind, u, rows, m, mp, h, cRow, a, eps, phi);
+  projectRowsOf(k, rows, d, wt, mp, u);
+  rowStatsOf(kind, k, u, rows, d, m, mp, hScale, h, top);
+  mapFeaturesOf(kind, u, rows, m, mp, h, cRow, a, eps, phi);
   zeroMaskedRows(phi, mask, rows, Mp);
   gemm_nn(phi, dS32, dvOut, rows, dv, Mp, Mp, dv, dv, 0);
   gemm_nt(v, dS32, dphi, rows, Mp, dv, dv, dv, Mp, 0);
@@ -286,9 +286,9 @@ export function favor_causal_backward_reverse(kind: i32, q: usize, k: usize, v: 
   const cFirst = load<f32>(cK);
   // queries first, then keys (so that u, h, top hold the keys' values for their feature backward)
   queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
-  project_rows(k, rows, d, wt, mp, u);
-  feature_row_stats(kind, k, u, rows, d, m, mp, hScale, h, top);
-  feature_map(kind, u, rows, m, mp, h, cK, a, eps, phiK);
+  projectRowsOf(k, rows, d, wt, mp, u);
+  rowStatsOf(kind, k, u, rows, d, m, mp, hScale, h, top);
+  mapFeaturesOf(kind, u, rows, m, mp, h, cK, a, eps, phiK);
   zeroMaskedRows(phiK, mask, rows, Mp);
   const grows = cFirst != load<f32>(cK + (<usize>(rows - 1) << 2));
   // within the chunk

@@ -6,8 +6,8 @@
 //   num_i = exp(c_prev − c_i)·φ(q_i)ᵀS + Σ_{j≤i} exp(c_j − c_i)·(φ(q_i)ᵀφ(k_j))·v_j,  den_i likewise,
 // where every exp(·) ≤ 1. The state then moves to c_last (the chunk's last c) before Φ_Kᵀ·V is added.
 // Memory contract as in favor.ts; A is rows × rows, cK and den are one f32 per row.
-import { feature_map, feature_row_stats, isTwoBlock } from './features';
-import { queryFeatures, project_rows } from './favor';
+import { mapFeaturesOf, rowStatsOf, isTwoBlock } from './features';
+import { queryFeatures, projectRowsOf } from './favor';
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { hsum } from '../linalg/simd';
 import { addChunkToState, carry, divideRow, dot, rescaleState, stateToF32, zeroMaskedRows } from './state';
@@ -66,14 +66,14 @@ export function causal_chunk_parts(kind: i32, q: usize, k: usize, v: usize, rows
 /** Keys of a causal chunk: cK[j] = the running maximum of key exponents up to j (from cPrev), φ(k_j) at cK[j]. */
 export function keyFeaturesCausal(kind: i32, k: usize, rows: i32, d: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
                                   mask: usize, u: usize, h: usize, top: usize, cK: usize, phiK: usize, cPrev: f32): void {
-  project_rows(k, rows, d, wt, mp, u);
-  feature_row_stats(kind, k, u, rows, d, m, mp, hScale, h, top);
+  projectRowsOf(k, rows, d, wt, mp, u);
+  rowStatsOf(kind, k, u, rows, d, m, mp, hScale, h, top);
   let c = cPrev;
   for (let j = 0; j < rows; j++) {
     if (!mask || load<u8>(mask + j)) c = max(c, load<f32>(top + (<usize>j << 2)));
     store<f32>(cK + (<usize>j << 2), c);
   }
-  feature_map(kind, u, rows, m, mp, h, cK, a, eps, phiK);
+  mapFeaturesOf(kind, u, rows, m, mp, h, cK, a, eps, phiK);
   zeroMaskedRows(phiK, mask, rows, isTwoBlock(kind) ? 2 * mp : mp);
 }
 

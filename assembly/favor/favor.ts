@@ -9,9 +9,10 @@
 // c, tmpS, colSum are the caller's scratch of sizes rows·mp, rows·Mp, rows, rows, rows, Mp·dv, Mp. S and z are
 // f64. mask is 0 or one byte per row (nonzero = keep). The one-block kernels (Mp = mp) write φ over u, which
 // is not read after φ (a smaller working set in cache), and leave phi unused.
-import { feature_map, feature_row_stats, isTwoBlock } from './features';
+import { mapFeaturesOf, rowStatsOf, isTwoBlock } from './features';
 import { gemm_nn, gemm_nn_packed, gemm_tn } from '../linalg/gemm';
 import { addChunkToState, divideRow, dot, rescaleState, stateToF32, zeroMaskedRows } from './state';
+import { FeatureMap, Workspace } from '../descriptors';
 import { PROJECTION_STRUCTURED, project_structured, projectionDescriptor } from '../projection/structured';
 
 /**
@@ -19,7 +20,12 @@ import { PROJECTION_STRUCTURED, project_structured, projectionDescriptor } from 
  * so (assembly/projection/structured.ts), else from the packed Wᵀ after wt; without projection, u = X
  * padded to mp columns.
  */
-export function project_rows(x: usize, rows: i32, d: i32, wt: usize, mp: i32, u: usize): void {
+export function project_rows(fm: FeatureMap, x: usize, rows: i32, u: usize): void {
+  projectRowsOf(x, rows, fm.dim, fm.wt, fm.mp, u);
+}
+
+/** projectRowsOf for a projection region at wt (0: none) of d × mp. */
+export function projectRowsOf(x: usize, rows: i32, d: i32, wt: usize, mp: i32, u: usize): void {
   if (wt) {
     const desc = projectionDescriptor(wt, d, mp);
     if (load<i32>(desc) == PROJECTION_STRUCTURED) {
@@ -38,9 +44,9 @@ export function project_rows(x: usize, rows: i32, d: i32, wt: usize, mp: i32, u:
 /** Query features: projection, row statistics, and φ with each row stabilized by its own largest exponent (top). */
 export function queryFeatures(kind: i32, x: usize, rows: i32, d: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
                               u: usize, h: usize, top: usize, phi: usize): void {
-  project_rows(x, rows, d, wt, mp, u);
-  feature_row_stats(kind, x, u, rows, d, m, mp, hScale, h, top);
-  feature_map(kind, u, rows, m, mp, h, top, a, eps, phi);
+  projectRowsOf(x, rows, d, wt, mp, u);
+  rowStatsOf(kind, x, u, rows, d, m, mp, hScale, h, top);
+  mapFeaturesOf(kind, u, rows, m, mp, h, top, a, eps, phi);
 }
 
 /**
@@ -48,13 +54,13 @@ export function queryFeatures(kind: i32, x: usize, rows: i32, d: i32, wt: usize,
  * grows: when this chunk's largest exponent passes it, S and z are first rescaled by exp(c_old − c_new).
  * Masked rows are left out of the stabilizer, of S and of z.
  */
-export function favor_accumulate(kind: i32, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
+export function favor_accumulate_chunk(kind: i32, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
                                  hScale: f32, a: f32, eps: f32, mask: usize,
                                  u: usize, phi: usize, h: usize, top: usize, c: usize, tmpS: usize, colSum: usize,
                                  S: usize, z: usize, run: usize): void {
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
-  project_rows(k, rows, d, wt, mp, u);
-  feature_row_stats(kind, k, u, rows, d, m, mp, hScale, h, top);
+  projectRowsOf(k, rows, d, wt, mp, u);
+  rowStatsOf(kind, k, u, rows, d, m, mp, hScale, h, top);
   let chunkMax: f32 = -Infinity;
   for (let i = 0; i < rows; i++) {
     if (mask && !load<u8>(mask + i)) continue;
@@ -69,10 +75,16 @@ export function favor_accumulate(kind: i32, k: usize, v: usize, rows: i32, d: i3
   const cNow = <f32>load<f64>(run);
   for (let i = 0; i < rows; i++) store<f32>(c + (<usize>i << 2), cNow);
   if (Mp == mp) phi = u;
-  feature_map(kind, u, rows, m, mp, h, c, a, eps, phi);
+  mapFeaturesOf(kind, u, rows, m, mp, h, c, a, eps, phi);
   zeroMaskedRows(phi, mask, rows, Mp);
   gemm_tn(phi, v, tmpS, Mp, dv, rows, Mp, dv, dv, 0);
   addChunkToState(S, z, tmpS, phi, rows, Mp, dv, colSum);
+}
+
+/** One chunk of keys and values into the lane's state (favor_accumulate_chunk, with fm and ws). */
+export function accumulateChunk(fm: FeatureMap, ws: Workspace, k: usize, v: usize, mask: usize, rows: i32, dv: i32): void {
+  favor_accumulate_chunk(fm.kind, k, v, rows, fm.dim, dv, fm.wt, fm.m, fm.mp, fm.hScale, fm.a, fm.eps, mask,
+                         ws.u, ws.phi, ws.h, ws.top, ws.c, ws.tmpS, ws.colSum, ws.S, ws.z, ws.run);
 }
 
 /** S32 = S, z32 = z (f64 → f32), before the read-out. */
@@ -85,13 +97,12 @@ export function favor_state_to_f32(S: usize, z: usize, S32: usize, z32: usize, M
  * largest exponent (a constant per query cancels). The denominator is kept at least DEN_FLOOR in
  * magnitude, so a query that sees nothing (den = 0, then also num = 0) gets zeros.
  */
-export function favor_readout(kind: i32, q: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
-                              hScale: f32, a: f32, eps: f32,
-                              u: usize, phi: usize, h: usize, top: usize, c: usize,
-                              S32: usize, z32: usize, out: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
-  if (Mp == mp) phi = u;
-  queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phi);
+export function readoutChunk(fm: FeatureMap, ws: Workspace, q: usize, out: usize, rows: i32, dv: i32): void {
+  const Mp = fm.Mp;
+  const phi = Mp == fm.mp ? ws.u : ws.phi;
+  queryFeatures(fm.kind, q, rows, fm.dim, fm.wt, fm.m, fm.mp, fm.hScale, fm.a, fm.eps, ws.u, ws.h, ws.top, phi);
+  const S32 = ws.S32;
+  const z32 = ws.z32;
   gemm_nn(phi, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
   for (let i = 0; i < rows; i++) {
     const den = dot(phi + (<usize>(i * Mp) << 2), z32, Mp);

@@ -8,6 +8,7 @@
 import { EXP2_CONSTANTS, exp2negWith, exp4, LOG2E, sincos4 } from '../linalg/math';
 import { hmax, madd } from '../linalg/simd';
 import { normalizedRowStats } from './normalized';
+import { FeatureMap } from '../descriptors';
 
 export const POSITIVE = 0;
 export const HYPERBOLIC = 1;
@@ -94,7 +95,7 @@ export const NORMALIZED = 8;
  * positive max_r u_r − h, hyperbolic max_r |u_r| − h, trig h, exp max(0, max_r u_r), others 0.
  * Normalized: u is shifted in place, h is the mean of the two log-sum-exps and top is 0 (normalized.ts).
  */
-export function feature_row_stats(kind: i32, x: usize, u: usize, rows: i32, d: i32, m: i32, mp: i32,
+export function rowStatsOf(kind: i32, x: usize, u: usize, rows: i32, d: i32, m: i32, mp: i32,
                                   hScale: f32, h: usize, top: usize): void {
   if (kind == NORMALIZED) {
     normalizedRowStats(u, rows, m, mp, h, top);
@@ -124,7 +125,7 @@ export function feature_row_stats(kind: i32, x: usize, u: usize, rows: i32, d: i
  *   relu, elu1, abs, gelu   a·f(u_r) + eps          (gelu: tanh approximation)
  *   exp         a·exp(u_r − c) + eps·exp(−c)
  */
-export function feature_map(kind: i32, u: usize, rows: i32, m: i32, mp: i32, h: usize, c: usize,
+export function mapFeaturesOf(kind: i32, u: usize, rows: i32, m: i32, mp: i32, h: usize, c: usize,
                             a: f32, eps: f32, phi: usize): void {
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
   const log2a = Math.log2(<f64>a);
@@ -233,4 +234,14 @@ function mapPointwise(kind: i32, urow: usize, prow: usize, m: i32, mp: i32, a: f
     const y = madd(pointwise(kind, v128.load(urow + off)), scale, floor);
     v128.store(prow + off, keepLanes(y, r, full, m));
   }
+}
+
+/** Row statistics (rowStatsOf) of `rows` rows x (rows × d) and their projection u, for the feature map fm. */
+export function feature_row_stats(fm: FeatureMap, x: usize, u: usize, rows: i32, h: usize, top: usize): void {
+  rowStatsOf(fm.kind, x, u, rows, fm.dim, fm.m, fm.mp, fm.hScale, h, top);
+}
+
+/** φ of `rows` projected rows u (mapFeaturesOf) for the feature map fm, row i stabilized by c[i]. */
+export function feature_map(fm: FeatureMap, u: usize, rows: i32, h: usize, c: usize, phi: usize): void {
+  mapFeaturesOf(fm.kind, u, rows, fm.m, fm.mp, h, c, fm.a, fm.eps, phi);
 }

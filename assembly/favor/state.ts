@@ -8,6 +8,13 @@
   return <f32>Math.exp(<f64>from - <f64>to);
 }
 
+/** Empties a state: S = 0, z = 0, c = −∞. */
+export function clearState(S: usize, z: usize, run: usize, Mp: i32, dv: i32): void {
+  memory.fill(S, 0, <usize>(Mp * dv) << 3);
+  memory.fill(z, 0, <usize>Mp << 3);
+  store<f64>(run, -Infinity);
+}
+
 /** S *= factor, z *= factor. */
 export function rescaleState(S: usize, z: usize, Mp: i32, dv: i32, factor: f64): void {
   const f = f64x2.splat(factor);

@@ -19,8 +19,8 @@
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { addOuter, blockGradient, feature_backward, weightedColumnSum } from './backward';
 import { causal_chunk_parts, causal_chunk_update, scaleRow } from './causal';
-import { feature_map, feature_row_stats, isTwoBlock } from './features';
-import { project_rows, queryFeatures } from './favor';
+import { mapFeaturesOf, rowStatsOf, isTwoBlock } from './features';
+import { projectRowsOf, queryFeatures } from './favor';
 import { addToF64, carry, dot, zeroMaskedRows } from './state';
 import { window_tile_stride, windowTiles } from './window';
 
@@ -42,10 +42,10 @@ export function window_backward_chunk(kind: i32, q: usize, dOut: usize, kb: usiz
   gemm_nn(phiQ, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
   for (let i = 0; i < rows; i++) store<f32>(den + (<usize>i << 2), dot(phiQ + (<usize>(i * Mp) << 2), z32, Mp));
   if (nb > 0) {
-    project_rows(kb, nb, d, wt, mp, u);
-    feature_row_stats(kind, kb, u, nb, d, m, mp, hScale, hK, cRow);
+    projectRowsOf(kb, nb, d, wt, mp, u);
+    rowStatsOf(kind, kb, u, nb, d, m, mp, hScale, hK, cRow);
     for (let j = 0; j < nb; j++) store<f32>(cRow + (<usize>j << 2), cK);
-    feature_map(kind, u, nb, m, mp, hK, cRow, a, eps, phiK);
+    mapFeaturesOf(kind, u, nb, m, mp, hK, cRow, a, eps, phiK);
     zeroMaskedRows(phiK, maskB, nb, Mp);
   }
   for (let i = 0; i < max(rows, nb); i++) store<f32>(cRow + (<usize>i << 2), cK);

@@ -19,8 +19,8 @@
 import { exp4 } from '../linalg/math';
 import { hmax, madd } from '../linalg/simd';
 import { gemm_nn, gemm_nt } from '../linalg/gemm';
-import { feature_map, feature_row_stats, isTwoBlock } from './features';
-import { project_rows, queryFeatures } from './favor';
+import { mapFeaturesOf, rowStatsOf, isTwoBlock } from './features';
+import { projectRowsOf, queryFeatures } from './favor';
 import { causal_chunk_parts, causal_chunk_update } from './causal';
 import { divideRow, dot, zeroMaskedRows } from './state';
 
@@ -56,10 +56,10 @@ export function window_bidirectional_chunk(kind: i32, q: usize, kb: usize, vb: u
   if (fresh > 0) {
     const kNew = kb + (<usize>(keep * d) << 2);
     const phiNew = phiK + <usize>keep * rowBytes;
-    project_rows(kNew, fresh, d, wt, mp, u);
-    feature_row_stats(kind, kNew, u, fresh, d, m, mp, hScale, hK, cRow);
+    projectRowsOf(kNew, fresh, d, wt, mp, u);
+    rowStatsOf(kind, kNew, u, fresh, d, m, mp, hScale, hK, cRow);
     for (let j = 0; j < fresh; j++) store<f32>(cRow + (<usize>j << 2), cK);
-    feature_map(kind, u, fresh, m, mp, hK, cRow, a, eps, phiNew);
+    mapFeaturesOf(kind, u, fresh, m, mp, hK, cRow, a, eps, phiNew);
     zeroMaskedRows(phiNew, maskB ? maskB + <usize>keep : 0, fresh, Mp);
   }
   for (let i = 0; i < rows; i++) store<f32>(cRow + (<usize>i << 2), cK);

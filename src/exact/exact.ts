@@ -55,7 +55,7 @@ function exactPass(s: ResolvedShape, q: Float32Array, k: Float32Array, v: Float3
 
   const scale = 1 / Math.sqrt(d);
   eachHead(rt, s, q, k, v, mask, { q: at('q'), k: at('k'), v: at('v'), mask: at('mask') }, (head) => {
-    const calls = blocks.map(([from, to], lane) => {
+    const calls = blocks.map(([from, to], lane): Parameters<typeof rt.exports.exact_attention> => {
       // rows [from, to) see the keys their last row sees: j ≤ i + (keys − queries), the kernel's own rule
       const keys = causal ? Math.min(Lk, to + Lk - Lq) : Lk;
       return [at('q') + from * d * 4, at('k'), at('v'), at('out') + from * dv * 4, to - from, Math.max(keys, 0), d, dv, scale,
@@ -64,7 +64,7 @@ function exactPass(s: ResolvedShape, q: Float32Array, k: Float32Array, v: Float3
     for (const [from, to] of blocks) if (causal && to + Lk - Lq <= 0) out.fill(0, (head * Lq + from) * dv, (head * Lq + to) * dv);
     const live = calls.filter((c) => (c[5] as number) > 0);
     if (lanes > 1) rt.pool!.run(live.map((args) => ({ fn: 'exact_attention', args })));
-    else for (const args of live) rt.exports.exact_attention(...(args as Parameters<typeof rt.exports.exact_attention>));
+    else for (const args of live) rt.exports.exact_attention(...args);
     for (const [from, to] of blocks) {
       if (causal && to + Lk - Lq <= 0) continue;
       out.set(rt.view(at('out') + from * dv * 4, (to - from) * dv), (head * Lq + from) * dv);

@@ -124,7 +124,7 @@ class HeadPass {
     const { at, f, e } = this;
     for (const [j, n] of this.chunks(from, to)) {
       const mask = this.writeKeys(j, n);
-      e.favor_accumulate(f.map.id, at.k, at.v, n, ...(this.common as [number, number, number, number, number, number, number, number]),
+      e.favor_accumulate_chunk(f.map.id, at.k, at.v, n, ...(this.common as [number, number, number, number, number, number, number, number]),
         mask, at.u, at.phiK, at.h, at.top, at.c, at.tmpS, at.colSum, at.S, at.z, at.run);
     }
   }

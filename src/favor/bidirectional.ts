@@ -1,11 +1,13 @@
-// Bidirectional FAVOR+ over [batch, heads, seq, dim] buffers, streamed through a fixed workspace:
-// per (batch, head), key/value chunks build the state (S, z) in wasm, then query chunks are read out.
-// The workspace depends on the chunk size, dim, valueDim and features, never on the sequence length.
-import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
+// Bidirectional FAVOR+ over [batch, heads, seq, dim] buffers, streamed through a fixed workspace: per (batch, head),
+// blocks of keys and values are copied into wasm memory and added to the state (S, z) by the kernel's chunk loop
+// (assembly/favor/bidirectional.ts), then blocks of queries are read out. The workspace depends on the chunk size,
+// dim, valueDim and features, never on the sequence length.
+import { featureMapFloats, writeFeatures, type PreparedFeatures } from './features.ts';
+import { PASS_BYTES, WORKSPACE_BYTES, writePass, writeWorkspace } from '../runtime/descriptors.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace, regionAddresses, runtime, stagingRows, type Runtime } from '../runtime/wasm.ts';
 
 /** The pass under withKernel (guard.ts): a wasm trap becomes KERNEL_FAULT and the module is rebuilt. */
 export function bidirectionalForward(...args: Parameters<typeof bidirectionalPass>): void {
@@ -30,7 +32,7 @@ export function accumulateHead(rt: Runtime, f: PreparedFeatures, C: number, s: R
     rt.write(at('x'), k.subarray((head * Lk + j) * d, (head * Lk + j + rows) * d));
     rt.write(at('v'), v.subarray((head * Lk + j) * dv, (head * Lk + j + rows) * dv));
     if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + rows), at('mask'));
-    rt.exports.favor_accumulate(f.map.id, at('x'), at('v'), rows, d, dv, wt, f.m, f.mp, f.hScale, f.a, f.epsilon, mask ? at('mask') : 0,
+    rt.exports.favor_accumulate_chunk(f.map.id, at('x'), at('v'), rows, d, dv, wt, f.m, f.mp, f.hScale, f.a, f.epsilon, mask ? at('mask') : 0,
                                 at('u'), at('phi'), at('h'), at('top'), at('c'), at('tmpS'), at('z32'), at('S'), at('z'), at('run'));
   }
 }
@@ -38,30 +40,42 @@ export function accumulateHead(rt: Runtime, f: PreparedFeatures, C: number, s: R
 function bidirectionalPass(f: PreparedFeatures, chunk: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
                            v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
   const rt = runtime();
+  const e = rt.exports;
   const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
   const { mp, Mp } = f;
   const C = Math.min(chunk, Math.max(Lq, Lk));
+  const B = stagingRows(C, Math.max(Lq, Lk));
   const plan = planWorkspace({
-    wt: projectionFloats(f), x: C * d, v: C * dv, u: C * mp, phi: C * Mp, h: C, top: C, c: C, mask: Math.ceil(C / 4),
-    tmpS: Mp * dv, S: 2 * Mp * dv, z: 2 * Mp, S32: Mp * dv, z32: Mp, out: C * dv, run: 2,
+    fm: featureMapFloats(f), pass: PASS_BYTES / 4, ws: WORKSPACE_BYTES / 4,
+    q: B * d, k: B * d, v: B * dv, mask: Math.ceil(B / 4), out: B * dv,
+    u: C * mp, phi: C * Mp, h: C, top: C, c: C, tmpS: Mp * dv, colSum: Mp, S: 2 * Mp * dv, z: 2 * Mp, S32: Mp * dv, z32: Mp, run: 2,
   });
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
-  const wt = writeProjection(rt, f, at('wt'));
-  const e = rt.exports;
-  const kind = f.map.id;
+  const fm = writeFeatures(rt, f, at('fm'));
+  const ws = at('ws');
+  writeWorkspace(rt.data, ws, regionAddresses(base, plan.offsets));
+  const pass = at('pass');
 
   for (let b = 0; b < s.batch; b++) {
     for (let hd = 0; hd < s.heads; hd++) {
       const head = b * s.heads + hd;
-      accumulateHead(rt, f, C, s, k, v, mask, head, wt, at);
+      e.state_clear(at('S'), at('z'), at('run'), Mp, dv);
+      for (let j = 0; j < Lk; j += B) {
+        const rows = Math.min(B, Lk - j);
+        rt.write(at('k'), k.subarray((head * Lk + j) * d, (head * Lk + j + rows) * d));
+        rt.write(at('v'), v.subarray((head * Lk + j) * dv, (head * Lk + j + rows) * dv));
+        if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + rows), at('mask'));
+        writePass(rt.data, pass, { k: at('k'), v: at('v'), mask: mask ? at('mask') : 0, queries: 0, keys: rows, prefix: 0, valueDim: dv, chunk: C });
+        e.favor_accumulate(fm, pass, ws);
+      }
       e.favor_state_to_f32(at('S'), at('z'), at('S32'), at('z32'), Mp, dv);
-      for (let i = 0; i < Lq; i += C) {
-        const rows = Math.min(C, Lq - i);
-        rt.write(at('x'), q.subarray((head * Lq + i) * d, (head * Lq + i + rows) * d));
-        e.favor_readout(kind, at('x'), rows, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon,
-                        at('u'), at('phi'), at('h'), at('top'), at('c'), at('S32'), at('z32'), at('out'));
+      for (let i = 0; i < Lq; i += B) {
+        const rows = Math.min(B, Lq - i);
+        rt.write(at('q'), q.subarray((head * Lq + i) * d, (head * Lq + i + rows) * d));
+        writePass(rt.data, pass, { q: at('q'), out: at('out'), queries: rows, keys: 0, prefix: 0, valueDim: dv, chunk: C });
+        e.favor_readout(fm, pass, ws);
         out.set(rt.view(at('out'), rows * dv), (head * Lq + i) * dv);
       }
     }

@@ -85,7 +85,7 @@ export class CausalWorkspace {
       rt.write(at.k, k.subarray((kOff + j) * d, (kOff + j + n) * d));
       rt.write(at.v, v.subarray((kOff + j) * dv, (kOff + j + n) * dv));
       if (mask) rt.u8.set(mask.subarray(maskOff + j, maskOff + j + n), at.mask);
-      rt.exports.favor_accumulate(f.map.id, at.k, at.v, n, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
+      rt.exports.favor_accumulate_chunk(f.map.id, at.k, at.v, n, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
         mask ? at.mask : 0, at.u, at.phiK, at.h, at.top, at.cK, at.S32, at.z32, st.S, st.z, st.run);
     }
   }

@@ -3,7 +3,7 @@
 // row stabilized by its own largest exponent. Learned feature maps: docs/learned-feature-maps.md.
 import type { Float32Result } from '../arguments/buffers.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
-import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
+import { featureMapFloats, projectionAddress, writeFeatures, type PreparedFeatures } from './features.ts';
 import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
 
 export interface FeatureGradients {
@@ -23,13 +23,14 @@ export function featureGradients(f: PreparedFeatures, x: Float32Array, rows: num
   const { dim: d, m, mp, Mp } = f;
   const M = f.map.twoBlock ? 2 * m : m;
   const plan = planWorkspace({
-    wt: projectionFloats(f), x: rows * d, u: rows * mp, phi: rows * Mp, dphi: rows * Mp, h: rows, top: rows,
+    fm: featureMapFloats(f), x: rows * d, u: rows * mp, phi: rows * Mp, dphi: rows * Mp, h: rows, top: rows,
     du: rows * mp, dh: rows, dx: rows * d, dWt: mp * d, dW: 2 * mp * d,
   });
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
-  const wt = writeProjection(rt, f, at('wt'));
+  const fm = writeFeatures(rt, f, at('fm'));
+  const wt = projectionAddress(f, fm);
   rt.write(at('x'), x.subarray(0, rows * d));
   // dφ into the padded layout [block 1 (m of mp) | block 2 (m of mp)], zeros in the pad lanes
   const padded = new Float32Array(rows * Mp);
@@ -39,9 +40,9 @@ export function featureGradients(f: PreparedFeatures, x: Float32Array, rows: num
   }
   rt.write(at('dphi'), padded);
   const e = rt.exports;
-  e.project_rows(at('x'), rows, d, wt, mp, at('u'));
-  e.feature_row_stats(f.map.id, at('x'), at('u'), rows, d, m, mp, f.hScale, at('h'), at('top'));
-  e.feature_map(f.map.id, at('u'), rows, m, mp, at('h'), at('top'), f.a, f.epsilon, at('phi'));
+  e.project_rows(fm, at('x'), rows, at('u'));
+  e.feature_row_stats(fm, at('x'), at('u'), rows, at('h'), at('top'));
+  e.feature_map(fm, at('u'), rows, at('h'), at('top'), at('phi'));
   e.feature_backward(f.map.id, at('x'), at('u'), at('phi'), at('dphi'), rows, d, m, mp, f.hScale, f.a, f.epsilon,
     at('top'), wt, at('du'), at('dh'), at('dx'));
   const dx = rt.view(at('dx'), rows * d).slice();

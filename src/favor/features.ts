@@ -3,6 +3,7 @@ import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { featureScale, padded, type FeatureMap } from './kernels.ts';
 import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
 import { projectionDescriptor, type StructuredTables } from '../projection/structured.ts';
+import { writeFeatureMap, type FeatureMapFields } from '../runtime/descriptors.ts';
 
 export interface PreparedFeatures {
   readonly map: FeatureMap;
@@ -22,6 +23,8 @@ export interface PreparedFeatures {
   readonly a: number;
   /** ε added to generalized features. */
   readonly epsilon: number;
+  /** The FeatureMap descriptor's fields (assembly/descriptors.ts), but for the address of the projection. */
+  readonly fields: Readonly<Omit<FeatureMapFields, 'wt'>>;
 }
 
 /**
@@ -38,15 +41,36 @@ export function prepareFeatures(map: FeatureMap, dim: number, w: Float32Array | 
     wt = new Float32Array(dim * mp);
     for (let r = 0; r < m; r++) for (let t = 0; t < dim; t++) wt[t * mp + r] = w[r * dim + t] * s;
   }
+  const Mp = map.twoBlock ? 2 * mp : mp;
+  const hScale = map.softmax ? 0.5 / Math.sqrt(dim) : 0;
+  const a = featureScale(map, m, w !== null);
+  const eps = map.softmax ? 0 : epsilon;
   return {
-    map, dim, m, mp,
-    Mp: map.twoBlock ? 2 * mp : mp,
-    wt,
+    map, dim, m, mp, Mp, wt, hScale, a,
     descriptor: projectionDescriptor(w ? structured : null, s),
-    hScale: map.softmax ? 0.5 / Math.sqrt(dim) : 0,
-    a: featureScale(map, m, w !== null),
-    epsilon: map.softmax ? 0 : epsilon,
+    epsilon: eps,
+    fields: { kind: map.id, dim, m, mp, Mp, hScale, a, eps },
   };
+}
+
+/** Bytes before the projection in a feature-map region: the FeatureMap descriptor, padded to a 64-byte line. */
+const FEATURE_MAP_HEADER = 64;
+
+/** Floats of a workspace's feature-map region: the FeatureMap descriptor, then the projection region (projectionFloats). */
+export function featureMapFloats(f: PreparedFeatures): number {
+  return FEATURE_MAP_HEADER / 4 + projectionFloats(f);
+}
+
+/** The projection region inside the feature-map region at fm (the wt of kernels that take it), or 0 without projection. */
+export function projectionAddress(f: PreparedFeatures, fm: number): number {
+  return f.wt ? fm + FEATURE_MAP_HEADER : 0;
+}
+
+/** Fills a feature-map region at `address` (see featureMapFloats); returns the descriptor's address, which the kernels take as fm. */
+export function writeFeatures(rt: Runtime, f: PreparedFeatures, address: number): number {
+  const wt = writeProjection(rt, f, address + FEATURE_MAP_HEADER);
+  writeFeatureMap(rt.data, address, { ...f.fields, wt });
+  return address;
 }
 
 /**
@@ -74,16 +98,16 @@ export function writeProjection(rt: Runtime, f: PreparedFeatures, address: numbe
 export function mapFeatures(f: PreparedFeatures, x: Float32Array, rows: number): { phi: Float32Array; logScale: Float64Array } {
   const rt = runtime();
   const { dim: d, mp, Mp } = f;
-  const plan = planWorkspace({ wt: projectionFloats(f), x: rows * d, u: rows * mp, phi: rows * Mp, h: rows, top: rows });
+  const plan = planWorkspace({ fm: featureMapFloats(f), x: rows * d, u: rows * mp, phi: rows * Mp, h: rows, top: rows });
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
-  const wt = writeProjection(rt, f, at('wt'));
+  const fm = writeFeatures(rt, f, at('fm'));
   rt.write(at('x'), x.subarray(0, rows * d));
   const e = rt.exports;
-  e.project_rows(at('x'), rows, d, wt, mp, at('u'));
-  e.feature_row_stats(f.map.id, at('x'), at('u'), rows, d, f.m, mp, f.hScale, at('h'), at('top'));
-  e.feature_map(f.map.id, at('u'), rows, f.m, mp, at('h'), at('top'), f.a, f.epsilon, at('phi'));
+  e.project_rows(fm, at('x'), rows, at('u'));
+  e.feature_row_stats(fm, at('x'), at('u'), rows, at('h'), at('top'));
+  e.feature_map(fm, at('u'), rows, at('h'), at('top'), at('phi'));
   const M = f.map.twoBlock ? 2 * f.m : f.m;
   const stored = rt.view(at('phi'), rows * Mp);
   const phi = new Float32Array(rows * M);

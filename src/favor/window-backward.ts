@@ -129,7 +129,7 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
       for (let j = 0; j < older; j += C) { // keys older than the first query's window
         const n = Math.min(C, older - j);
         writeRows(rt, k, v, mask, head * Lk, b * Lk, Lk, d, dv, j, j + n, at('kLag'), at('vLag'), at('maskLag'));
-        e.favor_accumulate(kind, at('kLag'), at('vLag'), n, ...common, at('maskLag'),
+        e.favor_accumulate_chunk(kind, at('kLag'), at('vLag'), n, ...common, at('maskLag'),
           at('u'), at('phiK'), at('h'), at('top'), at('cK'), at('S32'), at('z32'), st.S, st.z, st.run);
       }
       const cOlder = rt.f64[st.run >>> 3];

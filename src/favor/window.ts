@@ -146,7 +146,7 @@ export function runWindowHead(ws: WindowCausalWorkspace, st: StatePointers, q: F
   for (let j = 0; j < older; j += C) {
     const n = Math.min(C, older - j);
     writeRows(rt, k, v, mask, kOff, maskOff, Lk, d, dv, j, j + n, at.kLag, at.vLag, at.maskLag);
-    e.favor_accumulate(kind, at.kLag, at.vLag, n, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon, at.maskLag,
+    e.favor_accumulate_chunk(kind, at.kLag, at.vLag, n, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon, at.maskLag,
       at.u, at.phiK, at.h, at.top, at.cK, at.S32, at.z32, st.S, st.z, st.run);
   }
   for (let i = blind; i < Lq; i += C) {

@@ -73,6 +73,7 @@ export class Runtime {
   private f32View: Float32Array;
   private u8View: Uint8Array;
   private f64View: Float64Array;
+  private dataView: DataView;
   private scratchPtr = 0;
   private scratchSize = 0;
 
@@ -88,6 +89,7 @@ export class Runtime {
     this.f32View = new Float32Array(this.exports.memory.buffer);
     this.u8View = new Uint8Array(this.exports.memory.buffer);
     this.f64View = new Float64Array(this.exports.memory.buffer);
+    this.dataView = new DataView(this.exports.memory.buffer);
     this.scanBlock = this.heap.alloc(4 * SCAN_FLOATS);
   }
 
@@ -105,6 +107,12 @@ export class Runtime {
   get f64(): Float64Array {
     if (this.f64View.buffer !== this.exports.memory.buffer) this.f64View = new Float64Array(this.exports.memory.buffer);
     return this.f64View;
+  }
+
+  /** A DataView of all of memory, for writing descriptors (src/runtime/descriptors.ts); recreated after growth. */
+  get data(): DataView {
+    if (this.dataView.buffer !== this.exports.memory.buffer) this.dataView = new DataView(this.exports.memory.buffer);
+    return this.dataView;
   }
 
   /** A scratch block of at least `bytes`, shared by all calls (one call runs at a time). Grows only. */
@@ -139,6 +147,24 @@ export function planWorkspace<K extends string>(floats: Record<K, number>): { of
     bytes += Math.ceil((floats[key] * 4) / 64) * 64;
   }
   return { offsets, bytes };
+}
+
+/** The byte address of every region of a planned workspace placed at `base`. */
+export function regionAddresses<K extends string>(base: number, offsets: Record<K, number>): Record<K, number> {
+  const addresses = {} as Record<K, number>;
+  for (const key of Object.keys(offsets) as K[]) addresses[key] = base + offsets[key];
+  return addresses;
+}
+
+/** Rows of a head that a one-thread pass copies into wasm memory per kernel call: a multiple of the chunk C. */
+export const STAGING_ROWS = 2048;
+
+/**
+ * The rows staged per call for chunks of C rows and sequences of up to `rows`: whole chunks, so that every path cuts
+ * a head into the same chunks (the kernels' chunk loops run inside wasm, docs/design.md §3).
+ */
+export function stagingRows(C: number, rows: number): number {
+  return C * Math.max(1, Math.min(Math.floor(STAGING_ROWS / C), Math.ceil(rows / C)));
 }
 
 /** The running instance, or NOT_INITIALIZED. */

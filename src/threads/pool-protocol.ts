@@ -6,6 +6,7 @@
 // next job with compare-and-swap on NEXT (never past END, so no thread can take a job of a later
 // round), runs it, and increments DONE. The main thread joins in, then waits until DONE reaches END.
 import type { WasmMemory, WebUrl } from '../runtime/platform-types.ts';
+import type { KernelName } from '../runtime/abi.ts';
 
 /** Int32 word indices in the control block. */
 export const GEN = 0; // bumped (and notified) when jobs are published; idle workers wait on it
@@ -26,7 +27,7 @@ export const SLOTS = 64; // jobs in flight at most
 export const POOL_BYTES = CONTROL_BYTES + SLOTS * SLOT_WORDS * 8;
 
 /** The exports a job may call, by index. */
-export const JOB_FUNCTIONS = ['head_bidirectional', 'head_causal', 'head_accumulate', 'head_readout', 'exact_attention', 'head_window'] as const;
+export const JOB_FUNCTIONS = ['favor_bidirectional', 'head_causal', 'favor_accumulate', 'favor_readout', 'exact_attention', 'head_window'] as const satisfies readonly KernelName[];
 export type JobFunction = (typeof JOB_FUNCTIONS)[number];
 
 /** Runs job `j` from its slot on `exports`. */

@@ -4,13 +4,12 @@
 // thread may not block (a browser page's main thread) or memory cannot be shared, there is no pool
 // and every call runs on one thread (see threadSupport()).
 import type { WasmMemory, WasmModule } from '../runtime/platform-types.ts';
+import type { KernelExports } from '../runtime/abi.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { CONTROL_BYTES, CRASH, CRASH_REQUESTED, CRASH_TAKEN, DONE, END, ERROR, GEN, isNode, JOB_FUNCTIONS, nodeWorkerThreads, SLOT_WORDS, SLOTS, STOP, work, type JobFunction } from './pool-protocol.ts';
 
-export interface Job {
-  fn: JobFunction;
-  args: number[];
-}
+/** One call of a job export with its arguments, typed by the export (src/runtime/abi.ts). */
+export type Job = { [F in JobFunction]: { fn: F; args: Parameters<KernelExports[F]> } }[JobFunction];
 
 interface WorkerHandle {
   postMessage(message: unknown): void;

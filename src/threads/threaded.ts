@@ -9,11 +9,12 @@
 // time, so a thread slowed down by something else on the machine does not hold the others at the end of
 // every pair of heads.
 
-import { projectionFloats, writeProjection, type PreparedFeatures } from '../favor/features.ts';
+import { featureMapFloats, projectionAddress, writeFeatures, type PreparedFeatures } from '../favor/features.ts';
+import { PASS_BYTES, WORKSPACE_BYTES, writePass, writeWorkspace } from '../runtime/descriptors.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { Job, Pool } from './pool.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace, regionAddresses, runtime, type Runtime } from '../runtime/wasm.ts';
 
 type Regions = Record<string, number>;
 
@@ -25,23 +26,23 @@ function laneLayout(f: PreparedFeatures, C: number, s: ResolvedShape, causal: bo
   const { mp, Mp } = f;
   const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
   return planWorkspace<string>({
-    q: Lq * d, k: Lk * d, v: Lk * dv, mask: Math.ceil(Lk / 4), out: Lq * dv,
+    pass: PASS_BYTES / 4, ws: WORKSPACE_BYTES / 4, q: Lq * d, k: Lk * d, v: Lk * dv, mask: Math.ceil(Lk / 4), out: Lq * dv,
     u: C * mp, phi: C * Mp, phiK: causal ? C * Mp : 0, h: C, top: C, c: C, den: C, A: causal ? C * C : 0,
     tmpS: Mp * dv, colSum: Mp, S: 2 * Mp * dv, z: 2 * Mp, run: 2, S32: Mp * dv, z32: Mp,
   });
 }
 
-export function allocate(rt: Runtime, f: PreparedFeatures, lanes: number, lane: { bytes: number }): { wt: number; lane: (l: number) => number } {
-  const wtBytes = Math.ceil((projectionFloats(f) * 4) / 64) * 64;
-  const total = wtBytes + lanes * lane.bytes;
+/** The feature map (fm; wt its projection region) and `lanes` lane blocks of `lane.bytes`. */
+export function allocate(rt: Runtime, f: PreparedFeatures, lanes: number, lane: { bytes: number }): { fm: number; wt: number; lane: (l: number) => number } {
+  const fmBytes = Math.ceil((featureMapFloats(f) * 4) / 64) * 64;
+  const total = fmBytes + lanes * lane.bytes;
   checkWorkspaceBytes(total);
   const base = rt.scratch(total);
-  return { wt: writeProjection(rt, f, base), lane: (l) => base + wtBytes + l * lane.bytes };
+  const fm = writeFeatures(rt, f, base);
+  return { fm, wt: projectionAddress(f, fm), lane: (l) => base + fmBytes + l * lane.bytes };
 }
 
-export function at(base: number, offsets: Regions): Regions {
-  return Object.fromEntries(Object.entries(offsets).map(([key, off]) => [key, base + off]));
-}
+export const at: (base: number, offsets: Regions) => Regions = regionAddresses;
 
 /** Every (batch, head) of a forward pass on the pool; causal or not. */
 export function threadedForward(pool: Pool, f: PreparedFeatures, chunk: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
@@ -64,12 +65,15 @@ export function threadedForward(pool: Pool, f: PreparedFeatures, chunk: number, 
       const head = first + l;
       const r = at(mem.lane(l), layout.offsets);
       const m = mask ? r.mask : 0;
-      const common = [d, dv, mem.wt, f.m, f.mp, f.hScale, f.a, f.epsilon, C];
-      jobs.push(causal
-        ? { fn: 'head_causal', args: [kind, r.q + blind * d * 4, r.k, r.v, m, r.out + blind * dv * 4, Lq - blind, prefix, ...common,
-                                      r.u, r.phi, r.phiK, r.h, r.top, r.c, r.den, r.A, r.S32, r.z32, r.S, r.z, r.run] }
-        : { fn: 'head_bidirectional', args: [kind, r.q, r.k, r.v, m, r.out, Lq, Lk, ...common,
-                                             r.u, r.phi, r.h, r.top, r.c, r.tmpS, r.colSum, r.S, r.z, r.run, r.S32, r.z32] });
+      if (causal) {
+        jobs.push({ fn: 'head_causal', args: [kind, r.q + blind * d * 4, r.k, r.v, m, r.out + blind * dv * 4, Lq - blind, prefix,
+                                              d, dv, mem.wt, f.m, f.mp, f.hScale, f.a, f.epsilon, C,
+                                              r.u, r.phi, r.phiK, r.h, r.top, r.c, r.den, r.A, r.S32, r.z32, r.S, r.z, r.run] });
+      } else {
+        writeWorkspace(rt.data, r.ws, r);
+        writePass(rt.data, r.pass, { q: r.q, k: r.k, v: r.v, mask: m, out: r.out, queries: Lq, keys: Lk, prefix: 0, valueDim: dv, chunk: C });
+        jobs.push({ fn: 'favor_bidirectional', args: [mem.fm, r.pass, r.ws] });
+      }
       ranges.push([head, r]);
     }
     // each head's inputs are copied in just before its job is published: the other threads start on the
@@ -104,8 +108,6 @@ function splitHead(pool: Pool, f: PreparedFeatures, chunk: number, s: ResolvedSh
   const lanes = pool.threads;
   const mem = allocate(rt, f, lanes, layout);
   const io = at(mem.lane(0), layout.offsets); // the head's inputs and output live in lane 0's regions
-  const kind = f.map.id;
-  const common = [d, dv, mem.wt, f.m, f.mp, f.hScale, f.a, f.epsilon, C];
   const share = (n: number, l: number) => [Math.floor((n * l) / lanes), Math.floor((n * (l + 1)) / lanes)];
   const regions = Array.from({ length: lanes }, (_, l) => at(mem.lane(l), layout.offsets));
   const keyRanges = regions.map((_, l) => share(Lk, l));
@@ -113,8 +115,10 @@ function splitHead(pool: Pool, f: PreparedFeatures, chunk: number, s: ResolvedSh
   const keyJobs: Job[] = regions.map((r, l) => {
     const [from, to] = keyRanges[l];
     e.state_clear(r.S, r.z, r.run, f.Mp, dv);
-    return { fn: 'head_accumulate', args: [kind, io.k + from * d * 4, io.v + from * dv * 4, mask ? io.mask + from : 0, to - from, ...common,
-                                           r.u, r.phi, r.h, r.top, r.c, r.tmpS, r.colSum, r.S, r.z, r.run] };
+    writeWorkspace(rt.data, r.ws, r);
+    writePass(rt.data, r.pass, { k: io.k + from * d * 4, v: io.v + from * dv * 4, mask: mask ? io.mask + from : 0, queries: 0, keys: to - from,
+                                 prefix: 0, valueDim: dv, chunk: C });
+    return { fn: 'favor_accumulate', args: [mem.fm, r.pass, r.ws] };
   });
   // each lane's keys and values are copied just before its job is published (Pool.run's prepare)
   pool.run(keyJobs, (l) => {
@@ -126,12 +130,13 @@ function splitHead(pool: Pool, f: PreparedFeatures, chunk: number, s: ResolvedSh
   for (const r of regions.slice(1)) e.state_merge(io.S, io.z, io.run, r.S, r.z, r.run, f.Mp, dv);
   e.favor_state_to_f32(io.S, io.z, io.S32, io.z32, f.Mp, dv);
 
-  // lanes with no queries (Lq < lanes) get no job
+  // lanes with no queries (Lq < lanes) get no job; every lane reads lane 0's merged state
   const queryRanges = regions.map((_, l) => share(Lq, l)).filter(([from, to]) => to > from);
   const queryJobs: Job[] = queryRanges.map(([from, to], l) => {
     const r = regions[l];
-    return { fn: 'head_readout', args: [kind, io.q + from * d * 4, io.out + from * dv * 4, to - from, ...common,
-                                        r.u, r.phi, r.h, r.top, r.c, io.S32, io.z32] };
+    writeWorkspace(rt.data, r.ws, { ...r, S32: io.S32, z32: io.z32 });
+    writePass(rt.data, r.pass, { q: io.q + from * d * 4, out: io.out + from * dv * 4, queries: to - from, keys: 0, prefix: 0, valueDim: dv, chunk: C });
+    return { fn: 'favor_readout', args: [mem.fm, r.pass, r.ws] };
   });
   pool.run(queryJobs, (i) => {
     const [from, to] = queryRanges[i];

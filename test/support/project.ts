@@ -1,16 +1,16 @@
 // u = X·Wᵀ (rows × mp) computed by the wasm project_rows on a prepared feature map: the projection step
 // alone, as every pass runs it (the structured transform or the GEMM, whichever the descriptor says).
 import { checkWorkspaceBytes } from '../../src/runtime/heap.ts';
-import { projectionFloats, writeProjection, type PreparedFeatures } from '../../src/favor/features.ts';
+import { featureMapFloats, writeFeatures, type PreparedFeatures } from '../../src/favor/features.ts';
 import { planWorkspace, runtime } from '../../src/runtime/wasm.ts';
 
 export function projectRows(f: PreparedFeatures, x: Float32Array, rows: number): Float32Array {
   const rt = runtime();
-  const plan = planWorkspace({ wt: projectionFloats(f), x: rows * f.dim, u: rows * f.mp });
+  const plan = planWorkspace({ fm: featureMapFloats(f), x: rows * f.dim, u: rows * f.mp });
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
-  const wt = writeProjection(rt, f, base + plan.offsets.wt);
+  const fm = writeFeatures(rt, f, base + plan.offsets.fm);
   rt.write(base + plan.offsets.x, x.subarray(0, rows * f.dim));
-  rt.exports.project_rows(base + plan.offsets.x, rows, f.dim, wt, f.mp, base + plan.offsets.u);
+  rt.exports.project_rows(fm, base + plan.offsets.x, rows, base + plan.offsets.u);
   return rt.view(base + plan.offsets.u, rows * f.mp).slice();
 }
