@@ -1,4 +1,4 @@
-// Reads a folder of attention heads dumped from a real model (scripts/dump-heads.ts; the format is
+// Reads a folder of attention heads dumped from a real model (research/real-models/dump-heads.ts; the format is
 // documented in docs/accuracy-data.md): manifest.json plus, per head, little-endian float32 files of
 // Q, K and V, [rows, dim] row-major with the sequences back to back. Q is before any 1/√dim scale unless
 // the manifest says `queryScale: "scaled"` (then it is multiplied back by √dim here).

@@ -1,5 +1,5 @@
 // The accuracy advisor: `performer-bench accuracy --data DIR`. For every head of a folder of real
-// attention inputs (bench/heads.ts; scripts/dump-heads.ts writes one), the error against exact attention on
+// attention inputs (bench/heads.ts; research/real-models/dump-heads.ts writes one), the error against exact attention on
 // the held-out sequences of: mean(V); FAVOR+ at each m; with the keys centred; with an exact window of ±w
 // (hybrid attention, design notes §1b); with a feature map fitted on the train sequences; the time per token
 // of each setting at a serving length; and the cheapest setting within a target error.

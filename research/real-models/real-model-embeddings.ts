@@ -1,14 +1,14 @@
-// USE-lite's sentence embeddings with every one of its 8 heads replaced (scripts/use-lite/model.ts with an `attend` hook), against the
-// exact model's (scripts/use-lite/model.ts), on the held-out passages: the cosine of each passage's embedding to the
+// USE-lite's sentence embeddings with every one of its 8 heads replaced (use-lite/model.ts with an `attend`
+// hook), against the exact model's, on the held-out passages: the cosine of each passage's embedding to the
 // exact one, and whether each passage's replaced embedding retrieves the passage itself first among the exact
 // embeddings of the held-out set. The replacements run through the library in float32 (FavorAttention.forward);
-// the fitted maps come from scripts/real-model-study.ts --save.
-//   node --import tsx scripts/real-model-study.ts --data /tmp/heads --save /tmp/real-fits.json
-//   node --import tsx scripts/real-model-embeddings.ts --model /tmp/package/dist --fits /tmp/real-fits.json
+// the fitted maps come from research/real-models/real-model-study.ts --save.
+//   node --import tsx research/real-models/real-model-study.ts --data /tmp/heads --save /tmp/real-fits.json
+//   node --import tsx research/real-models/real-model-embeddings.ts --model /tmp/package/dist --fits /tmp/real-fits.json
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FavorAttention, initSync, type FavorAttentionOptions } from '../src/index.ts';
+import { FavorAttention, initSync, type FavorAttentionOptions } from '../../src/index.ts';
 import { forward, loadUseLite, MAX_TOKENS, softmaxAttention, type Attend } from './use-lite/model.ts';
 import { Tokenizer } from './use-lite/tokenizer.ts';
 
@@ -18,14 +18,14 @@ const { values: flags } = parseArgs({
     model: { type: 'string', default: '/tmp/package/dist' },
     fits: { type: 'string', default: '/tmp/real-fits.json' },
     text: { type: 'string', default: join(here, 'data/passages.txt') },
-    'held-out': { type: 'string', default: '10' }, // the last N passages, as scripts/dump-heads.ts
+    'held-out': { type: 'string', default: '10' }, // the last N passages, as research/real-models/dump-heads.ts
   },
 });
 initSync(undefined, { relaxedSimd: false });
 
 const model = loadUseLite(flags.model!);
 const tokenizer = new Tokenizer(model.vocabulary);
-// passages as scripts/dump-heads.ts reads them: paragraphs, '#' lines dropped
+// passages as research/real-models/dump-heads.ts reads them: paragraphs, '#' lines dropped
 const passages = readFileSync(flags.text!, 'utf8').split(/\n\s*\n/)
   .map((p) => p.split('\n').filter((l) => !l.startsWith('#')).join(' ').trim()).filter(Boolean);
 const held = passages.slice(passages.length - Number(flags['held-out'])).map((t) => tokenizer.encode(t).slice(0, MAX_TOKENS));

