@@ -78,3 +78,13 @@
   z: usize;
   run: usize;
 }
+
+// ---- The decoder (assembly/decoder/decoder.ts) ----
+
+/** The f64 rows of one decoder step, beside its Workspace (whose S, z, run hold every sequence's state side by side). */
+@unmanaged export class DecoderStep {
+  /** The value row being added, in f64 (valueDim f64). */
+  vd: usize;
+  /** The numerator being read out, in f64 (valueDim f64). */
+  acc: usize;
+}

@@ -11,9 +11,9 @@ export { favor_accumulate, favor_bidirectional, favor_readout } from './favor/bi
 export function heapBase(): usize {
   return __heap_base;
 }
-export { favor_causal_chunk } from './favor/causal';
+export { favor_causal } from './favor/causal';
 export { decoder_step } from './decoder/decoder';
-export { head_accumulate, head_causal, state_clear, state_merge } from './threads/heads';
+export { state_clear, state_merge } from './threads/heads';
 export { favor_backward_keys, favor_backward_queries, favor_causal_backward_forward, favor_causal_backward_reverse, feature_backward, suffix_to_state_grad } from './favor/backward';
 export { projection_gradient } from './favor/projection-grad';
 export { exact_attention_backward, exact_backward_scratch_bytes } from './exact/exact-backward';

@@ -24,7 +24,7 @@ const want = {
   causal: causal.forward(q, k, v, shape),
   exact: exactAttention(q, k, v, shape, { causal: true }),
 };
-const kLong = randn(4 * 45 * 8, 5, 0.5); // 45 keys for 40 queries: a prefix of 5 keys goes through favor_accumulate_chunk
+const kLong = randn(4 * 45 * 8, 5, 0.5); // 45 keys for 40 queries: a prefix of 5 keys goes through favor_causal's pass.prefix
 const vLong = randn(4 * 45 * 5, 6);
 const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
 
@@ -91,8 +91,8 @@ test('a genuine out-of-bounds trap in every kernel entry: KERNEL_FAULT, then cor
     ['forward (favor_accumulate ws)', 'favor_accumulate', 2, () => bi.forward(q, k, v, shape)],
     ['forward (favor_readout pass)', 'favor_readout', 1, () => bi.forward(q, k, v, shape)],
     ['forward (favor_state_to_f32 S32)', 'favor_state_to_f32', 2, () => bi.forward(q, k, v, shape)],
-    ['causal forward (favor_causal_chunk out)', 'favor_causal_chunk', 24, () => causal.forward(q, k, v, shape)],
-    ['causal forward, a key prefix (favor_accumulate_chunk z)', 'favor_accumulate_chunk', 20, () => causal.forward(q, kLong, vLong, { ...shape, keys: 45 })],
+    ['causal forward (favor_causal pass)', 'favor_causal', 1, () => causal.forward(q, k, v, shape)],
+    ['causal forward, a key prefix (favor_causal ws)', 'favor_causal', 2, () => causal.forward(q, kLong, vLong, { ...shape, keys: 45 })],
   ];
   for (const [what, name, arg, call] of cases) {
     const old = inject(name, outOfBounds(arg));
@@ -105,8 +105,8 @@ test('a genuine out-of-bounds trap in every kernel entry: KERNEL_FAULT, then cor
 
 test('decoder step and prefill: the faulting decoder and every decoder of the old instance throw INVALID_STATE; saved states restore them', () => {
   for (const [what, name, arg, call] of [
-    ['step (decoder_step out)', 'decoder_step', 24, (d: FavorDecoder) => d.step(...tokens[5])],
-    ['prefill (favor_causal_chunk out)', 'favor_causal_chunk', 24, (d: FavorDecoder) => d.prefill(tokens[5][0], tokens[5][1], tokens[5][2], 1)],
+    ['step (decoder_step pass)', 'decoder_step', 1, (d: FavorDecoder) => d.step(...tokens[5])],
+    ['prefill (favor_causal pass)', 'favor_causal', 1, (d: FavorDecoder) => d.prefill(tokens[5][0], tokens[5][1], tokens[5][2], 1)],
   ] as const) {
     const a = causal.decoder(DEC);
     const b = causal.decoder(DEC);
@@ -146,7 +146,7 @@ test('a RuntimeError or RangeError thrown inside a kernel section is a fault too
     ['RangeError (memory)', () => new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded')],
   ] as const) {
     for (const [name, call] of [['favor_readout', () => bi.forward(q, k, v, shape)], ['exact_attention', () => exactAttention(q, k, v, shape)],
-                                ['favor_causal_chunk', () => causal.forward(q, k, v, shape)], ['decoder_step', () => causal.decoder(DEC).step(...tokens[0])]] as const) {
+                                ['favor_causal', () => causal.forward(q, k, v, shape)], ['decoder_step', () => causal.decoder(DEC).step(...tokens[0])]] as const) {
       const old = inject(name, throwing(error));
       expectFault(call, old, `${what} in ${name}`);
       faults.push(`${what} in ${name}: KERNEL_FAULT`);

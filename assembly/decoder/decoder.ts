@@ -1,19 +1,40 @@
-// Recurrent decoding: the causal algorithm with one token per step (design notes §1). Each of `count`
+// Recurrent decoding: the causal algorithm with one token per step (docs/design.md §1). Each of `count`
 // sequences (batch × heads) has its own state: S (Mp × dv f64) at S + r·Mp·dv·8, z (Mp f64) at
 // z + r·Mp·8, and its key stabilizer c (f64) at run + r·8. Cost per token O(M·(d + dv)), whatever the position.
 // q, k: count × d; v, out: count × dv. cRow: count f32 scratch; vd, acc: dv f64 scratch each.
 import { mapFeaturesOf, rowStatsOf, isTwoBlock } from '../favor/features';
 import { queryFeatures, projectRowsOf } from '../favor/favor';
 import { carry, rescaleState } from '../favor/state';
+import { DecoderStep, FeatureMap, Pass, Workspace } from '../descriptors';
 
-export function decoder_step(kind: i32, q: usize, k: usize, v: usize, count: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
-                             hScale: f32, a: f32, eps: f32,
-                             u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cRow: usize, vd: usize, acc: usize,
-                             S: usize, z: usize, run: usize, out: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+/**
+ * One token for each of pass.queries sequences: q, k (pass.queries × dim), v and out (× pass.valueDim) from the pass.
+ * ws.S, ws.z, ws.run hold the sequences' states side by side (above); ws.u, phi (the queries' φ), phiK, h, top and c
+ * are scratch of pass.queries rows; step.vd and step.acc are dv f64 each. Position t sees its own key.
+ */
+export function decoder_step(fm: FeatureMap, pass: Pass, ws: Workspace, step: DecoderStep): void {
+  const kind = fm.kind;
+  const d = fm.dim;
+  const wt = fm.wt;
+  const m = fm.m;
+  const mp = fm.mp;
+  const Mp = fm.Mp;
+  const hScale = fm.hScale;
+  const a = fm.a;
+  const eps = fm.eps;
+  const count = pass.queries;
+  const dv = pass.valueDim;
+  const phiQ = ws.phi;
+  const phiK = ws.phiK;
+  const S = ws.S;
+  const z = ws.z;
+  const vd = step.vd;
+  const acc = step.acc;
+  const v = pass.v;
+  const out = pass.out;
   const stateBytes = <usize>(Mp * dv) << 3;
-  decoderKeys(kind, k, count, d, dv, wt, m, mp, hScale, a, eps, u, phiK, h, top, cRow, S, z, run);
-  queryFeatures(kind, q, count, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
+  decoderKeys(kind, pass.k, count, d, dv, wt, m, mp, hScale, a, eps, ws.u, phiK, ws.h, ws.top, ws.c, S, z, ws.run);
+  queryFeatures(kind, pass.q, count, d, wt, m, mp, hScale, a, eps, ws.u, ws.h, ws.top, phiQ);
 
   for (let r = 0; r < count; r++) {
     updateAndRead(phiQ + (<usize>(r * Mp) << 2), phiK + (<usize>(r * Mp) << 2), v + (<usize>(r * dv) << 2),

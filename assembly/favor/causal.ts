@@ -1,4 +1,4 @@
-// Causal FAVOR+, one chunk of rows at a time (design notes §1): within the chunk a masked C×C block
+// Causal FAVOR+, one chunk of rows at a time (docs/design.md §1): within the chunk a masked C×C block
 // A = tril(Φ_Q Φ_Kᵀ), across chunks the running state (S, z). All of it is matmuls.
 //
 // Stabilizers: key j gets c_j = the running maximum of key exponents up to j (so a later key never
@@ -11,13 +11,40 @@ import { queryFeatures, projectRowsOf } from './favor';
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { hsum } from '../linalg/simd';
 import { addChunkToState, carry, divideRow, dot, rescaleState, stateToF32, zeroMaskedRows } from './state';
+import { accumulateRows } from './bidirectional';
+import { FeatureMap, Pass, Workspace } from '../descriptors';
 
-export function favor_causal_chunk(kind: i32, q: usize, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
-                                   hScale: f32, a: f32, eps: f32, mask: usize,
-                                   u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
-                                   S32: usize, z32: usize, out: usize, S: usize, z: usize, run: usize): void {
-  causal_chunk_read(kind, q, k, v, rows, d, dv, wt, m, mp, hScale, a, eps, mask, u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
-  causal_chunk_update(kind, v, rows, dv, mp, cK, phiK, S32, z32, S, z, run);
+/**
+ * Causal FAVOR+ on the lane's state (ws.S, ws.z, ws.run), which it continues (the caller empties it for a new head):
+ * first pass.prefix keys that every query sees (added to the state), then pass.queries queries against the next
+ * pass.queries keys, pass.chunk rows per chunk from the first of each. k, v and mask (0 or one byte per key) start
+ * at the first prefix key; q and out (pass.queries rows × dim, × valueDim) at the first aligned row; pass.keys is
+ * not read. Scratch in ws: u, phi (the queries' φ), phiK, h, top, c (the keys' stabilizers), den, A, S32, z32, and
+ * tmpS, colSum for the prefix. Every caller cuts a head into the same chunks (staged blocks of whole chunks, a pool
+ * job's whole head, the decoder's prefill), so every path gives the same bits.
+ */
+export function favor_causal(fm: FeatureMap, pass: Pass, ws: Workspace): void {
+  const prefix = pass.prefix;
+  const C = pass.chunk;
+  const dv = pass.valueDim;
+  const xRow = <usize>fm.dim << 2; // bytes per row of q and k
+  const vRow = <usize>dv << 2; // of v and out
+  accumulateRows(fm, ws, pass.k, pass.v, pass.mask, prefix, C, dv);
+  const k = pass.k + <usize>prefix * xRow;
+  const v = pass.v + <usize>prefix * vRow;
+  const mask = pass.mask ? pass.mask + <usize>prefix : 0;
+  const rows = pass.queries;
+  for (let i = 0; i < rows; i += C) {
+    causalChunk(fm, ws, pass.q + <usize>i * xRow, k + <usize>i * xRow, v + <usize>i * vRow, mask ? mask + <usize>i : 0,
+                pass.out + <usize>i * vRow, min(C, rows - i), dv);
+  }
+}
+
+/** One chunk of aligned rows: the read-out against the state and the block, then the state takes the chunk's keys. */
+function causalChunk(fm: FeatureMap, ws: Workspace, q: usize, k: usize, v: usize, mask: usize, out: usize, rows: i32, dv: i32): void {
+  causal_chunk_read(fm.kind, q, k, v, rows, fm.dim, dv, fm.wt, fm.m, fm.mp, fm.hScale, fm.a, fm.eps, mask, ws.u, ws.phi, ws.phiK,
+                    ws.h, ws.top, ws.c, ws.den, ws.A, ws.S32, ws.z32, out, ws.S, ws.z, ws.run);
+  causal_chunk_update(fm.kind, v, rows, dv, fm.mp, ws.c, ws.phiK, ws.S32, ws.z32, ws.S, ws.z, ws.run);
 }
 
 /**

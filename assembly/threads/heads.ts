@@ -1,10 +1,8 @@
-// Whole-head drivers for the thread pool: the chunk loops of src/favor/bidirectional.ts and src/favor/causal.ts,
-// run inside wasm on inputs already in memory, so that a worker needs no JavaScript between chunks.
-// Each caller (thread) passes its own scratch: u, phi, h, top, c, tmpS, colSum as in favor.ts, and for
-// causal phiK, den, A as in causal.ts. S, z (f64) and run (f64) are the state the driver works on.
+// States for the thread pool: emptying one, merging two, and head_accumulate (the scalar-argument chunk loop of
+// keys into a state that the hybrid's whole-head drivers, window-heads.ts, still call; the descriptor version is
+// accumulateRows in assembly/favor/bidirectional.ts). Scratch u, phi, h, top, c, tmpS, colSum as in favor.ts;
+// S, z (f64) and run (f64) are the state.
 import { favor_accumulate_chunk } from '../favor/favor';
-import { favor_causal_chunk } from '../favor/causal';
-import { isTwoBlock } from '../favor/features';
 import { clearState } from '../favor/state';
 
 /** Empties a state: S = 0, z = 0, c = −∞. */
@@ -42,26 +40,4 @@ export function state_merge(Sa: usize, za: usize, runA: usize, Sb: usize, zb: us
     store<f64>(p, load<f64>(p) * fa + load<f64>(zb + (<usize>i << 3)) * fb);
   }
   store<f64>(runA, c);
-}
-
-/**
- * One whole causal head on aligned rows: `prefix` keys that every query sees first (accumulated), then
- * `rows` queries against the next `rows` keys in causal chunks. k, v, mask start at the first prefix key.
- */
-export function head_causal(kind: i32, q: usize, k: usize, v: usize, mask: usize, out: usize, rows: i32, prefix: i32, d: i32, dv: i32,
-                            wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32, C: i32,
-                            u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
-                            S32: usize, z32: usize, S: usize, z: usize, run: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
-  state_clear(S, z, run, Mp, dv);
-  head_accumulate(kind, k, v, mask, prefix, d, dv, wt, m, mp, hScale, a, eps, C, u, phiK, h, top, cK, S32, z32, S, z, run);
-  const k0 = k + (<usize>(prefix * d) << 2);
-  const v0 = v + (<usize>(prefix * dv) << 2);
-  const m0 = mask ? mask + <usize>prefix : 0;
-  for (let i = 0; i < rows; i += C) {
-    const n = min(C, rows - i);
-    favor_causal_chunk(kind, q + (<usize>(i * d) << 2), k0 + (<usize>(i * d) << 2), v0 + (<usize>(i * dv) << 2), n, d, dv, wt, m, mp,
-                       hScale, a, eps, m0 ? m0 + <usize>i : 0, u, phiQ, phiK, h, top, cK, den, A, S32, z32,
-                       out + (<usize>(i * dv) << 2), S, z, run);
-  }
 }

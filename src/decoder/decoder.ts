@@ -7,7 +7,8 @@ import { CausalWorkspace, type StatePointers } from '../favor/causal.ts';
 import { payloadOffset, readHeader, seal, shiftChecksum, stateLength, writeHeader, type StateHeader } from './decoder-state.ts';
 import { runWindowHead, windowCausalWorkspace } from '../favor/window.ts';
 import { PerformerError } from '../arguments/errors.ts';
-import { projectionFloats, writeProjection, type PreparedFeatures } from '../favor/features.ts';
+import { featureMapFloats, projectionAddress, writeFeatures, type PreparedFeatures } from '../favor/features.ts';
+import { DECODER_STEP_BYTES, PASS_BYTES, WORKSPACE_BYTES, writeDecoderStep, writePass, writeWorkspace } from '../runtime/descriptors.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { checkInput } from '../arguments/finite.ts';
@@ -35,6 +36,7 @@ const finalizer = typeof FinalizationRegistry === 'undefined'
 /** The scratch of one step of `count` sequences (and, with a window, its tiles and the keys leaving the ring). */
 function stepWorkspace(f: PreparedFeatures, count: number, d: number, dv: number, tile: number) {
   const plan = planWorkspace({
+    pass: PASS_BYTES / 4, ws: WORKSPACE_BYTES / 4, step: DECODER_STEP_BYTES / 4,
     q: count * d, k: count * d, v: count * dv, u: count * f.mp, phiQ: count * f.Mp, phiK: count * f.Mp,
     h: count, top: count, cRow: count, vd: 2 * dv, acc: 2 * dv, out: count * dv,
     den: count, Lg: tile, G: tile, kLag: tile ? count * d : 0, vLag: tile ? count * dv : 0,
@@ -52,6 +54,8 @@ export class FavorDecoder {
   private readonly rt: Runtime;
   private readonly count: number;
   private block: number;
+  /** The FeatureMap descriptor (with the projection after it) in this decoder's block. */
+  private readonly fm: number;
   private readonly wt: number;
   private readonly S: number;
   private readonly z: number;
@@ -74,7 +78,7 @@ export class FavorDecoder {
     const f = id.features;
     const ringRows = id.window > 0 ? this.count * 2 * (id.window + 1) : 0;
     const plan = planWorkspace({
-      wt: projectionFloats(f), S: 2 * this.count * f.Mp * valueDim, z: 2 * this.count * f.Mp, run: 2 * this.count,
+      fm: featureMapFloats(f), S: 2 * this.count * f.Mp * valueDim, z: 2 * this.count * f.Mp, run: 2 * this.count,
       ringK: ringRows * this.dim, ringV: ringRows * valueDim,
     });
     checkWorkspaceBytes(plan.bytes);
@@ -85,7 +89,8 @@ export class FavorDecoder {
     this.run = this.block + plan.offsets.run;
     this.ringK = this.block + plan.offsets.ringK;
     this.ringV = this.block + plan.offsets.ringV;
-    this.wt = writeProjection(this.rt, f, this.block + plan.offsets.wt);
+    this.fm = writeFeatures(this.rt, f, this.block + plan.offsets.fm);
+    this.wt = projectionAddress(f, this.fm);
     this.reset();
   }
 
@@ -143,9 +148,15 @@ export class FavorDecoder {
         base + o.u, base + o.phiQ, base + o.phiK, base + o.h, base + o.top, base + o.cRow, base + o.vd, base + o.acc,
         base + o.den, base + o.Lg, base + o.G, base + o.kLag, base + o.vLag, this.ringK, this.ringV, w, this.id.estimateLogScale, this.tokens,
         this.S, this.z, this.run, base + o.out);
-    } else rt.exports.decoder_step(f.map.id, base + o.q, base + o.k, base + o.v, count, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
-      base + o.u, base + o.phiQ, base + o.phiK, base + o.h, base + o.top, base + o.cRow, base + o.vd, base + o.acc,
-      this.S, this.z, this.run, base + o.out);
+    } else {
+      // the scratch may have been used by another call since the last step: the descriptors are written every step
+      writePass(rt.data, base + o.pass, { q: base + o.q, k: base + o.k, v: base + o.v, out: base + o.out, queries: count, keys: count,
+                                          prefix: 0, valueDim: dv, chunk: 1 });
+      writeWorkspace(rt.data, base + o.ws, { u: base + o.u, phi: base + o.phiQ, phiK: base + o.phiK, h: base + o.h, top: base + o.top,
+                                             c: base + o.cRow, S: this.S, z: this.z, run: this.run });
+      writeDecoderStep(rt.data, base + o.step, { vd: base + o.vd, acc: base + o.acc });
+      rt.exports.decoder_step(this.fm, base + o.pass, base + o.ws, base + o.step);
+    }
     result.set(rt.view(base + o.out, count * dv));
   }
 
@@ -165,8 +176,11 @@ export class FavorDecoder {
     const keys = this.shifted(k);
     withKernel(() => { // (guard.ts) as in step()
       if (this.id.window > 0) return this.prefillWindow(q, keys, v, n, result);
-      const ws = new CausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), dv, false);
-      for (let r = 0; r < count; r++) ws.run(this.statePointers(r), n, q, r * n, keys, v, r * n, undefined, 0, result, r * n);
+      const ws = new CausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), n, dv, false, this.fm);
+      for (let r = 0; r < count; r++) {
+        ws.useState(this.statePointers(r));
+        ws.run(0, n, q, r * n, keys, v, r * n, undefined, 0, result, r * n);
+      }
     });
     this.tokens += n;
     return result as Float32Result; // a fresh array, or the caller's `out` as given

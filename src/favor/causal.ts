@@ -1,13 +1,14 @@
-// Causal FAVOR+ over [batch, heads, seq, dim] buffers: per (batch, head), chunks of rows through
-// favor_causal_chunk on a state (S, z, c) in wasm memory. The decoder's prefill runs the same loop on
-// its persistent state. Query i sees keys j ≤ i + (keys − queries): with more keys than queries the
-// first keys are a prefix every query sees (added to the state first); with fewer, the first queries
-// see no key and get zeros.
-import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
+// Causal FAVOR+ over [batch, heads, seq, dim] buffers: per (batch, head), blocks of whole chunks copied into wasm
+// memory and run by the kernel's chunk loop (favor_causal, assembly/favor/causal.ts) on a state (S, z, c) in wasm
+// memory. The decoder's prefill runs the same loop on its persistent states. Query i sees keys j ≤ i + (keys −
+// queries): with more keys than queries the first keys are a prefix every query sees (added to the state first);
+// with fewer, the first queries see no key and get zeros.
+import { featureMapFloats, writeFeatures, type PreparedFeatures } from './features.ts';
+import { PASS_BYTES, WORKSPACE_BYTES, writePass, writeWorkspace } from '../runtime/descriptors.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace, regionAddresses, runtime, stagingRows, type Runtime } from '../runtime/wasm.ts';
 
 /** Pointers of one head's state: S (Mp·dv f64), z (Mp f64), run (1 f64). */
 export interface StatePointers {
@@ -23,33 +24,40 @@ export function clearState(rt: Runtime, st: StatePointers, f: PreparedFeatures, 
   rt.f64[st.run >>> 3] = -Infinity;
 }
 
-/** The scratch of causal chunks of up to C rows, and where its regions are. */
+/** Staging blocks of B rows (whole chunks of C) and the scratch of favor_causal, with descriptors written once. */
 export class CausalWorkspace {
   private readonly rt: Runtime;
   private readonly f: PreparedFeatures;
   private readonly C: number;
-  private readonly d: number;
+  private readonly B: number;
   private readonly dv: number;
   private readonly at: Record<string, number>;
-  private readonly wt: number;
+  private readonly fm: number;
 
-  constructor(f: PreparedFeatures, C: number, dv: number, withState: boolean) {
+  /**
+   * Chunks of C rows for sequences of up to `rows` rows. `fm`: a FeatureMap descriptor already in wasm memory
+   * (the decoder's), or 0 to write one here. `withState`: a state of its own (the `state` region).
+   */
+  constructor(f: PreparedFeatures, C: number, rows: number, dv: number, withState: boolean, fm = 0) {
     this.rt = runtime();
     this.f = f;
     this.C = C;
-    this.d = f.dim;
+    this.B = stagingRows(C, rows);
     this.dv = dv;
     const { mp, Mp } = f;
     const d = f.dim;
+    const B = this.B;
     const state: Record<string, number> = withState ? { S: 2 * Mp * dv, z: 2 * Mp, run: 2 } : {};
     const plan = planWorkspace<string>({
-      wt: projectionFloats(f), q: C * d, k: C * d, v: C * dv, mask: Math.ceil(C / 4), u: C * mp, phiQ: C * Mp, phiK: C * Mp,
-      h: C, top: C, cK: C, den: C, A: C * C, S32: Mp * dv, z32: Mp, out: C * dv, ...state,
+      fm: fm ? 0 : featureMapFloats(f), pass: PASS_BYTES / 4, ws: WORKSPACE_BYTES / 4,
+      q: B * d, k: B * d, v: B * dv, mask: Math.ceil(B / 4), out: B * dv,
+      u: C * mp, phi: C * Mp, phiK: C * Mp, h: C, top: C, c: C, den: C, A: C * C, tmpS: Mp * dv, colSum: Mp, S32: Mp * dv, z32: Mp,
+      ...state,
     });
     checkWorkspaceBytes(plan.bytes);
-    const base = this.rt.scratch(plan.bytes);
-    this.at = Object.fromEntries(Object.entries(plan.offsets).map(([key, off]) => [key, base + (off as number)]));
-    this.wt = writeProjection(this.rt, f, this.at.wt);
+    this.at = regionAddresses(this.rt.scratch(plan.bytes), plan.offsets);
+    this.fm = fm || writeFeatures(this.rt, f, this.at.fm);
+    writeWorkspace(this.rt.data, this.at.ws, this.at);
   }
 
   /** The state region of this workspace (when created withState). */
@@ -57,37 +65,39 @@ export class CausalWorkspace {
     return { S: this.at.S, z: this.at.z, run: this.at.run };
   }
 
+  /** Runs the next passes on state `st` (the workspace's descriptor points at it). */
+  useState(st: StatePointers): void {
+    writeWorkspace(this.rt.data, this.at.ws, { ...this.at, ...st });
+  }
+
   /**
-   * Runs `rows` aligned query/key rows through the causal chunks on state `st`: q rows from qOff
-   * (in rows), k and v rows from kOff, mask bytes from maskOff, outputs to out at row outOff.
+   * Continues the state in use with `prefix` keys that every query sees (k, v rows from kOff, mask bytes from
+   * maskOff), then `rows` aligned query/key rows: q rows from qOff, the keys after the prefix, outputs to out from
+   * row outOff.
    */
-  run(st: StatePointers, rows: number, q: Float32Array, qOff: number, k: Float32Array, v: Float32Array, kOff: number,
+  run(prefix: number, rows: number, q: Float32Array, qOff: number, k: Float32Array, v: Float32Array, kOff: number,
       mask: Uint8Array | undefined, maskOff: number, out: Float32Array, outOff: number): void {
-    const { rt, f, at, d, dv } = this;
-    for (let i = 0; i < rows; i += this.C) {
-      const n = Math.min(this.C, rows - i);
-      rt.write(at.q, q.subarray((qOff + i) * d, (qOff + i + n) * d));
-      rt.write(at.k, k.subarray((kOff + i) * d, (kOff + i + n) * d));
-      rt.write(at.v, v.subarray((kOff + i) * dv, (kOff + i + n) * dv));
-      if (mask) rt.u8.set(mask.subarray(maskOff + i, maskOff + i + n), at.mask);
-      rt.exports.favor_causal_chunk(f.map.id, at.q, at.k, at.v, n, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
-        mask ? at.mask : 0, at.u, at.phiQ, at.phiK, at.h, at.top, at.cK, at.den, at.A, at.S32, at.z32, at.out,
-        st.S, st.z, st.run);
-      out.set(rt.view(at.out, n * dv), (outOff + i) * dv);
+    for (let j = 0; j < prefix; j += this.B) this.block(0, Math.min(this.B, prefix - j), q, 0, k, v, kOff + j, mask, maskOff + j);
+    for (let i = 0; i < rows; i += this.B) {
+      const n = Math.min(this.B, rows - i);
+      this.block(n, 0, q, qOff + i, k, v, kOff + prefix + i, mask, maskOff + prefix + i);
+      out.set(this.rt.view(this.at.out, n * this.dv), (outOff + i) * this.dv);
     }
   }
 
-  /** Adds `rows` keys and values (from row kOff) to the state without reading anything out. */
-  accumulate(st: StatePointers, rows: number, k: Float32Array, v: Float32Array, kOff: number, mask: Uint8Array | undefined, maskOff: number): void {
-    const { rt, f, at, d, dv } = this;
-    for (let j = 0; j < rows; j += this.C) {
-      const n = Math.min(this.C, rows - j);
-      rt.write(at.k, k.subarray((kOff + j) * d, (kOff + j + n) * d));
-      rt.write(at.v, v.subarray((kOff + j) * dv, (kOff + j + n) * dv));
-      if (mask) rt.u8.set(mask.subarray(maskOff + j, maskOff + j + n), at.mask);
-      rt.exports.favor_accumulate_chunk(f.map.id, at.k, at.v, n, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
-        mask ? at.mask : 0, at.u, at.phiK, at.h, at.top, at.cK, at.S32, at.z32, st.S, st.z, st.run);
-    }
+  /** One staged block through favor_causal: `aligned` query/key rows, or (aligned = 0) `prefix` keys only. */
+  private block(aligned: number, prefix: number, q: Float32Array, qOff: number, k: Float32Array, v: Float32Array, kOff: number,
+                mask: Uint8Array | undefined, maskOff: number): void {
+    const { rt, at, dv } = this;
+    const d = this.f.dim;
+    const keys = aligned + prefix;
+    if (aligned) rt.write(at.q, q.subarray(qOff * d, (qOff + aligned) * d));
+    rt.write(at.k, k.subarray(kOff * d, (kOff + keys) * d));
+    rt.write(at.v, v.subarray(kOff * dv, (kOff + keys) * dv));
+    if (mask) rt.u8.set(mask.subarray(maskOff, maskOff + keys), at.mask);
+    writePass(rt.data, at.pass, { q: at.q, k: at.k, v: at.v, mask: mask ? at.mask : 0, out: at.out, queries: aligned, keys, prefix,
+                                  valueDim: dv, chunk: this.C });
+    rt.exports.favor_causal(this.fm, at.pass, at.ws);
   }
 }
 
@@ -99,18 +109,17 @@ export function causalForward(...args: Parameters<typeof causalPass>): void {
 function causalPass(f: PreparedFeatures, chunk: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
                     v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
   const { queries: Lq, keys: Lk, valueDim: dv } = s;
-  const ws = new CausalWorkspace(f, Math.min(chunk, Math.max(Lq, Lk)), dv, true); // the same chunks as the pool (threaded.ts)
+  const rows = Math.max(Lq, Lk);
+  const ws = new CausalWorkspace(f, Math.min(chunk, rows), rows, dv, true); // the same chunks as the pool (threaded.ts)
   const rt = runtime();
-  const st = ws.state;
   const prefix = Math.max(0, Lk - Lq); // keys every query sees
   const blind = Math.max(0, Lq - Lk); // queries that see no key
   for (let b = 0; b < s.batch; b++) {
     for (let hd = 0; hd < s.heads; hd++) {
       const head = b * s.heads + hd;
-      clearState(rt, st, f, dv);
-      if (prefix) ws.accumulate(st, prefix, k, v, head * Lk, mask, b * Lk);
+      clearState(rt, ws.state, f, dv);
       out.fill(0, head * Lq * dv, (head * Lq + blind) * dv);
-      ws.run(st, Lq - blind, q, head * Lq + blind, k, v, head * Lk + prefix, mask, b * Lk + prefix, out, head * Lq + blind);
+      ws.run(prefix, Lq - blind, q, head * Lq + blind, k, v, head * Lk, mask, b * Lk, out, head * Lq + blind);
     }
   }
 }

@@ -113,21 +113,24 @@ export interface KernelExports {
    * Source: assembly/index.ts.
    */
   heapBase(): number;
-  /** Source: assembly/favor/causal.ts. */
-  favor_causal_chunk(kind: number, q: number, k: number, v: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, mask: number, u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, den: number, A: number, S32: number, z32: number, out: number, S: number, z: number, run: number): void;
-  /** Source: assembly/decoder/decoder.ts. */
-  decoder_step(kind: number, q: number, k: number, v: number, count: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, u: number, phiQ: number, phiK: number, h: number, top: number, cRow: number, vd: number, acc: number, S: number, z: number, run: number, out: number): void;
   /**
-   * Adds rows keys/values (k rows × d, v rows × dv, mask 0 or rows bytes) to the state, C rows per chunk.
-   * Source: assembly/threads/heads.ts.
+   * Causal FAVOR+ on the lane's state (ws.S, ws.z, ws.run), which it continues (the caller empties it for a new head):
+   * first pass.prefix keys that every query sees (added to the state), then pass.queries queries against the next
+   * pass.queries keys, pass.chunk rows per chunk from the first of each. k, v and mask (0 or one byte per key) start
+   * at the first prefix key; q and out (pass.queries rows × dim, × valueDim) at the first aligned row; pass.keys is
+   * not read. Scratch in ws: u, phi (the queries' φ), phiK, h, top, c (the keys' stabilizers), den, A, S32, z32, and
+   * tmpS, colSum for the prefix. Every caller cuts a head into the same chunks (staged blocks of whole chunks, a pool
+   * job's whole head, the decoder's prefill), so every path gives the same bits.
+   * Source: assembly/favor/causal.ts.
    */
-  head_accumulate(kind: number, k: number, v: number, mask: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, C: number, u: number, phi: number, h: number, top: number, c: number, tmpS: number, colSum: number, S: number, z: number, run: number): void;
+  favor_causal(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>): void;
   /**
-   * One whole causal head on aligned rows: `prefix` keys that every query sees first (accumulated), then
-   * `rows` queries against the next `rows` keys in causal chunks. k, v, mask start at the first prefix key.
-   * Source: assembly/threads/heads.ts.
+   * One token for each of pass.queries sequences: q, k (pass.queries × dim), v and out (× pass.valueDim) from the pass.
+   * ws.S, ws.z, ws.run hold the sequences' states side by side (above); ws.u, phi (the queries' φ), phiK, h, top and c
+   * are scratch of pass.queries rows; step.vd and step.acc are dv f64 each. Position t sees its own key.
+   * Source: assembly/decoder/decoder.ts.
    */
-  head_causal(kind: number, q: number, k: number, v: number, mask: number, out: number, rows: number, prefix: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, C: number, u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, den: number, A: number, S32: number, z32: number, S: number, z: number, run: number): void;
+  decoder_step(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, step: Pointer<'DecoderStep'>): void;
   /**
    * Empties a state: S = 0, z = 0, c = −∞.
    * Source: assembly/threads/heads.ts.

@@ -121,3 +121,19 @@ export function writeWorkspace(view: DataView, at: number, fields: WorkspaceFiel
   view.setUint32(at + 52, fields.z ?? 0, true);
   view.setUint32(at + 56, fields.run ?? 0, true);
 }
+
+/** The f64 rows of one decoder step, beside its Workspace (whose S, z, run hold every sequence's state side by side). */
+export interface DecoderStepFields {
+  /** The value row being added, in f64 (valueDim f64). */
+  vd?: number;
+  /** The numerator being read out, in f64 (valueDim f64). */
+  acc?: number;
+}
+
+/** Bytes of a DecoderStep descriptor. */
+export const DECODER_STEP_BYTES = 8;
+
+export function writeDecoderStep(view: DataView, at: number, fields: DecoderStepFields): void {
+  view.setUint32(at + 0, fields.vd ?? 0, true);
+  view.setUint32(at + 4, fields.acc ?? 0, true);
+}

@@ -1,6 +1,7 @@
 // FAVOR+ on the thread pool. Heads go in rounds, one head per lane (a lane = one job with its own
-// workspace, run by whichever thread claims it), each head whole inside wasm (assembly/threads/heads.ts), so
-// a head's result is bit-identical to the one-thread pass. A single bidirectional head is split
+// workspace, run by whichever thread claims it), each head whole inside wasm by the chunk loop that the one-thread
+// pass calls on staged blocks (favor_bidirectional, favor_causal), so a head's result is bit-identical to the
+// one-thread pass. A single bidirectional head is split
 // along the sequence instead: each lane adds a range of keys to a state of its own, the states are
 // merged (rescaled to the larger stabilizer), and each lane reads out a range of queries; that
 // changes the order of the sums, so it agrees with one thread to rounding, not bit for bit.
@@ -55,7 +56,6 @@ export function threadedForward(pool: Pool, f: PreparedFeatures, chunk: number, 
   const layout = laneLayout(f, C, s, causal);
   const lanes = Math.min(heads, Math.max(pool.threads, Math.floor(rounds.roundBytes / layout.bytes)));
   const mem = allocate(rt, f, lanes, layout);
-  const kind = f.map.id;
   const prefix = Math.max(0, Lk - Lq);
   const blind = Math.max(0, Lq - Lk);
   for (let first = 0; first < heads; first += lanes) {
@@ -65,12 +65,13 @@ export function threadedForward(pool: Pool, f: PreparedFeatures, chunk: number, 
       const head = first + l;
       const r = at(mem.lane(l), layout.offsets);
       const m = mask ? r.mask : 0;
+      writeWorkspace(rt.data, r.ws, r);
       if (causal) {
-        jobs.push({ fn: 'head_causal', args: [kind, r.q + blind * d * 4, r.k, r.v, m, r.out + blind * dv * 4, Lq - blind, prefix,
-                                              d, dv, mem.wt, f.m, f.mp, f.hScale, f.a, f.epsilon, C,
-                                              r.u, r.phi, r.phiK, r.h, r.top, r.c, r.den, r.A, r.S32, r.z32, r.S, r.z, r.run] });
+        // the queries that see no key (blind) are skipped; the state is emptied with the head's inputs (below)
+        writePass(rt.data, r.pass, { q: r.q + blind * d * 4, k: r.k, v: r.v, mask: m, out: r.out + blind * dv * 4, queries: Lq - blind, keys: Lk,
+                                     prefix, valueDim: dv, chunk: C });
+        jobs.push({ fn: 'favor_causal', args: [mem.fm, r.pass, r.ws] });
       } else {
-        writeWorkspace(rt.data, r.ws, r);
         writePass(rt.data, r.pass, { q: r.q, k: r.k, v: r.v, mask: m, out: r.out, queries: Lq, keys: Lk, prefix: 0, valueDim: dv, chunk: C });
         jobs.push({ fn: 'favor_bidirectional', args: [mem.fm, r.pass, r.ws] });
       }
@@ -78,7 +79,11 @@ export function threadedForward(pool: Pool, f: PreparedFeatures, chunk: number, 
     }
     // each head's inputs are copied in just before its job is published: the other threads start on the
     // first heads while this one copies the next
-    pool.run(jobs, (i) => copyHeadIn(rt, s, ranges[i][0], ranges[i][1], q, k, v, mask));
+    pool.run(jobs, (i) => {
+      const r = ranges[i][1];
+      if (causal) rt.exports.state_clear(r.S, r.z, r.run, f.Mp, dv); // favor_causal continues the lane's state
+      copyHeadIn(rt, s, ranges[i][0], r, q, k, v, mask);
+    });
     for (const [head, r] of ranges) {
       out.set(rt.view(r.out, Lq * dv), head * Lq * dv);
       if (causal && blind) out.fill(0, head * Lq * dv, (head * Lq + blind) * dv);
