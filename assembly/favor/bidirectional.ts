@@ -8,14 +8,15 @@ import { clearState, stateToF32 } from './state';
 
 /** Adds the pass's keys and values (pass.keys rows at k, v, mask) to the lane's state, pass.chunk rows at a time. */
 export function favor_accumulate(fm: FeatureMap, pass: Pass, ws: Workspace): void {
-  const rows = pass.keys;
-  const C = pass.chunk;
-  const dv = pass.valueDim;
+  accumulateRows(fm, ws, pass.k, pass.v, pass.mask, pass.keys, pass.chunk, pass.valueDim);
+}
+
+/** favor_accumulate's loop: `rows` keys at k, values at v (mask 0 or one byte per key) into the state, C rows at a time. */
+export function accumulateRows(fm: FeatureMap, ws: Workspace, k: usize, v: usize, mask: usize, rows: i32, C: i32, dv: i32): void {
   const kRow = <usize>fm.dim << 2;
   const vRow = <usize>dv << 2;
-  const mask = pass.mask;
   for (let j = 0; j < rows; j += C) {
-    accumulateChunk(fm, ws, pass.k + <usize>j * kRow, pass.v + <usize>j * vRow, mask ? mask + <usize>j : 0, min(C, rows - j), dv);
+    accumulateChunk(fm, ws, k + <usize>j * kRow, v + <usize>j * vRow, mask ? mask + <usize>j : 0, min(C, rows - j), dv);
   }
 }
 

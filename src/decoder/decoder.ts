@@ -5,7 +5,8 @@
 import type { BytesResult, Float32Result } from '../arguments/buffers.ts';
 import { CausalWorkspace, type StatePointers } from '../favor/causal.ts';
 import { payloadOffset, readHeader, seal, shiftChecksum, stateLength, writeHeader, type StateHeader } from './decoder-state.ts';
-import { runWindowHead, windowCausalWorkspace } from '../favor/window.ts';
+import { hybridCausalWorkspace, runHybridCausalHead } from '../favor/window.ts';
+import { FEATURE_MAP_BYTES, HYBRID_BYTES, HYBRID_RING_BYTES, PASS_BYTES, WORKSPACE_BYTES, writeFeatureMap, writeHybrid, writeHybridRing, writePass, writeWorkspace } from '../runtime/descriptors.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { projectionFloats, writeProjection, type PreparedFeatures } from '../favor/features.ts';
 import { withKernel } from '../runtime/guard.ts';
@@ -32,12 +33,14 @@ const finalizer = typeof FinalizationRegistry === 'undefined'
   ? undefined
   : new FinalizationRegistry<{ rt: Runtime; ptr: number }>(({ rt, ptr }) => rt.heap.release(ptr));
 
-/** The scratch of one step of `count` sequences (and, with a window, its tiles and the keys leaving the ring). */
+/** The scratch of one step of `count` sequences (and, with a window, its descriptors, tiles and the keys leaving the ring). */
 function stepWorkspace(f: PreparedFeatures, count: number, d: number, dv: number, tile: number) {
   const plan = planWorkspace({
     q: count * d, k: count * d, v: count * dv, u: count * f.mp, phiQ: count * f.Mp, phiK: count * f.Mp,
     h: count, top: count, cRow: count, vd: 2 * dv, acc: 2 * dv, out: count * dv,
     den: count, Lg: tile, G: tile, kLag: tile ? count * d : 0, vLag: tile ? count * dv : 0,
+    fm: tile ? FEATURE_MAP_BYTES / 4 : 0, pass: tile ? PASS_BYTES / 4 : 0, ws: tile ? WORKSPACE_BYTES / 4 : 0,
+    hy: tile ? HYBRID_BYTES / 4 : 0, ring: tile ? HYBRID_RING_BYTES / 4 : 0,
   });
   checkWorkspaceBytes(plan.bytes);
   return plan;
@@ -131,7 +134,7 @@ export class FavorDecoder {
     const { count, dim: d, valueDim: dv } = this;
     const f = this.id.features;
     const w = this.id.window;
-    const tile = w > 0 ? 16 * rt.exports.window_tile_stride(w) : 0;
+    const tile = w > 0 ? 16 * rt.exports.hybrid_tile_stride(w) : 0;
     const plan = (this.stepPlan ??= stepWorkspace(f, count, d, dv, tile)); // the same every step: planned once
     const base = rt.scratch(plan.bytes);
     const o = plan.offsets;
@@ -139,10 +142,15 @@ export class FavorDecoder {
     rt.write(base + o.k, k);
     rt.write(base + o.v, v);
     if (w > 0) {
-      rt.exports.window_decoder_step(f.map.id, base + o.q, base + o.k, base + o.v, count, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
-        base + o.u, base + o.phiQ, base + o.phiK, base + o.h, base + o.top, base + o.cRow, base + o.vd, base + o.acc,
-        base + o.den, base + o.Lg, base + o.G, base + o.kLag, base + o.vLag, this.ringK, this.ringV, w, this.id.estimateLogScale, this.tokens,
-        this.S, this.z, this.run, base + o.out);
+      const at = (region: keyof typeof o) => base + o[region];
+      writeFeatureMap(rt.data, at('fm'), { ...f.fields, wt: this.wt });
+      writePass(rt.data, at('pass'), { q: at('q'), k: at('k'), v: at('v'), out: at('out'), queries: count, keys: count, prefix: 0, valueDim: dv, chunk: 1 });
+      writeWorkspace(rt.data, at('ws'), { u: at('u'), phi: at('phiQ'), phiK: at('phiK'), h: at('h'), top: at('top'), c: at('cRow'), den: at('den'),
+                                          S: this.S, z: this.z, run: this.run });
+      writeHybrid(rt.data, at('hy'), { window: w, beta: this.id.estimateLogScale, keys: this.tokens + 1, position: this.tokens, first: 0,
+                                       cached: 0, cachedEnd: 0, Lg: at('Lg'), G: at('G') });
+      writeHybridRing(rt.data, at('ring'), { keys: this.ringK, values: this.ringV, kLag: at('kLag'), vLag: at('vLag'), vd: at('vd'), acc: at('acc') });
+      rt.exports.hybrid_decoder_step(at('fm'), at('pass'), at('ws'), at('hy'), at('ring'));
     } else rt.exports.decoder_step(f.map.id, base + o.q, base + o.k, base + o.v, count, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
       base + o.u, base + o.phiQ, base + o.phiK, base + o.h, base + o.top, base + o.cRow, base + o.vd, base + o.acc,
       this.S, this.z, this.run, base + o.out);
@@ -180,14 +188,14 @@ export class FavorDecoder {
     const { count, dim: d, valueDim: dv } = this;
     const R = this.id.window + 1;
     const held = Math.min(this.tokens, R); // keys in the ring
-    const ws = windowCausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), this.id.window, this.id.estimateLogScale, dv);
+    const ws = hybridCausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), this.id.window, this.id.estimateLogScale, dv, n, held + n);
     const kExt = new Float32Array((held + n) * d);
     const vExt = new Float32Array((held + n) * dv);
     for (let r = 0; r < count; r++) {
       for (let j = 0; j < held; j++) this.readRing(r, this.tokens - held + j, kExt, vExt, j);
       kExt.set(k.subarray(r * n * d, (r + 1) * n * d), held * d);
       vExt.set(v.subarray(r * n * dv, (r + 1) * n * dv), held * dv);
-      runWindowHead(ws, this.statePointers(r), q, r * n, n, kExt, vExt, 0, held + n, undefined, 0, result, r * n);
+      runHybridCausalHead(ws, this.statePointers(r), q, r * n, n, kExt, vExt, 0, held + n, undefined, 0, result, r * n);
       for (let j = Math.max(0, held + n - R); j < held + n; j++) this.writeRing(r, this.tokens - held + j, kExt, vExt, j);
     }
   }
