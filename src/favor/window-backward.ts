@@ -4,6 +4,7 @@
 // workspace depends on the chunk, w, dim, valueDim and features, never on the sequence length.
 import { projectionAddress, type PreparedFeatures } from './features.ts';
 import type { Gradients } from './backward.ts';
+import { accumulateStaged, type StagedRegions } from './bidirectional.ts';
 import { descriptorFloats, hybridFields, windowSizes, writeRows } from './window.ts';
 import { clearState } from './causal.ts';
 import { HYBRID_GRADIENTS_BYTES, writeHybrid, writeHybridGradients, writePass, writeWorkspace } from '../runtime/descriptors.ts';
@@ -51,15 +52,7 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
     for (let hd = 0; hd < s.heads; hd++) {
       const head = b * s.heads + hd;
       // the FAVOR+ state of every key, as in the forward pass
-      e.state_clear(r.S, r.z, r.run, Mp, dv);
-      for (let j = 0; j < Lk; j += Bk) {
-        const n = Math.min(Bk, Lk - j);
-        rt.write(r.k, k.subarray((head * Lk + j) * d, (head * Lk + j + n) * d));
-        rt.write(r.v, v.subarray((head * Lk + j) * dv, (head * Lk + j + n) * dv));
-        if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + n), r.mask);
-        writePass(rt.data, r.pass, { k: r.k, v: r.v, mask: mask ? r.mask : 0, queries: 0, keys: n, prefix: 0, valueDim: dv, chunk: C });
-        e.favor_accumulate(r.fm, r.pass, r.ws);
-      }
+      accumulateStaged(rt, f, s, head, Bk, C, k, v, mask, r as StagedRegions);
       e.favor_state_to_f32(r.S, r.z, r.S32, r.z32, Mp, dv);
       const cK = rt.f64[r.run >>> 3];
       rt.f64.fill(0, r.dS >>> 3, (r.dS >>> 3) + Mp * dv);

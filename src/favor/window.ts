@@ -6,6 +6,7 @@
 // Alignment: query i is aligned to key p_i = i + (keys − queries), as in the causal pass (a key cache: the last
 // query sits on the last key). Bidirectional window [p_i − w, p_i + w], causal [p_i − w, p_i], clipped to the keys.
 import { featureMapFloats, writeFeatures, type PreparedFeatures } from './features.ts';
+import { accumulateStaged, type StagedRegions } from './bidirectional.ts';
 import { clearState, type StatePointers } from './causal.ts';
 import { HYBRID_BYTES, PASS_BYTES, WORKSPACE_BYTES, writeHybrid, writePass, writeWorkspace, type HybridFields } from '../runtime/descriptors.ts';
 import { withKernel } from '../runtime/guard.ts';
@@ -89,15 +90,7 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, b
     for (let hd = 0; hd < s.heads; hd++) {
       const head = b * s.heads + hd;
       // the FAVOR+ state of every key, as in the plain pass
-      e.state_clear(r.S, r.z, r.run, Mp, dv);
-      for (let j = 0; j < Lk; j += Bk) {
-        const rows = Math.min(Bk, Lk - j);
-        rt.write(r.k, k.subarray((head * Lk + j) * d, (head * Lk + j + rows) * d));
-        rt.write(r.v, v.subarray((head * Lk + j) * dv, (head * Lk + j + rows) * dv));
-        if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + rows), r.mask);
-        writePass(rt.data, r.pass, { k: r.k, v: r.v, mask: mask ? r.mask : 0, queries: 0, keys: rows, prefix: 0, valueDim: dv, chunk: C });
-        e.favor_accumulate(fm, r.pass, r.ws);
-      }
+      accumulateStaged(rt, f, s, head, Bk, C, k, v, mask, r as StagedRegions);
       e.favor_state_to_f32(r.S, r.z, r.S32, r.z32, Mp, dv);
       // blocks of queries with the band of keys their windows reach
       for (let i = 0; i < Lq; i += Bq) {
