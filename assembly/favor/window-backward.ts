@@ -39,7 +39,7 @@ export function hybrid_backward_chunk(fm: FeatureMap, pass: Pass, ws: Workspace,
   const dphiQ = grad.dphiQ, dphiK = grad.dphiK, du = grad.du, dh = grad.dh, dS = grad.dS, dz = grad.dz;
   const dq = grad.dq, dqx = grad.dqx, dkx = grad.dkx, dkb = grad.dkb, dvb = grad.dvb;
   const stride = hybrid_tile_stride(w);
-  // the forward pass of the chunk, keeping the window's weights (window_bidirectional_chunk without reuse)
+  // the forward pass of the chunk, keeping the window's weights (as hybrid_bidirectional, without reuse)
   queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
   gemm_nn(phiQ, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
   for (let i = 0; i < rows; i++) store<f32>(den + (<usize>i << 2), dot(phiQ + (<usize>(i * Mp) << 2), z32, Mp));

@@ -39,8 +39,7 @@ function stepWorkspace(f: PreparedFeatures, count: number, d: number, dv: number
     q: count * d, k: count * d, v: count * dv, u: count * f.mp, phiQ: count * f.Mp, phiK: count * f.Mp,
     h: count, top: count, cRow: count, vd: 2 * dv, acc: 2 * dv, out: count * dv,
     den: count, Lg: tile, G: tile, kLag: tile ? count * d : 0, vLag: tile ? count * dv : 0,
-    fm: tile ? FEATURE_MAP_BYTES / 4 : 0, pass: tile ? PASS_BYTES / 4 : 0, ws: tile ? WORKSPACE_BYTES / 4 : 0,
-    hy: tile ? HYBRID_BYTES / 4 : 0, ring: tile ? HYBRID_RING_BYTES / 4 : 0,
+    hy: tile ? HYBRID_BYTES / 4 : 0,
   });
   checkWorkspaceBytes(plan.bytes);
   return plan;
@@ -63,6 +62,9 @@ export class FavorDecoder {
   private readonly ringK: number;
   private readonly ringV: number;
   private tokens = 0;
+  /** The ring step's fm, pass, ws, ring descriptors (in the decoder's block), and the scratch address they were written for. */
+  private readonly stepDescriptors: Record<'fm' | 'pass' | 'ws' | 'ring', number>;
+  private stepBase = -1;
   private stepPlan: ReturnType<typeof stepWorkspace> | undefined;
 
   /** @internal use FavorAttention.decoder() or decoderFromState(). */
@@ -78,7 +80,8 @@ export class FavorDecoder {
     const ringRows = id.window > 0 ? this.count * 2 * (id.window + 1) : 0;
     const plan = planWorkspace({
       wt: projectionFloats(f), S: 2 * this.count * f.Mp * valueDim, z: 2 * this.count * f.Mp, run: 2 * this.count,
-      ringK: ringRows * this.dim, ringV: ringRows * valueDim,
+      ringK: ringRows * this.dim, ringV: ringRows * valueDim, // and the ring step's descriptors that stay put (stepKernel)
+      fm: ringRows ? FEATURE_MAP_BYTES / 4 : 0, pass: ringRows ? PASS_BYTES / 4 : 0, ws: ringRows ? WORKSPACE_BYTES / 4 : 0, ring: ringRows ? HYBRID_RING_BYTES / 4 : 0,
     });
     checkWorkspaceBytes(plan.bytes);
     this.block = this.rt.heap.alloc(plan.bytes);
@@ -88,6 +91,7 @@ export class FavorDecoder {
     this.run = this.block + plan.offsets.run;
     this.ringK = this.block + plan.offsets.ringK;
     this.ringV = this.block + plan.offsets.ringV;
+    this.stepDescriptors = { fm: this.block + plan.offsets.fm, pass: this.block + plan.offsets.pass, ws: this.block + plan.offsets.ws, ring: this.block + plan.offsets.ring };
     this.wt = writeProjection(this.rt, f, this.block + plan.offsets.wt);
     this.reset();
   }
@@ -143,14 +147,18 @@ export class FavorDecoder {
     rt.write(base + o.v, v);
     if (w > 0) {
       const at = (region: keyof typeof o) => base + o[region];
-      writeFeatureMap(rt.data, at('fm'), { ...f.fields, wt: this.wt });
-      writePass(rt.data, at('pass'), { q: at('q'), k: at('k'), v: at('v'), out: at('out'), queries: count, keys: count, prefix: 0, valueDim: dv, chunk: 1 });
-      writeWorkspace(rt.data, at('ws'), { u: at('u'), phi: at('phiQ'), phiK: at('phiK'), h: at('h'), top: at('top'), c: at('cRow'), den: at('den'),
-                                          S: this.S, z: this.z, run: this.run });
+      const { fm, pass, ws, ring } = this.stepDescriptors;
+      if (base !== this.stepBase) { // written once per scratch address: descriptor writes cost about as much as a step's arithmetic
+        writeFeatureMap(rt.data, fm, { ...f.fields, wt: this.wt });
+        writePass(rt.data, pass, { q: at('q'), k: at('k'), v: at('v'), out: at('out'), queries: count, keys: count, prefix: 0, valueDim: dv, chunk: 1 });
+        writeWorkspace(rt.data, ws, { u: at('u'), phi: at('phiQ'), phiK: at('phiK'), h: at('h'), top: at('top'), c: at('cRow'), den: at('den'),
+                                      S: this.S, z: this.z, run: this.run });
+        writeHybridRing(rt.data, ring, { keys: this.ringK, values: this.ringV, kLag: at('kLag'), vLag: at('vLag'), vd: at('vd'), acc: at('acc') });
+        this.stepBase = base;
+      }
       writeHybrid(rt.data, at('hy'), { window: w, beta: this.id.estimateLogScale, keys: this.tokens + 1, position: this.tokens, first: 0,
                                        cached: 0, cachedEnd: 0, Lg: at('Lg'), G: at('G') });
-      writeHybridRing(rt.data, at('ring'), { keys: this.ringK, values: this.ringV, kLag: at('kLag'), vLag: at('vLag'), vd: at('vd'), acc: at('acc') });
-      rt.exports.hybrid_decoder_step(at('fm'), at('pass'), at('ws'), at('hy'), at('ring'));
+      rt.exports.hybrid_decoder_step(fm, pass, ws, at('hy'), ring);
     } else rt.exports.decoder_step(f.map.id, base + o.q, base + o.k, base + o.v, count, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
       base + o.u, base + o.phiQ, base + o.phiK, base + o.h, base + o.top, base + o.cRow, base + o.vd, base + o.acc,
       this.S, this.z, this.run, base + o.out);

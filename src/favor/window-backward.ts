@@ -94,7 +94,7 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
 /**
  * Gradients of causal hybrid attention: the FAVOR+ part is the causal estimator on the keys w + 1 rows behind the
  * queries (as in the forward pass, window.ts), so its gradients are backward.ts's two sweeps on those lagged keys
- * with the hybrid's normalizer gradients; the window's exact part comes from window_causal_backward_forward.
+ * with the hybrid's normalizer gradients; the window's exact part comes from hybrid_causal_backward_forward.
  * Extra memory: O(L·(dv + 2)) floats in JS (dnum, dden, c per query, as backward.ts) plus the fixed workspace.
  */
 export function windowCausalBackward(f: PreparedFeatures, chunk: number, window: number, beta: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
