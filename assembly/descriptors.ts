@@ -88,3 +88,78 @@
   /** The numerator being read out, in f64 (valueDim f64). */
   acc: usize;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Hybrid attention (exact window + FAVOR+, docs/design.md §1b): assembly/favor/window.ts and the files beside it.
+// The pass's k, v, mask hold a run of keys starting at absolute key `first` (causal: rows before key 0 zero and
+// masked, so that each chunk's lagged keys and its band are both read in place); the Workspace gives the FAVOR+
+// scratch and state (phi = φ(q) of a chunk, phiK = φ(k) of a chunk's band or lagged keys, c = their stabilizers).
+
+/** The window's options and the hybrid's own scratch, beside a Pass and a Workspace. */
+@unmanaged export class Hybrid {
+  /** The exact window w: keys [p − w, p + w] (bidirectional) or [p − w, p] (causal) of a query aligned to key p. */
+  window: i32;
+  /** β (estimateLogScale): the FAVOR+ part weighs e^β against the exact one. */
+  beta: f32;
+  /** Keys of the head (bidirectional: windows are clipped to [0, keys)). */
+  keys: i32;
+  /** The key the pass's first query is aligned to (decoder: the step's position t). */
+  position: i32;
+  /** The absolute key of the first row at pass.k, pass.v, pass.mask. */
+  first: i32;
+  /** Bidirectional: phiK holds φ(k) of keys [cached, cachedEnd), the last chunk's band (reused by the next; 0, 0 at a head's start). */
+  cached: i32;
+  /** End of the cached band (exclusive). */
+  cachedEnd: i32;
+  /** Bidirectional: h of a chunk's band (band rows). */
+  hK: usize;
+  /** The window's logits and weights: one tile of 16 × hybrid_tile_stride(w) f32 (the backward: a chunk's rows × stride). */
+  Lg: usize;
+  /** φ(q)·φ(k) over the window, as Lg. */
+  G: usize;
+}
+
+/** The decoder's ring of the last w + 1 keys and values of each sequence (assembly/decoder/ring.ts). */
+@unmanaged export class HybridRing {
+  /** count × 2(w + 1) × dim f32: every key twice, at slot j mod (w + 1) and j mod (w + 1) + w + 1. */
+  keys: usize;
+  /** count × 2(w + 1) × valueDim f32, as keys. */
+  values: usize;
+  /** count × dim scratch: the keys leaving the ring. */
+  kLag: usize;
+  /** count × valueDim scratch: their values. */
+  vLag: usize;
+  /** valueDim f64 scratch. */
+  vd: usize;
+  /** valueDim f64 scratch. */
+  acc: usize;
+}
+
+/**
+ * The backward pass's regions (assembly/favor/window-backward.ts), one chunk of `rows` queries and its band of nb
+ * keys: dOut rows × dv (in); E rows × stride; tRow, fsRow, gam, dden rows; gU, dnum rows × dv; dphiQ rows × Mp;
+ * dphiK nb × Mp; du max(rows, nb) × mp; dh max(rows, nb); dS, dz f64 (added to); dq rows × dim (out); dqx rows × dim,
+ * dkx nb × dim scratch; dkb nb × dim, dvb nb × dv (out: the band keys' window gradients); Bq rows × rows.
+ */
+@unmanaged export class HybridGradients {
+  dOut: usize;
+  E: usize;
+  tRow: usize;
+  fsRow: usize;
+  gU: usize;
+  gam: usize;
+  dnum: usize;
+  dden: usize;
+  dphiQ: usize;
+  dphiK: usize;
+  du: usize;
+  dh: usize;
+  dS: usize;
+  dz: usize;
+  dq: usize;
+  dqx: usize;
+  dkx: usize;
+  dkb: usize;
+  dvb: usize;
+  Bq: usize;
+}

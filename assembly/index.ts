@@ -18,7 +18,7 @@ export { favor_backward_keys, favor_backward_queries, favor_causal_backward_forw
 export { projection_gradient } from './favor/projection-grad';
 export { exact_attention_backward, exact_backward_scratch_bytes } from './exact/exact-backward';
 export { max_abs_bits } from './arguments/scan';
-export { window_bidirectional_chunk, window_causal_chunk, window_tile_stride } from './favor/window';
-export { window_decoder_step } from './decoder/ring';
-export { head_window } from './threads/window-heads';
-export { window_backward_chunk, window_causal_backward_forward } from './favor/window-backward';
+export { hybrid_bidirectional, hybrid_causal, hybrid_tile_stride } from './favor/window';
+export { hybrid_decoder_step } from './decoder/ring';
+export { hybrid_bidirectional_head, hybrid_causal_head } from './threads/window-heads';
+export { hybrid_backward_chunk, hybrid_causal_backward_forward } from './favor/window-backward';

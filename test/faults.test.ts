@@ -19,6 +19,8 @@ const k = randn(4 * 33 * 8, 2, 0.5);
 const v = randn(4 * 33 * 5, 3);
 const bi = new FavorAttention({ dim: 8, features: 12, seed: 4, chunkSize: 16 });
 const causal = new FavorAttention({ dim: 8, features: 12, seed: 4, causal: true, chunkSize: 16, kernel: 'softmax-hyperbolic' });
+const hybrid = new FavorAttention({ dim: 8, features: 12, seed: 4, chunkSize: 16, window: 3 });
+const hybridCausal = new FavorAttention({ dim: 8, features: 12, seed: 4, causal: true, chunkSize: 16, window: 3 });
 const want = {
   bi: bi.forward(q, k, v, shape),
   causal: causal.forward(q, k, v, shape),
@@ -93,6 +95,8 @@ test('a genuine out-of-bounds trap in every kernel entry: KERNEL_FAULT, then cor
     ['forward (favor_state_to_f32 S32)', 'favor_state_to_f32', 2, () => bi.forward(q, k, v, shape)],
     ['causal forward (favor_causal pass)', 'favor_causal', 1, () => causal.forward(q, k, v, shape)],
     ['causal forward, a key prefix (favor_causal ws)', 'favor_causal', 2, () => causal.forward(q, kLong, vLong, { ...shape, keys: 45 })],
+    ['hybrid forward (hybrid_bidirectional hy)', 'hybrid_bidirectional', 3, () => hybrid.forward(q, k, v, shape)],
+    ['causal hybrid forward (hybrid_causal pass)', 'hybrid_causal', 1, () => hybridCausal.forward(q, k, v, shape)],
   ];
   for (const [what, name, arg, call] of cases) {
     const old = inject(name, outOfBounds(arg));

@@ -1,23 +1,29 @@
-// Recurrent decoding with the exact window (hybrid attention, design notes §1b; assembly/favor/window.ts): each
+// Recurrent decoding with the exact window (hybrid attention, docs/design.md §1b; assembly/favor/window.ts): each
 // sequence keeps a ring of its last R = w + 1 keys and values beside its FAVOR+ state. Step t reads the key
 // t − R (it leaves the window) out of the ring into the state, writes key t in its place, and reads out
 // query t against the state (keys ≤ t − R) plus the window [t − w, t] exactly, in one normalizer.
 //
-// Memory contract: ringK (count × 2R × d) and ringV (count × 2R × dv) hold every key twice, at slot j mod R and
-// j mod R + R, so that the last R keys always sit in one contiguous run (rows s + 1 .. s + R after key t went
-// to slot s = t mod R). kLag, vLag: count × d, count × dv scratch; den: count f32; Lg, G: window tiles
-// (window_tile_stride); the rest as in decoder_step (decoder.ts).
-import { isTwoBlock } from '../favor/features';
+// Memory contract: ring.keys (count × 2R × d) and ring.values (count × 2R × dv) hold every key twice, at slot
+// j mod R and j mod R + R, so that the last R keys always sit in one contiguous run (rows s + 1 .. s + R after key t
+// went to slot s = t mod R). ring.kLag, ring.vLag: count × d, count × dv scratch; ring.vd, ring.acc: dv f64 each.
 import { queryFeatures } from '../favor/favor';
-import { windowTiles } from '../favor/window';
+import { NO_KEY_LIMIT, PAST_ONLY, KEEP_NOTHING, windowTiles } from '../favor/window';
 import { decoderKeys, updateAndReadParts } from './decoder';
+import { FeatureMap, Hybrid, HybridRing, Pass, Workspace } from '../descriptors';
 
-export function window_decoder_step(kind: i32, q: usize, k: usize, v: usize, count: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
-                                    hScale: f32, a: f32, eps: f32,
-                                    u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cRow: usize, vd: usize, acc: usize,
-                                    den: usize, Lg: usize, G: usize, kLag: usize, vLag: usize, ringK: usize, ringV: usize, w: i32, beta: f32, t: i32,
-                                    S: usize, z: usize, run: usize, out: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+/**
+ * One token of pass.queries sequences (count) at position hy.position = t, window hy.window, β hy.beta: pass.q, pass.k
+ * (count × dim), pass.v (count × valueDim) in, pass.out (count × valueDim) out. The state per sequence r is ws.S,
+ * ws.z, ws.run at r·Mp·dv, r·Mp (f64) and r (f64); scratch ws.u count × mp, ws.phi, ws.phiK count × Mp, ws.h, ws.top,
+ * ws.c, ws.den count, hy.Lg, hy.G 16 × hybrid_tile_stride(w).
+ */
+export function hybrid_decoder_step(fm: FeatureMap, pass: Pass, ws: Workspace, hy: Hybrid, ring: HybridRing): void {
+  const kind = fm.kind, d = fm.dim, wt = fm.wt, m = fm.m, mp = fm.mp, Mp = fm.Mp, hScale = fm.hScale, a = fm.a, eps = fm.eps;
+  const q = pass.q, k = pass.k, v = pass.v, out = pass.out, count = pass.queries, dv = pass.valueDim;
+  const u = ws.u, phiQ = ws.phi, phiK = ws.phiK, h = ws.h, top = ws.top, cRow = ws.c, den = ws.den, S = ws.S, z = ws.z, run = ws.run;
+  const ringK = ring.keys, ringV = ring.values, kLag = ring.kLag, vLag = ring.vLag, vd = ring.vd, acc = ring.acc;
+  const w = hy.window;
+  const t = hy.position;
   const R = w + 1;
   const slot = t % R;
   const leaves = t >= R; // key t − R leaves the window now
@@ -56,8 +62,8 @@ export function window_decoder_step(kind: i32, q: usize, k: usize, v: usize, cou
                                   S + <usize>r * stateBytes, z + (<usize>(r * Mp) << 3), Mp, dv, vd, acc);
     for (let c = 0; c < dv; c++) store<f32>(o + (<usize>c << 2), <f32>load<f64>(acc + (<usize>c << 3)));
     store<f32>(den + (<usize>r << 2), <f32>dn);
-    windowTiles(q + <usize>r * kRow, ringK + <usize>(2 * R * r + bandRow) * kRow, ringV + <usize>(2 * R * r + bandRow) * vRow, 0,
+    windowTiles(hy, q + <usize>r * kRow, ringK + <usize>(2 * R * r + bandRow) * kRow, ringV + <usize>(2 * R * r + bandRow) * vRow, 0,
                 1, d, dv, phiQ + (<usize>(r * Mp) << 2), 0, Mp, top + (<usize>r << 2), cRow + (<usize>r << 2), den + (<usize>r << 2),
-                Lg, G, t - nb + 1, 0x7fffffff, t, w, beta, true, o, 0, 0, 0, 0);
+                t - nb + 1, NO_KEY_LIMIT, t, PAST_ONLY, o, KEEP_NOTHING);
   }
 }

@@ -1,4 +1,4 @@
-// Backward pass of bidirectional hybrid attention (assembly/favor/window.ts, design notes §1b), one chunk of
+// Backward pass of bidirectional hybrid attention (assembly/favor/window.ts, docs/design.md §1b), one chunk of
 // queries: the vector–Jacobian products of out_i = Σ_j A_ij v_j / Σ_j A_ij with A_ij = κ_ij = exp(q̂_i·k̂_j) on the
 // window and φ(q_i)·φ(k_j) elsewhere. All at the query's scale (stabilizers and the common factor exp(−t_i) are
 // constants that cancel, as in backward.ts). With D_i the normalizer, g_i = dOut_i / D_i, γ_i = −(dOut_i·out_i)/D_i,
@@ -11,33 +11,35 @@
 // With β (estimateLogScale) the window's weights are e^{−β}κ_ij at the same scale: E_ij = exp(ℓ_ij − s_i − β − t_i),
 // as windowTiles keeps them, and nothing else changes.
 //
-// Memory contract as window_bidirectional_chunk, plus: dOut rows × dv; Lg, G, E: rows × stride each
-// (stride = window_tile_stride(w)); tRow, fsRow, den, gam, dden: rows; gU, dnum: rows × dv; dphiQ: rows × Mp;
-// dphiK: nb × Mp; du: max(rows, nb) × mp; dh: max(rows, nb); tmpS: Mp × dv; colSum: Mp; dS, dz: f64 (added to);
-// out: rows × dv (the outputs, recomputed); dq: rows × d (written); dqx: rows × d, dkx: nb × d scratch;
-// dkb: nb × d and dvb: nb × dv, the band keys' window gradients (written).
+// Memory contract: as hybrid_bidirectional / hybrid_causal (window.ts) for one chunk, plus the HybridGradients
+// regions (assembly/descriptors.ts); hy.Lg, hy.G and grad.E hold the whole chunk: pass.chunk × hybrid_tile_stride(w).
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { addOuter, blockGradient, feature_backward, weightedColumnSum } from './backward';
 import { causal_chunk_parts, causal_chunk_update, scaleRow } from './causal';
-import { mapFeaturesOf, rowStatsOf, isTwoBlock } from './features';
+import { mapFeaturesOf, rowStatsOf } from './features';
 import { projectRowsOf, queryFeatures } from './favor';
 import { addToF64, carry, dot, zeroMaskedRows } from './state';
-import { window_tile_stride, windowTiles } from './window';
+import { BOTH_SIDES, hybrid_tile_stride, NO_KEY_LIMIT, PAST_ONLY, TILE, windowTiles } from './window';
+import { FeatureMap, Hybrid, HybridGradients, Pass, Workspace } from '../descriptors';
 
-const TILE: i32 = 16; // as window.ts
-
-export function window_backward_chunk(kind: i32, q: usize, dOut: usize, kb: usize, vb: usize, maskB: usize, rows: i32, nb: i32,
-                                      d: i32, dv: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
-                                      cK: f32, S32: usize, z32: usize,
-                                      u: usize, h: usize, top: usize, hK: usize, cRow: usize, phiQ: usize, phiK: usize,
-                                      den: usize, Lg: usize, G: usize, E: usize, tRow: usize, fsRow: usize,
-                                      gU: usize, gam: usize, dnum: usize, dden: usize, dphiQ: usize, dphiK: usize, du: usize, dh: usize,
-                                      tmpS: usize, colSum: usize, dS: usize, dz: usize,
-                                      kb0: i32, Lk: i32, pFirst: i32, w: i32, beta: f32,
-                                      out: usize, dq: usize, dqx: usize, dkx: usize, dkb: usize, dvb: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
-  const stride = window_tile_stride(w);
-  // the forward pass of the chunk, keeping the window's weights (window_bidirectional_chunk without reuse)
+/**
+ * One chunk of the bidirectional backward pass: pass.queries queries at pass.q (query i aligned to key hy.position + i)
+ * with their grad.dOut; pass.k, pass.v, pass.mask hold the chunk's band, the pass.keys keys from hy.first =
+ * max(0, hy.position − w) (windows clipped to [0, hy.keys)); the f32 state ws.S32, ws.z32 and the key stabilizer
+ * ws.run of every key. Writes pass.out (the outputs, recomputed), grad.dq, grad.dkb, grad.dvb; adds to grad.dS, grad.dz.
+ */
+export function hybrid_backward_chunk(fm: FeatureMap, pass: Pass, ws: Workspace, hy: Hybrid, grad: HybridGradients): void {
+  const kind = fm.kind, d = fm.dim, wt = fm.wt, m = fm.m, mp = fm.mp, Mp = fm.Mp, hScale = fm.hScale, a = fm.a, eps = fm.eps;
+  const q = pass.q, kb = pass.k, vb = pass.v, maskB = pass.mask, out = pass.out, rows = pass.queries, nb = pass.keys, dv = pass.valueDim;
+  const u = ws.u, h = ws.h, top = ws.top, cRow = ws.c, phiQ = ws.phi, phiK = ws.phiK, den = ws.den, tmpS = ws.tmpS, colSum = ws.colSum;
+  const S32 = ws.S32, z32 = ws.z32;
+  const cK = <f32>load<f64>(ws.run);
+  const hK = hy.hK, Lg = hy.Lg, G = hy.G, kb0 = hy.first, Lk = hy.keys, pFirst = hy.position, w = hy.window;
+  const dOut = grad.dOut, E = grad.E, tRow = grad.tRow, fsRow = grad.fsRow, gU = grad.gU, gam = grad.gam, dnum = grad.dnum, dden = grad.dden;
+  const dphiQ = grad.dphiQ, dphiK = grad.dphiK, du = grad.du, dh = grad.dh, dS = grad.dS, dz = grad.dz;
+  const dq = grad.dq, dqx = grad.dqx, dkx = grad.dkx, dkb = grad.dkb, dvb = grad.dvb;
+  const stride = hybrid_tile_stride(w);
+  // the forward pass of the chunk, keeping the window's weights (as hybrid_bidirectional, without reuse)
   queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
   gemm_nn(phiQ, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
   for (let i = 0; i < rows; i++) store<f32>(den + (<usize>i << 2), dot(phiQ + (<usize>(i * Mp) << 2), z32, Mp));
@@ -49,7 +51,7 @@ export function window_backward_chunk(kind: i32, q: usize, dOut: usize, kb: usiz
     zeroMaskedRows(phiK, maskB, nb, Mp);
   }
   for (let i = 0; i < max(rows, nb); i++) store<f32>(cRow + (<usize>i << 2), cK);
-  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, Lg, G, kb0, Lk, pFirst, w, beta, false, out, E, tRow, fsRow, stride);
+  windowTiles(hy, q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, kb0, Lk, pFirst, BOTH_SIDES, out, changetype<usize>(grad));
 
   normalizerParts(dOut, out, den, fsRow, rows, dv, gU, gam, dnum, dden);
   // FAVOR+ over all keys: dΦ_Q = f·(G·Sᵀ + γ ⊗ z); dS += Φ_Qᵀ (f·g), dz += Φ_Qᵀ (f·γ)
@@ -66,7 +68,7 @@ export function window_backward_chunk(kind: i32, q: usize, dOut: usize, kb: usiz
     memory.fill(dkb, 0, <usize>(nb * d) << 2);
     memory.fill(dvb, 0, <usize>(nb * dv) << 2);
   }
-  windowGradients(q, kb, vb, rows, d, dv, Mp, phiQ, phiK, dphiQ, dphiK, Lg, G, E, tRow, fsRow, gU, gam, kb0, Lk, pFirst, w, false, stride,
+  windowGradients(q, kb, vb, rows, d, dv, Mp, phiQ, phiK, dphiQ, dphiK, Lg, G, E, tRow, fsRow, gU, gam, kb0, Lk, pFirst, w, BOTH_SIDES, stride,
                   dqx, dkb, dvb);
   // through the feature maps (softmax kernels: u is not read), then the exact parts
   feature_backward(kind, q, u, phiQ, dphiQ, rows, d, m, mp, hScale, a, eps, top, wt, du, dh, dq);
@@ -84,26 +86,34 @@ function addTo(x: usize, y: usize, n: i32): void {
 }
 
 /**
- * Causal hybrid backward, forward sweep, one chunk (window_causal_chunk's layout: lagged keys kLag, vLag, maskLag
- * beside the queries, the band kb, vb, maskB of keys [kb0, pFirst + rows)): recomputes the chunk, then
+ * Causal hybrid backward, forward sweep, one chunk (hybrid_causal's layout: pass.queries queries at pass.q, query i
+ * aligned to key hy.position + i; pass.k, pass.v, pass.mask the keys [hy.position − w − 1, hy.position + pass.queries)
+ * from hy.first, rows before key 0 zero and masked, so the lagged keys and the band are read in place): recomputes
+ * the chunk, then
  *   FAVOR+ part (the lagged causal estimator)  as favor_causal_backward_forward (backward.ts) with dnum = f·g, dden = f·γ
  *   exact window                               dℓ_ij = E_ij P_ij: dq_i += Σ_j dℓ_ij k_j/√d, dk_j += Σ_i dℓ_ij q_i/√d, dv_j += Σ_i E_ij g_i
- * writes dq, stores dnum, dden and cK for the reverse sweep (favor_causal_backward_reverse on the lagged keys), writes
- * the band keys' window gradients dkb, dvb, and moves the state on. Bq (rows × rows) is scratch.
+ * writes grad.dq, keeps grad.dnum, grad.dden and ws.c (cK) for the reverse sweep (favor_causal_backward_reverse on the
+ * lagged keys), writes the band keys' window gradients grad.dkb, grad.dvb (keys [max(0, hy.position − w),
+ * hy.position + pass.queries)), and moves the state ws.S, ws.z, ws.run on.
  */
-export function window_causal_backward_forward(kind: i32, q: usize, dOut: usize, kLag: usize, vLag: usize, maskLag: usize,
-                                               kb: usize, vb: usize, maskB: usize, rows: i32, nb: i32,
-                                               d: i32, dv: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
-                                               u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
-                                               S32: usize, z32: usize, Lg: usize, G: usize, E: usize, tRow: usize, fsRow: usize,
-                                               gU: usize, gam: usize, dnum: usize, dden: usize, dphiQ: usize, du: usize, dh: usize, Bq: usize,
-                                               kb0: i32, pFirst: i32, w: i32, beta: f32, out: usize, S: usize, z: usize, run: usize,
-                                               dq: usize, dqx: usize, dkb: usize, dvb: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
-  const stride = window_tile_stride(w);
+export function hybrid_causal_backward_forward(fm: FeatureMap, pass: Pass, ws: Workspace, hy: Hybrid, grad: HybridGradients): void {
+  const kind = fm.kind, d = fm.dim, wt = fm.wt, m = fm.m, mp = fm.mp, Mp = fm.Mp, hScale = fm.hScale, a = fm.a, eps = fm.eps;
+  const q = pass.q, out = pass.out, rows = pass.queries, dv = pass.valueDim;
+  const u = ws.u, h = ws.h, top = ws.top, cK = ws.c, phiQ = ws.phi, phiK = ws.phiK, den = ws.den, A = ws.A;
+  const S32 = ws.S32, z32 = ws.z32, S = ws.S, z = ws.z, run = ws.run;
+  const Lg = hy.Lg, G = hy.G, pFirst = hy.position, w = hy.window;
+  const dOut = grad.dOut, E = grad.E, tRow = grad.tRow, fsRow = grad.fsRow, gU = grad.gU, gam = grad.gam, dnum = grad.dnum, dden = grad.dden;
+  const dphiQ = grad.dphiQ, du = grad.du, dh = grad.dh, Bq = grad.Bq, dq = grad.dq, dqx = grad.dqx, dkb = grad.dkb, dvb = grad.dvb;
+  const lag = pFirst - w - 1 - hy.first;
+  const kLag = pass.k + (<usize>(lag * d) << 2), vLag = pass.v + (<usize>(lag * dv) << 2), maskLag = pass.mask + <usize>lag;
+  const kb0 = max(0, pFirst - w);
+  const nb = pFirst + rows - kb0;
+  const at = kb0 - hy.first;
+  const kb = pass.k + (<usize>(at * d) << 2), vb = pass.v + (<usize>(at * dv) << 2), maskB = pass.mask + <usize>at;
+  const stride = hybrid_tile_stride(w);
   const cPrev = <f32>load<f64>(run);
   causal_chunk_parts(kind, q, kLag, vLag, rows, d, dv, wt, m, mp, hScale, a, eps, maskLag, u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
-  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, 0, 0, top, cK, den, Lg, G, kb0, 0x7fffffff, pFirst, w, beta, true, out, E, tRow, fsRow, stride);
+  windowTiles(hy, q, kb, vb, maskB, rows, d, dv, phiQ, 0, 0, top, cK, den, kb0, NO_KEY_LIMIT, pFirst, PAST_ONLY, out, changetype<usize>(grad));
   normalizerParts(dOut, out, den, fsRow, rows, dv, gU, gam, dnum, dden);
   // the FAVOR+ part, as favor_causal_backward_forward: from the state before the chunk, then within it
   gemm_nt(dnum, S32, dphiQ, rows, Mp, dv, dv, dv, Mp, 0);
@@ -118,7 +128,7 @@ export function window_causal_backward_forward(kind: i32, q: usize, dOut: usize,
   memory.fill(dqx, 0, <usize>(rows * d) << 2);
   memory.fill(dkb, 0, <usize>(nb * d) << 2);
   memory.fill(dvb, 0, <usize>(nb * dv) << 2);
-  windowGradients(q, kb, vb, rows, d, dv, Mp, 0, 0, 0, 0, Lg, G, E, tRow, fsRow, gU, gam, kb0, 0x7fffffff, pFirst, w, true, stride,
+  windowGradients(q, kb, vb, rows, d, dv, Mp, 0, 0, 0, 0, Lg, G, E, tRow, fsRow, gU, gam, kb0, NO_KEY_LIMIT, pFirst, w, PAST_ONLY, stride,
                   dqx, dkb, dvb);
   feature_backward(kind, q, u, phiQ, dphiQ, rows, d, m, mp, hScale, a, eps, top, wt, du, dh, dq);
   addTo(dq, dqx, rows * d);

@@ -1,4 +1,4 @@
-// Exact local window + FAVOR+ (hybrid attention, design notes §1b). Query i (aligned to key p_i) takes the
+// Exact local window + FAVOR+ (hybrid attention, docs/design.md §1b). Query i (aligned to key p_i) takes the
 // keys of its window N(i) exactly, exp(q̂_i·k̂_j), and every other key through the FAVOR+ estimate
 // φ(q_i)ᵀφ(k_j), in one numerator and one normalizer:
 //   out_i = (Σ_{j∈N(i)} κ_ij·v_j + F_i) / (Σ_{j∈N(i)} κ_ij + f_i),
@@ -13,41 +13,85 @@
 // exp(−t_i), t_i = max(0, max_j ℓ_ij − s_i): every exponent stays ≤ 0. A query whose FAVOR+ part is empty
 // (its window holds every key, or no key is older than its window) uses t_i = max_j ℓ_ij alone: plain softmax.
 //
-// Memory contract (f32 unless said): q rows × d; kb, vb: the band, nb keys and values starting at absolute key
-// kb0; maskB 0 or nb bytes (nonzero = keep); num rows × dv, den rows (the FAVOR+ parts, overwritten by the
-// outputs in num); Lg, G: scratch of TILE × tileStride(w) each. The other scratch as in favor.ts.
+// Memory contract: the descriptors of assembly/descriptors.ts (FeatureMap, Pass, Workspace, Hybrid); the pass's keys
+// are a run from absolute key hy.first (see Hybrid). Scratch sizes, for chunks of C = pass.chunk rows and band rows
+// B (bidirectional: C + 2w, causal: C + w): ws.u max(C, B) × mp, ws.phi C × Mp, ws.phiK B × Mp (causal C × Mp),
+// ws.h, ws.top, ws.c max(C, B), ws.den C, ws.A C × C (causal), hy.hK B, hy.Lg, hy.G 16 × hybrid_tile_stride(w).
 import { exp4 } from '../linalg/math';
 import { hmax, madd } from '../linalg/simd';
 import { gemm_nn, gemm_nt } from '../linalg/gemm';
-import { mapFeaturesOf, rowStatsOf, isTwoBlock } from './features';
+import { mapFeaturesOf, rowStatsOf } from './features';
 import { projectRowsOf, queryFeatures } from './favor';
 import { causal_chunk_parts, causal_chunk_update } from './causal';
 import { divideRow, dot, zeroMaskedRows } from './state';
+import { FeatureMap, Hybrid, HybridGradients, Pass, Workspace } from '../descriptors';
 
 /** Queries per tile of the window part: a tile reads the TILE + 2w keys its rows need (not the whole band). */
-const TILE: i32 = 16;
+export const TILE: i32 = 16;
+
+/** windowTiles' reach: the window on both sides of a query, clipped to the keys (bidirectional) … */
+export const BOTH_SIDES: bool = false;
+/** … or only up to the query's own key (causal): no last key to clip to. */
+export const PAST_ONLY: bool = true;
+/** The key count windowTiles is given where it is not read (PAST_ONLY). */
+export const NO_KEY_LIMIT: i32 = 0x7fffffff;
+/** windowTiles keeps nothing for a backward pass (the forward passes). */
+export const KEEP_NOTHING: usize = 0;
 
 /** Floats per row of the Lg and G tiles for window w (TILE + 2w keys, padded to whole f32x4 lanes). */
-export function window_tile_stride(w: i32): i32 {
+export function hybrid_tile_stride(w: i32): i32 {
   return (TILE + 2 * w + 3) & ~3;
 }
 
 /**
- * Bidirectional read-out of a chunk of queries with the window (state S32, z32 already f32, key stabilizer cK).
- * Query i of the chunk is aligned to key pFirst + i; its window is clipped to [0, Lk). The band kb, vb must
- * hold keys [max(0, pFirst − w), min(Lk, pFirst + rows + w)). The band's first `keep` rows of φ(k) were computed
- * by the previous chunk, at rows from.. of phiK (consecutive chunks share 2w keys): only the others are mapped.
+ * Bidirectional read-out of pass.queries queries (query i aligned to key hy.position + i), pass.chunk at a time, with
+ * the window; the state ws.S32, ws.z32 is already f32 and ws.run holds the key stabilizer. Windows are clipped to
+ * [0, hy.keys); pass.k, pass.v, pass.mask (0: every key kept) must hold the keys every chunk's window reaches,
+ * from absolute key hy.first. φ(k) of the keys two consecutive chunks share is computed once: hy.cached, hy.cachedEnd
+ * say which keys ws.phiK holds (0, 0 at a head's start) and are moved on, so blocks of whole chunks in successive
+ * calls give the same bits as one call.
  */
-export function window_bidirectional_chunk(kind: i32, q: usize, kb: usize, vb: usize, maskB: usize, rows: i32, nb: i32,
-                                           d: i32, dv: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
-                                           cK: f32, S32: usize, z32: usize,
-                                           u: usize, h: usize, top: usize, hK: usize, cRow: usize, phiQ: usize, phiK: usize,
-                                           den: usize, Lg: usize, G: usize, kb0: i32, Lk: i32, pFirst: i32, w: i32, beta: f32, keep: i32, from: i32,
-                                           out: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+export function hybrid_bidirectional(fm: FeatureMap, pass: Pass, ws: Workspace, hy: Hybrid): void {
+  const rows = pass.queries;
+  const C = pass.chunk;
+  const d = fm.dim;
+  const dv = pass.valueDim;
+  const w = hy.window;
+  const Lk = hy.keys;
+  const first = hy.first;
+  const p0 = hy.position;
+  const k = pass.k, v = pass.v, mask = pass.mask, q = pass.q, out = pass.out;
+  const cK = <f32>load<f64>(ws.run);
+  let cached = hy.cached;
+  let cachedEnd = hy.cachedEnd;
+  for (let i = 0; i < rows; i += C) {
+    const n = min(C, rows - i);
+    const pFirst = p0 + i;
+    const kb0 = max(0, pFirst - w);
+    const nb = max(0, min(Lk, pFirst + n + w) - kb0);
+    const keep = max(0, min(cachedEnd, kb0 + nb) - kb0);
+    const at = kb0 - first;
+    bidirectionalChunk(fm, ws, hy, q + (<usize>(i * d) << 2), k + (<usize>(at * d) << 2), v + (<usize>(at * dv) << 2),
+                       mask ? mask + <usize>at : 0, n, nb, dv, cK, kb0, pFirst, keep, kb0 - cached, out + (<usize>(i * dv) << 2));
+    cached = kb0;
+    cachedEnd = kb0 + nb;
+  }
+  hy.cached = cached;
+  hy.cachedEnd = cachedEnd;
+}
+
+/**
+ * One chunk: query i aligned to key pFirst + i; the band kb, vb, maskB holds keys [kb0, kb0 + nb). The band's
+ * first `keep` rows of φ(k) were computed by the previous chunk, at rows from.. of ws.phiK: only the others are mapped.
+ */
+function bidirectionalChunk(fm: FeatureMap, ws: Workspace, hy: Hybrid, q: usize, kb: usize, vb: usize, maskB: usize, rows: i32, nb: i32,
+                            dv: i32, cK: f32, kb0: i32, pFirst: i32, keep: i32, from: i32, out: usize): void {
+  const kind = fm.kind, d = fm.dim, m = fm.m, mp = fm.mp, Mp = fm.Mp, wt = fm.wt;
+  const u = ws.u, top = ws.top, cRow = ws.c, phiQ = ws.phi, phiK = ws.phiK, den = ws.den, hK = hy.hK;
+  const z32 = ws.z32;
   // FAVOR+ over every key: num = φ(Q)·S, den = φ(Q)·z
-  queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
-  gemm_nn(phiQ, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
+  queryFeatures(kind, q, rows, d, wt, m, mp, fm.hScale, fm.a, fm.eps, u, ws.h, top, phiQ);
+  gemm_nn(phiQ, ws.S32, out, rows, dv, Mp, Mp, dv, dv, 0);
   for (let i = 0; i < rows; i++) store<f32>(den + (<usize>i << 2), dot(phiQ + (<usize>(i * Mp) << 2), z32, Mp));
   // the band's φ(k) at the final key stabilizer, as in the state (masked rows zero)
   const rowBytes = <usize>Mp << 2;
@@ -57,44 +101,74 @@ export function window_bidirectional_chunk(kind: i32, q: usize, kb: usize, vb: u
     const kNew = kb + (<usize>(keep * d) << 2);
     const phiNew = phiK + <usize>keep * rowBytes;
     projectRowsOf(kNew, fresh, d, wt, mp, u);
-    rowStatsOf(kind, kNew, u, fresh, d, m, mp, hScale, hK, cRow);
+    rowStatsOf(kind, kNew, u, fresh, d, m, mp, fm.hScale, hK, cRow);
     for (let j = 0; j < fresh; j++) store<f32>(cRow + (<usize>j << 2), cK);
-    mapFeaturesOf(kind, u, fresh, m, mp, hK, cRow, a, eps, phiNew);
+    mapFeaturesOf(kind, u, fresh, m, mp, hK, cRow, fm.a, fm.eps, phiNew);
     zeroMaskedRows(phiNew, maskB ? maskB + <usize>keep : 0, fresh, Mp);
   }
   for (let i = 0; i < rows; i++) store<f32>(cRow + (<usize>i << 2), cK);
-  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, Lg, G, kb0, Lk, pFirst, w, beta, false, out, 0, 0, 0, 0);
+  windowTiles(hy, q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, kb0, hy.keys, pFirst, BOTH_SIDES, out, KEEP_NOTHING);
 }
 
 /**
- * One causal chunk of the hybrid: q rows aligned to keys pFirst.., the FAVOR+ chunk on the lagged keys kLag, vLag,
- * maskLag (key pFirst + i − w − 1 beside query i; rows before key 0 zero and masked), then the window part over the
- * band kb, vb, maskB = keys [max(0, pFirst − w), pFirst + rows), then the state takes the lagged keys.
+ * Causal read-out of pass.queries queries (query i aligned to key hy.position + i ≥ 0), pass.chunk at a time, on the
+ * state ws.S, ws.z, ws.run, which must hold every key before hy.position − w of the first chunk. Each chunk takes
+ * the FAVOR+ part from the state and from its lagged keys (key p − w − 1 beside the query on key p), then the
+ * window [p − w, p] exactly; then the state takes the lagged keys. pass.k, pass.v and pass.mask (required: rows
+ * before key 0 zero and masked) hold keys [hy.position − w − 1, hy.position + pass.queries) from hy.first.
  */
-export function window_causal_chunk(kind: i32, q: usize, kLag: usize, vLag: usize, maskLag: usize,
-                                    kb: usize, vb: usize, maskB: usize, rows: i32, nb: i32,
-                                    d: i32, dv: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
-                                    u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
-                                    S32: usize, z32: usize, Lg: usize, G: usize, kb0: i32, pFirst: i32, w: i32, beta: f32,
-                                    out: usize, S: usize, z: usize, run: usize): void {
-  causal_chunk_parts(kind, q, kLag, vLag, rows, d, dv, wt, m, mp, hScale, a, eps, maskLag,
-                     u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
-  windowTiles(q, kb, vb, maskB, rows, d, dv, phiQ, 0, 0, top, cK, den, Lg, G, kb0, 0x7fffffff, pFirst, w, beta, true, out, 0, 0, 0, 0);
+export function hybrid_causal(fm: FeatureMap, pass: Pass, ws: Workspace, hy: Hybrid): void {
+  const rows = pass.queries;
+  const C = pass.chunk;
+  const d = fm.dim;
+  const dv = pass.valueDim;
+  const w = hy.window;
+  const first = hy.first;
+  const p0 = hy.position;
+  const k = pass.k, v = pass.v, mask = pass.mask, q = pass.q, out = pass.out;
+  for (let i = 0; i < rows; i += C) {
+    const n = min(C, rows - i);
+    const pFirst = p0 + i;
+    const lag = pFirst - w - 1 - first;
+    const kb0 = max(0, pFirst - w);
+    const at = kb0 - first;
+    causalChunk(fm, ws, hy, q + (<usize>(i * d) << 2), k + (<usize>(lag * d) << 2), v + (<usize>(lag * dv) << 2), mask + <usize>lag,
+                k + (<usize>(at * d) << 2), v + (<usize>(at * dv) << 2), mask + <usize>at, n, dv, kb0, pFirst, out + (<usize>(i * dv) << 2));
+  }
+}
+
+/** One causal chunk: the FAVOR+ part on the lagged keys kLag, vLag, maskLag, the window over the band kb, vb, maskB of keys [kb0, pFirst + rows). */
+function causalChunk(fm: FeatureMap, ws: Workspace, hy: Hybrid, q: usize, kLag: usize, vLag: usize, maskLag: usize,
+                     kb: usize, vb: usize, maskB: usize, rows: i32, dv: i32, kb0: i32, pFirst: i32, out: usize): void {
+  const kind = fm.kind, mp = fm.mp;
+  const cK = ws.c, phiK = ws.phiK, S32 = ws.S32, z32 = ws.z32, S = ws.S, z = ws.z, run = ws.run;
+  causal_chunk_parts(kind, q, kLag, vLag, rows, fm.dim, dv, fm.wt, fm.m, mp, fm.hScale, fm.a, fm.eps, maskLag,
+                     ws.u, ws.phi, phiK, ws.h, ws.top, cK, ws.den, ws.A, S32, z32, out, S, z, run);
+  windowTiles(hy, q, kb, vb, maskB, rows, fm.dim, dv, ws.phi, 0, 0, ws.top, cK, ws.den, kb0, NO_KEY_LIMIT, pFirst, PAST_ONLY, out, KEEP_NOTHING);
   causal_chunk_update(kind, vLag, rows, dv, mp, cK, phiK, S32, z32, S, z, run);
 }
 
 /**
- * The window part of every query of a chunk, TILE queries at a time; then out = num / den. β (estimateLogScale)
- * weighs the FAVOR+ part by e^β against the exact one: the exact exponents are taken relative to s_i + β instead
- * of s_i, so that out_i = (F_i + e^{−β}Σ κ_ij v_j) / (f_i + e^{−β}Σ κ_ij). Where the FAVOR+ part is empty β cancels. Lg and G are one
- * tile's scratch, unless E is nonzero (the backward pass, window-backward.ts): then Lg, G and E are the whole
- * chunk's (rows × stride) and keep, per row, the weights B (in Lg), the exponents e (−∞ outside the window, in E),
- * and t and the FAVOR+ factor exp(−t) (in tRow, fsRow).
+ * The window part of every query of a chunk, TILE queries at a time; then out = num / den. β (hy.beta) weighs the
+ * FAVOR+ part by e^β against the exact one: the exact exponents are taken relative to s_i + β instead of s_i, so
+ * that out_i = (F_i + e^{−β}Σ κ_ij v_j) / (f_i + e^{−β}Σ κ_ij). Where the FAVOR+ part is empty β cancels. hy.Lg and
+ * hy.G are one tile's scratch, unless `keep` is a HybridGradients (the backward pass, window-backward.ts): then Lg, G
+ * and keep.E are the whole chunk's (rows × hybrid_tile_stride(w)) and keep, per row, the weights B (in Lg), the
+ * exponents e (−∞ outside the window, in E), and t and the FAVOR+ factor exp(−t) (in keep.tRow, keep.fsRow).
+ * phiK = 0: nothing is subtracted from the FAVOR+ part (it does not hold the window's keys).
  */
-export function windowTiles(q: usize, kb: usize, vb: usize, maskB: usize, rows: i32, d: i32, dv: i32,
-                     phiQ: usize, phiK: usize, Mp: i32, top: usize, cK: usize, den: usize, Lg: usize, G: usize,
-                     kb0: i32, Lk: i32, pFirst: i32, w: i32, beta: f32, causal: bool, out: usize,
-                     E: usize, tRow: usize, fsRow: usize, stride: i32): void {
+export function windowTiles(hy: Hybrid, q: usize, kb: usize, vb: usize, maskB: usize, rows: i32, d: i32, dv: i32,
+                            phiQ: usize, phiK: usize, Mp: i32, top: usize, cK: usize, den: usize,
+                            kb0: i32, Lk: i32, pFirst: i32, causal: bool, out: usize, keep: usize): void {
+  const w = hy.window;
+  const beta = hy.beta;
+  const Lg = hy.Lg;
+  const G = hy.G;
+  const grads = changetype<HybridGradients>(keep);
+  const E = keep ? grads.E : 0;
+  const tRow = keep ? grads.tRow : 0;
+  const fsRow = keep ? grads.fsRow : 0;
+  const stride = hybrid_tile_stride(w);
   const logitScale = <f32>(1 / Math.sqrt(<f64>d)); // q̂·k̂ = q·k/√d
   for (let t0 = 0; t0 < rows; t0 += TILE) {
     const n = min(TILE, rows - t0);

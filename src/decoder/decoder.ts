@@ -5,10 +5,11 @@
 import type { BytesResult, Float32Result } from '../arguments/buffers.ts';
 import { CausalWorkspace, type StatePointers } from '../favor/causal.ts';
 import { payloadOffset, readHeader, seal, shiftChecksum, stateLength, writeHeader, type StateHeader } from './decoder-state.ts';
-import { runWindowHead, windowCausalWorkspace } from '../favor/window.ts';
+import { hybridCausalWorkspace, runHybridCausalHead } from '../favor/window.ts';
 import { PerformerError } from '../arguments/errors.ts';
-import { featureMapFloats, projectionAddress, writeFeatures, type PreparedFeatures } from '../favor/features.ts';
-import { DECODER_STEP_BYTES, PASS_BYTES, WORKSPACE_BYTES, writeDecoderStep, writePass, writeWorkspace } from '../runtime/descriptors.ts';
+import { featureMapFloats, writeFeatures, type PreparedFeatures } from '../favor/features.ts';
+import { DECODER_STEP_BYTES, HYBRID_BYTES, HYBRID_RING_BYTES, PASS_BYTES, WORKSPACE_BYTES, writeDecoderStep, writeHybrid, writeHybridRing, writePass,
+         writeWorkspace } from '../runtime/descriptors.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { checkInput } from '../arguments/finite.ts';
@@ -33,13 +34,14 @@ const finalizer = typeof FinalizationRegistry === 'undefined'
   ? undefined
   : new FinalizationRegistry<{ rt: Runtime; ptr: number }>(({ rt, ptr }) => rt.heap.release(ptr));
 
-/** The scratch of one step of `count` sequences (and, with a window, its tiles and the keys leaving the ring). */
+/** The scratch of one step of `count` sequences (and, with a window, its descriptors, tiles and the keys leaving the ring). */
 function stepWorkspace(f: PreparedFeatures, count: number, d: number, dv: number, tile: number) {
   const plan = planWorkspace({
     pass: PASS_BYTES / 4, ws: WORKSPACE_BYTES / 4, step: DECODER_STEP_BYTES / 4,
     q: count * d, k: count * d, v: count * dv, u: count * f.mp, phiQ: count * f.Mp, phiK: count * f.Mp,
     h: count, top: count, cRow: count, vd: 2 * dv, acc: 2 * dv, out: count * dv,
     den: count, Lg: tile, G: tile, kLag: tile ? count * d : 0, vLag: tile ? count * dv : 0,
+    hy: tile ? HYBRID_BYTES / 4 : 0,
   });
   checkWorkspaceBytes(plan.bytes);
   return plan;
@@ -56,7 +58,6 @@ export class FavorDecoder {
   private block: number;
   /** The FeatureMap descriptor (with the projection after it) in this decoder's block. */
   private readonly fm: number;
-  private readonly wt: number;
   private readonly S: number;
   private readonly z: number;
   private readonly run: number;
@@ -64,6 +65,9 @@ export class FavorDecoder {
   private readonly ringK: number;
   private readonly ringV: number;
   private tokens = 0;
+  /** The ring step's fm, pass, ws, ring descriptors (in the decoder's block), and the scratch address they were written for. */
+  private readonly stepDescriptors: Record<'pass' | 'ws' | 'step' | 'ring', number>;
+  private stepBase = -1;
   private stepPlan: ReturnType<typeof stepWorkspace> | undefined;
 
   /** @internal use FavorAttention.decoder() or decoderFromState(). */
@@ -80,6 +84,8 @@ export class FavorDecoder {
     const plan = planWorkspace({
       fm: featureMapFloats(f), S: 2 * this.count * f.Mp * valueDim, z: 2 * this.count * f.Mp, run: 2 * this.count,
       ringK: ringRows * this.dim, ringV: ringRows * valueDim,
+      // the step's descriptors that stay put while the scratch does (stepKernel)
+      pass: PASS_BYTES / 4, ws: WORKSPACE_BYTES / 4, step: DECODER_STEP_BYTES / 4, ring: ringRows ? HYBRID_RING_BYTES / 4 : 0,
     });
     checkWorkspaceBytes(plan.bytes);
     this.block = this.rt.heap.alloc(plan.bytes);
@@ -90,7 +96,8 @@ export class FavorDecoder {
     this.ringK = this.block + plan.offsets.ringK;
     this.ringV = this.block + plan.offsets.ringV;
     this.fm = writeFeatures(this.rt, f, this.block + plan.offsets.fm);
-    this.wt = projectionAddress(f, this.fm);
+    this.stepDescriptors = { pass: this.block + plan.offsets.pass, ws: this.block + plan.offsets.ws, step: this.block + plan.offsets.step,
+                             ring: this.block + plan.offsets.ring };
     this.reset();
   }
 
@@ -136,27 +143,28 @@ export class FavorDecoder {
     const { count, dim: d, valueDim: dv } = this;
     const f = this.id.features;
     const w = this.id.window;
-    const tile = w > 0 ? 16 * rt.exports.window_tile_stride(w) : 0;
+    const tile = w > 0 ? 16 * rt.exports.hybrid_tile_stride(w) : 0;
     const plan = (this.stepPlan ??= stepWorkspace(f, count, d, dv, tile)); // the same every step: planned once
     const base = rt.scratch(plan.bytes);
     const o = plan.offsets;
     rt.write(base + o.q, q);
     rt.write(base + o.k, k);
     rt.write(base + o.v, v);
-    if (w > 0) {
-      rt.exports.window_decoder_step(f.map.id, base + o.q, base + o.k, base + o.v, count, d, dv, this.wt, f.m, f.mp, f.hScale, f.a, f.epsilon,
-        base + o.u, base + o.phiQ, base + o.phiK, base + o.h, base + o.top, base + o.cRow, base + o.vd, base + o.acc,
-        base + o.den, base + o.Lg, base + o.G, base + o.kLag, base + o.vLag, this.ringK, this.ringV, w, this.id.estimateLogScale, this.tokens,
-        this.S, this.z, this.run, base + o.out);
-    } else {
-      // the scratch may have been used by another call since the last step: the descriptors are written every step
-      writePass(rt.data, base + o.pass, { q: base + o.q, k: base + o.k, v: base + o.v, out: base + o.out, queries: count, keys: count,
-                                          prefix: 0, valueDim: dv, chunk: 1 });
-      writeWorkspace(rt.data, base + o.ws, { u: base + o.u, phi: base + o.phiQ, phiK: base + o.phiK, h: base + o.h, top: base + o.top,
-                                             c: base + o.cRow, S: this.S, z: this.z, run: this.run });
-      writeDecoderStep(rt.data, base + o.step, { vd: base + o.vd, acc: base + o.acc });
-      rt.exports.decoder_step(this.fm, base + o.pass, base + o.ws, base + o.step);
+    const at = (region: keyof typeof o) => base + o[region];
+    const { pass, ws, step, ring } = this.stepDescriptors;
+    if (base !== this.stepBase) { // written once per scratch address: descriptor writes cost about as much as a step's arithmetic
+      writePass(rt.data, pass, { q: at('q'), k: at('k'), v: at('v'), out: at('out'), queries: count, keys: count, prefix: 0, valueDim: dv, chunk: 1 });
+      writeWorkspace(rt.data, ws, { u: at('u'), phi: at('phiQ'), phiK: at('phiK'), h: at('h'), top: at('top'), c: at('cRow'), den: at('den'),
+                                    S: this.S, z: this.z, run: this.run });
+      writeDecoderStep(rt.data, step, { vd: at('vd'), acc: at('acc') });
+      if (w > 0) writeHybridRing(rt.data, ring, { keys: this.ringK, values: this.ringV, kLag: at('kLag'), vLag: at('vLag'), vd: at('vd'), acc: at('acc') });
+      this.stepBase = base;
     }
+    if (w > 0) {
+      writeHybrid(rt.data, at('hy'), { window: w, beta: this.id.estimateLogScale, keys: this.tokens + 1, position: this.tokens, first: 0,
+                                       cached: 0, cachedEnd: 0, Lg: at('Lg'), G: at('G') });
+      rt.exports.hybrid_decoder_step(this.fm, pass, ws, at('hy'), ring);
+    } else rt.exports.decoder_step(this.fm, pass, ws, step);
     result.set(rt.view(base + o.out, count * dv));
   }
 
@@ -194,14 +202,14 @@ export class FavorDecoder {
     const { count, dim: d, valueDim: dv } = this;
     const R = this.id.window + 1;
     const held = Math.min(this.tokens, R); // keys in the ring
-    const ws = windowCausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), this.id.window, this.id.estimateLogScale, dv);
+    const ws = hybridCausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), this.id.window, this.id.estimateLogScale, dv, n, held + n);
     const kExt = new Float32Array((held + n) * d);
     const vExt = new Float32Array((held + n) * dv);
     for (let r = 0; r < count; r++) {
       for (let j = 0; j < held; j++) this.readRing(r, this.tokens - held + j, kExt, vExt, j);
       kExt.set(k.subarray(r * n * d, (r + 1) * n * d), held * d);
       vExt.set(v.subarray(r * n * dv, (r + 1) * n * dv), held * dv);
-      runWindowHead(ws, this.statePointers(r), q, r * n, n, kExt, vExt, 0, held + n, undefined, 0, result, r * n);
+      runHybridCausalHead(ws, this.statePointers(r), q, r * n, n, kExt, vExt, 0, held + n, undefined, 0, result, r * n);
       for (let j = Math.max(0, held + n - R); j < held + n; j++) this.writeRing(r, this.tokens - held + j, kExt, vExt, j);
     }
   }

@@ -9,32 +9,31 @@ import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { planWorkspace, regionAddresses, runtime, stagingRows, type Runtime } from '../runtime/wasm.ts';
 
+/** The regions accumulateStaged uses: the descriptors (fm, pass, ws, written), the staging rows k, v, mask and the state. */
+export type StagedRegions = Record<'fm' | 'pass' | 'ws' | 'k' | 'v' | 'mask' | 'S' | 'z' | 'run', number>;
+
+/**
+ * One head's keys and values into an emptied state (ws's S, z, run), blocks of B rows (whole chunks of C) copied into
+ * wasm and added by favor_accumulate: the first half of the pass (also of the hybrid's, window.ts).
+ */
+export function accumulateStaged(rt: Runtime, f: PreparedFeatures, s: ResolvedShape, head: number, B: number, C: number,
+                                 k: Float32Array, v: Float32Array, mask: Uint8Array | undefined, r: StagedRegions): void {
+  const { dim: d, valueDim: dv, keys: Lk } = s;
+  const b = Math.floor(head / s.heads);
+  rt.exports.state_clear(r.S, r.z, r.run, f.Mp, dv);
+  for (let j = 0; j < Lk; j += B) {
+    const rows = Math.min(B, Lk - j);
+    rt.write(r.k, k.subarray((head * Lk + j) * d, (head * Lk + j + rows) * d));
+    rt.write(r.v, v.subarray((head * Lk + j) * dv, (head * Lk + j + rows) * dv));
+    if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + rows), r.mask);
+    writePass(rt.data, r.pass, { k: r.k, v: r.v, mask: mask ? r.mask : 0, queries: 0, keys: rows, prefix: 0, valueDim: dv, chunk: C });
+    rt.exports.favor_accumulate(r.fm, r.pass, r.ws);
+  }
+}
+
 /** The pass under withKernel (guard.ts): a wasm trap becomes KERNEL_FAULT and the module is rebuilt. */
 export function bidirectionalForward(...args: Parameters<typeof bidirectionalPass>): void {
   withKernel(() => bidirectionalPass(...args));
-}
-
-/** The workspace regions accumulateHead uses. */
-type AccumulateRegion = 'x' | 'v' | 'mask' | 'u' | 'phi' | 'h' | 'top' | 'c' | 'tmpS' | 'z32' | 'S' | 'z' | 'run';
-
-/**
- * One head's keys and values, C rows per chunk, into the state at S, z, run (emptied first): the first half of
- * the pass (also of the hybrid's, window.ts). `at` gives the regions x, v, mask, u, phi, h, top, c, tmpS, z32, S, z, run.
- */
-export function accumulateHead(rt: Runtime, f: PreparedFeatures, C: number, s: ResolvedShape, k: Float32Array, v: Float32Array,
-                               mask: Uint8Array | undefined, head: number, wt: number, at: (region: AccumulateRegion) => number): void {
-  const { dim: d, valueDim: dv, keys: Lk } = s;
-  const b = Math.floor(head / s.heads);
-  rt.f32.fill(0, at('S') >>> 2, (at('z') >>> 2) + 2 * f.Mp);
-  rt.f64[at('run') >>> 3] = -Infinity;
-  for (let j = 0; j < Lk; j += C) {
-    const rows = Math.min(C, Lk - j);
-    rt.write(at('x'), k.subarray((head * Lk + j) * d, (head * Lk + j + rows) * d));
-    rt.write(at('v'), v.subarray((head * Lk + j) * dv, (head * Lk + j + rows) * dv));
-    if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + rows), at('mask'));
-    rt.exports.favor_accumulate_chunk(f.map.id, at('x'), at('v'), rows, d, dv, wt, f.m, f.mp, f.hScale, f.a, f.epsilon, mask ? at('mask') : 0,
-                                at('u'), at('phi'), at('h'), at('top'), at('c'), at('tmpS'), at('z32'), at('S'), at('z'), at('run'));
-  }
 }
 
 function bidirectionalPass(f: PreparedFeatures, chunk: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
@@ -61,15 +60,7 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, s: ResolvedShape,
   for (let b = 0; b < s.batch; b++) {
     for (let hd = 0; hd < s.heads; hd++) {
       const head = b * s.heads + hd;
-      e.state_clear(at('S'), at('z'), at('run'), Mp, dv);
-      for (let j = 0; j < Lk; j += B) {
-        const rows = Math.min(B, Lk - j);
-        rt.write(at('k'), k.subarray((head * Lk + j) * d, (head * Lk + j + rows) * d));
-        rt.write(at('v'), v.subarray((head * Lk + j) * dv, (head * Lk + j + rows) * dv));
-        if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + rows), at('mask'));
-        writePass(rt.data, pass, { k: at('k'), v: at('v'), mask: mask ? at('mask') : 0, queries: 0, keys: rows, prefix: 0, valueDim: dv, chunk: C });
-        e.favor_accumulate(fm, pass, ws);
-      }
+      accumulateStaged(rt, f, s, head, B, C, k, v, mask, { fm, pass, ws, k: at('k'), v: at('v'), mask: at('mask'), S: at('S'), z: at('z'), run: at('run') });
       e.favor_state_to_f32(at('S'), at('z'), at('S32'), at('z32'), Mp, dv);
       for (let i = 0; i < Lq; i += B) {
         const rows = Math.min(B, Lq - i);

@@ -1,4 +1,4 @@
-// Key centring (design notes §1b): softmax over keys is unchanged by k_j → k_j − c for any fixed c (every logit
+// Key centring (docs/design.md §1b): softmax over keys is unchanged by k_j → k_j − c for any fixed c (every logit
 // of a query shifts by the same −q·c), while the FAVOR+ variance, ∝ exp(‖q̂ + k̂‖²), falls as ‖k̂‖ shrinks.
 // `true` takes c = this call's mean key per (batch, head) over the unmasked keys (bidirectional only: in causal
 // use the mean would depend on later keys); a Float32Array(dim) is a fixed shift, valid everywhere.

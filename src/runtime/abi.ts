@@ -219,44 +219,71 @@ export interface KernelExports {
    */
   max_abs_bits(x: number, n: number): number;
   /**
-   * Bidirectional read-out of a chunk of queries with the window (state S32, z32 already f32, key stabilizer cK).
-   * Query i of the chunk is aligned to key pFirst + i; its window is clipped to [0, Lk). The band kb, vb must
-   * hold keys [max(0, pFirst − w), min(Lk, pFirst + rows + w)). The band's first `keep` rows of φ(k) were computed
-   * by the previous chunk, at rows from.. of phiK (consecutive chunks share 2w keys): only the others are mapped.
+   * Bidirectional read-out of pass.queries queries (query i aligned to key hy.position + i), pass.chunk at a time, with
+   * the window; the state ws.S32, ws.z32 is already f32 and ws.run holds the key stabilizer. Windows are clipped to
+   * [0, hy.keys); pass.k, pass.v, pass.mask (0: every key kept) must hold the keys every chunk's window reaches,
+   * from absolute key hy.first. φ(k) of the keys two consecutive chunks share is computed once: hy.cached, hy.cachedEnd
+   * say which keys ws.phiK holds (0, 0 at a head's start) and are moved on, so blocks of whole chunks in successive
+   * calls give the same bits as one call.
    * Source: assembly/favor/window.ts.
    */
-  window_bidirectional_chunk(kind: number, q: number, kb: number, vb: number, maskB: number, rows: number, nb: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, cK: number, S32: number, z32: number, u: number, h: number, top: number, hK: number, cRow: number, phiQ: number, phiK: number, den: number, Lg: number, G: number, kb0: number, Lk: number, pFirst: number, w: number, beta: number, keep: number, from: number, out: number): void;
+  hybrid_bidirectional(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>): void;
   /**
-   * One causal chunk of the hybrid: q rows aligned to keys pFirst.., the FAVOR+ chunk on the lagged keys kLag, vLag,
-   * maskLag (key pFirst + i − w − 1 beside query i; rows before key 0 zero and masked), then the window part over the
-   * band kb, vb, maskB = keys [max(0, pFirst − w), pFirst + rows), then the state takes the lagged keys.
+   * Causal read-out of pass.queries queries (query i aligned to key hy.position + i ≥ 0), pass.chunk at a time, on the
+   * state ws.S, ws.z, ws.run, which must hold every key before hy.position − w of the first chunk. Each chunk takes
+   * the FAVOR+ part from the state and from its lagged keys (key p − w − 1 beside the query on key p), then the
+   * window [p − w, p] exactly; then the state takes the lagged keys. pass.k, pass.v and pass.mask (required: rows
+   * before key 0 zero and masked) hold keys [hy.position − w − 1, hy.position + pass.queries) from hy.first.
    * Source: assembly/favor/window.ts.
    */
-  window_causal_chunk(kind: number, q: number, kLag: number, vLag: number, maskLag: number, kb: number, vb: number, maskB: number, rows: number, nb: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, den: number, A: number, S32: number, z32: number, Lg: number, G: number, kb0: number, pFirst: number, w: number, beta: number, out: number, S: number, z: number, run: number): void;
+  hybrid_causal(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>): void;
   /**
    * Floats per row of the Lg and G tiles for window w (TILE + 2w keys, padded to whole f32x4 lanes).
    * Source: assembly/favor/window.ts.
    */
-  window_tile_stride(w: number): number;
-  /** Source: assembly/decoder/ring.ts. */
-  window_decoder_step(kind: number, q: number, k: number, v: number, count: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, u: number, phiQ: number, phiK: number, h: number, top: number, cRow: number, vd: number, acc: number, den: number, Lg: number, G: number, kLag: number, vLag: number, ringK: number, ringV: number, w: number, beta: number, t: number, S: number, z: number, run: number, out: number): void;
+  hybrid_tile_stride(w: number): number;
   /**
-   * One whole head, bidirectional or causal (query i aligned to key i + Lk − Lq; queries before key 0 get zeros).
+   * One token of pass.queries sequences (count) at position hy.position = t, window hy.window, β hy.beta: pass.q, pass.k
+   * (count × dim), pass.v (count × valueDim) in, pass.out (count × valueDim) out. The state per sequence r is ws.S,
+   * ws.z, ws.run at r·Mp·dv, r·Mp (f64) and r (f64); scratch ws.u count × mp, ws.phi, ws.phiK count × Mp, ws.h, ws.top,
+   * ws.c, ws.den count, hy.Lg, hy.G 16 × hybrid_tile_stride(w).
+   * Source: assembly/decoder/ring.ts.
+   */
+  hybrid_decoder_step(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>, ring: Pointer<'HybridRing'>): void;
+  /**
+   * One bidirectional head: every key (pass.keys rows at pass.k, pass.v, pass.mask; hy.first = 0, hy.keys = pass.keys)
+   * into an emptied state, then hybrid_bidirectional over every query (hy.cached = hy.cachedEnd = 0).
    * Source: assembly/threads/window-heads.ts.
    */
-  head_window(kind: number, desc: number): void;
-  /** Source: assembly/favor/window-backward.ts. */
-  window_backward_chunk(kind: number, q: number, dOut: number, kb: number, vb: number, maskB: number, rows: number, nb: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, cK: number, S32: number, z32: number, u: number, h: number, top: number, hK: number, cRow: number, phiQ: number, phiK: number, den: number, Lg: number, G: number, E: number, tRow: number, fsRow: number, gU: number, gam: number, dnum: number, dden: number, dphiQ: number, dphiK: number, du: number, dh: number, tmpS: number, colSum: number, dS: number, dz: number, kb0: number, Lk: number, pFirst: number, w: number, beta: number, out: number, dq: number, dqx: number, dkx: number, dkb: number, dvb: number): void;
+  hybrid_bidirectional_head(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>): void;
   /**
-   * Causal hybrid backward, forward sweep, one chunk (window_causal_chunk's layout: lagged keys kLag, vLag, maskLag
-   * beside the queries, the band kb, vb, maskB of keys [kb0, pFirst + rows)): recomputes the chunk, then
-   *   FAVOR+ part (the lagged causal estimator)  as favor_causal_backward_forward (backward.ts) with dnum = f·g, dden = f·γ
-   *   exact window                               dℓ_ij = E_ij P_ij: dq_i += Σ_j dℓ_ij k_j/√d, dk_j += Σ_i dℓ_ij q_i/√d, dv_j += Σ_i E_ij g_i
-   * writes dq, stores dnum, dden and cK for the reverse sweep (favor_causal_backward_reverse on the lagged keys), writes
-   * the band keys' window gradients dkb, dvb, and moves the state on. Bq (rows × rows) is scratch.
+   * One causal head, from its first query aligned to a key (hy.position ≥ 0): the keys older than that query's window
+   * into an emptied state, chunk by chunk from key 0, then hybrid_causal. pass.k, pass.v, pass.mask as hybrid_causal's:
+   * the head's keys from hy.first = −(w + 1), the rows before key 0 zero and masked.
+   * Source: assembly/threads/window-heads.ts.
+   */
+  hybrid_causal_head(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>): void;
+  /**
+   * One chunk of the bidirectional backward pass: pass.queries queries at pass.q (query i aligned to key hy.position + i)
+   * with their grad.dOut; pass.k, pass.v, pass.mask hold the chunk's band, the pass.keys keys from hy.first =
+   * max(0, hy.position − w) (windows clipped to [0, hy.keys)); the f32 state ws.S32, ws.z32 and the key stabilizer
+   * ws.run of every key. Writes pass.out (the outputs, recomputed), grad.dq, grad.dkb, grad.dvb; adds to grad.dS, grad.dz.
    * Source: assembly/favor/window-backward.ts.
    */
-  window_causal_backward_forward(kind: number, q: number, dOut: number, kLag: number, vLag: number, maskLag: number, kb: number, vb: number, maskB: number, rows: number, nb: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, den: number, A: number, S32: number, z32: number, Lg: number, G: number, E: number, tRow: number, fsRow: number, gU: number, gam: number, dnum: number, dden: number, dphiQ: number, du: number, dh: number, Bq: number, kb0: number, pFirst: number, w: number, beta: number, out: number, S: number, z: number, run: number, dq: number, dqx: number, dkb: number, dvb: number): void;
+  hybrid_backward_chunk(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>, grad: Pointer<'HybridGradients'>): void;
+  /**
+   * Causal hybrid backward, forward sweep, one chunk (hybrid_causal's layout: pass.queries queries at pass.q, query i
+   * aligned to key hy.position + i; pass.k, pass.v, pass.mask the keys [hy.position − w − 1, hy.position + pass.queries)
+   * from hy.first, rows before key 0 zero and masked, so the lagged keys and the band are read in place): recomputes
+   * the chunk, then
+   *   FAVOR+ part (the lagged causal estimator)  as favor_causal_backward_forward (backward.ts) with dnum = f·g, dden = f·γ
+   *   exact window                               dℓ_ij = E_ij P_ij: dq_i += Σ_j dℓ_ij k_j/√d, dk_j += Σ_i dℓ_ij q_i/√d, dv_j += Σ_i E_ij g_i
+   * writes grad.dq, keeps grad.dnum, grad.dden and ws.c (cK) for the reverse sweep (favor_causal_backward_reverse on the
+   * lagged keys), writes the band keys' window gradients grad.dkb, grad.dvb (keys [max(0, hy.position − w),
+   * hy.position + pass.queries)), and moves the state ws.S, ws.z, ws.run on.
+   * Source: assembly/favor/window-backward.ts.
+   */
+  hybrid_causal_backward_forward(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>, grad: Pointer<'HybridGradients'>): void;
 }
 
 /** The name of every kernel export. */

@@ -137,3 +137,126 @@ export function writeDecoderStep(view: DataView, at: number, fields: DecoderStep
   view.setUint32(at + 0, fields.vd ?? 0, true);
   view.setUint32(at + 4, fields.acc ?? 0, true);
 }
+
+/** The window's options and the hybrid's own scratch, beside a Pass and a Workspace. */
+export interface HybridFields {
+  /** The exact window w: keys [p − w, p + w] (bidirectional) or [p − w, p] (causal) of a query aligned to key p. */
+  window: number;
+  /** β (estimateLogScale): the FAVOR+ part weighs e^β against the exact one. */
+  beta: number;
+  /** Keys of the head (bidirectional: windows are clipped to [0, keys)). */
+  keys: number;
+  /** The key the pass's first query is aligned to (decoder: the step's position t). */
+  position: number;
+  /** The absolute key of the first row at pass.k, pass.v, pass.mask. */
+  first: number;
+  /** Bidirectional: phiK holds φ(k) of keys [cached, cachedEnd), the last chunk's band (reused by the next; 0, 0 at a head's start). */
+  cached: number;
+  /** End of the cached band (exclusive). */
+  cachedEnd: number;
+  /** Bidirectional: h of a chunk's band (band rows). */
+  hK?: number;
+  /** The window's logits and weights: one tile of 16 × hybrid_tile_stride(w) f32 (the backward: a chunk's rows × stride). */
+  Lg?: number;
+  /** φ(q)·φ(k) over the window, as Lg. */
+  G?: number;
+}
+
+/** Bytes of a Hybrid descriptor. */
+export const HYBRID_BYTES = 40;
+
+export function writeHybrid(view: DataView, at: number, fields: HybridFields): void {
+  view.setInt32(at + 0, fields.window, true);
+  view.setFloat32(at + 4, fields.beta, true);
+  view.setInt32(at + 8, fields.keys, true);
+  view.setInt32(at + 12, fields.position, true);
+  view.setInt32(at + 16, fields.first, true);
+  view.setInt32(at + 20, fields.cached, true);
+  view.setInt32(at + 24, fields.cachedEnd, true);
+  view.setUint32(at + 28, fields.hK ?? 0, true);
+  view.setUint32(at + 32, fields.Lg ?? 0, true);
+  view.setUint32(at + 36, fields.G ?? 0, true);
+}
+
+/** The decoder's ring of the last w + 1 keys and values of each sequence (assembly/decoder/ring.ts). */
+export interface HybridRingFields {
+  /** count × 2(w + 1) × dim f32: every key twice, at slot j mod (w + 1) and j mod (w + 1) + w + 1. */
+  keys?: number;
+  /** count × 2(w + 1) × valueDim f32, as keys. */
+  values?: number;
+  /** count × dim scratch: the keys leaving the ring. */
+  kLag?: number;
+  /** count × valueDim scratch: their values. */
+  vLag?: number;
+  /** valueDim f64 scratch. */
+  vd?: number;
+  /** valueDim f64 scratch. */
+  acc?: number;
+}
+
+/** Bytes of a HybridRing descriptor. */
+export const HYBRID_RING_BYTES = 24;
+
+export function writeHybridRing(view: DataView, at: number, fields: HybridRingFields): void {
+  view.setUint32(at + 0, fields.keys ?? 0, true);
+  view.setUint32(at + 4, fields.values ?? 0, true);
+  view.setUint32(at + 8, fields.kLag ?? 0, true);
+  view.setUint32(at + 12, fields.vLag ?? 0, true);
+  view.setUint32(at + 16, fields.vd ?? 0, true);
+  view.setUint32(at + 20, fields.acc ?? 0, true);
+}
+
+/**
+ * The backward pass's regions (assembly/favor/window-backward.ts), one chunk of `rows` queries and its band of nb
+ * keys: dOut rows × dv (in); E rows × stride; tRow, fsRow, gam, dden rows; gU, dnum rows × dv; dphiQ rows × Mp;
+ * dphiK nb × Mp; du max(rows, nb) × mp; dh max(rows, nb); dS, dz f64 (added to); dq rows × dim (out); dqx rows × dim,
+ * dkx nb × dim scratch; dkb nb × dim, dvb nb × dv (out: the band keys' window gradients); Bq rows × rows.
+ */
+export interface HybridGradientsFields {
+  dOut?: number;
+  E?: number;
+  tRow?: number;
+  fsRow?: number;
+  gU?: number;
+  gam?: number;
+  dnum?: number;
+  dden?: number;
+  dphiQ?: number;
+  dphiK?: number;
+  du?: number;
+  dh?: number;
+  dS?: number;
+  dz?: number;
+  dq?: number;
+  dqx?: number;
+  dkx?: number;
+  dkb?: number;
+  dvb?: number;
+  Bq?: number;
+}
+
+/** Bytes of a HybridGradients descriptor. */
+export const HYBRID_GRADIENTS_BYTES = 80;
+
+export function writeHybridGradients(view: DataView, at: number, fields: HybridGradientsFields): void {
+  view.setUint32(at + 0, fields.dOut ?? 0, true);
+  view.setUint32(at + 4, fields.E ?? 0, true);
+  view.setUint32(at + 8, fields.tRow ?? 0, true);
+  view.setUint32(at + 12, fields.fsRow ?? 0, true);
+  view.setUint32(at + 16, fields.gU ?? 0, true);
+  view.setUint32(at + 20, fields.gam ?? 0, true);
+  view.setUint32(at + 24, fields.dnum ?? 0, true);
+  view.setUint32(at + 28, fields.dden ?? 0, true);
+  view.setUint32(at + 32, fields.dphiQ ?? 0, true);
+  view.setUint32(at + 36, fields.dphiK ?? 0, true);
+  view.setUint32(at + 40, fields.du ?? 0, true);
+  view.setUint32(at + 44, fields.dh ?? 0, true);
+  view.setUint32(at + 48, fields.dS ?? 0, true);
+  view.setUint32(at + 52, fields.dz ?? 0, true);
+  view.setUint32(at + 56, fields.dq ?? 0, true);
+  view.setUint32(at + 60, fields.dqx ?? 0, true);
+  view.setUint32(at + 64, fields.dkx ?? 0, true);
+  view.setUint32(at + 68, fields.dkb ?? 0, true);
+  view.setUint32(at + 72, fields.dvb ?? 0, true);
+  view.setUint32(at + 76, fields.Bq ?? 0, true);
+}

@@ -27,7 +27,8 @@ export const SLOTS = 64; // jobs in flight at most
 export const POOL_BYTES = CONTROL_BYTES + SLOTS * SLOT_WORDS * 8;
 
 /** The exports a job may call, by index. */
-export const JOB_FUNCTIONS = ['favor_bidirectional', 'favor_causal', 'favor_accumulate', 'favor_readout', 'exact_attention', 'head_window'] as const satisfies readonly KernelName[];
+export const JOB_FUNCTIONS = ['favor_bidirectional', 'favor_causal', 'favor_accumulate', 'favor_readout', 'exact_attention', 'hybrid_bidirectional_head',
+                              'hybrid_causal_head'] as const satisfies readonly KernelName[];
 export type JobFunction = (typeof JOB_FUNCTIONS)[number];
 
 /** Runs job `j` from its slot on `exports`. */
