@@ -3,7 +3,8 @@
 // (dS, dz); keys again → their FAVOR+ gradients from (dS, dz) (favor_backward_keys, as in backward.ts). The
 // workspace depends on the chunk, w, dim, valueDim and features, never on the sequence length.
 import { accumulateHead } from './bidirectional.ts';
-import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
+import { featureMapFloats, projectionAddress, writeFeatures, type PreparedFeatures } from './features.ts';
+import { GRADIENTS_BYTES, PASS_BYTES, WORKSPACE_BYTES, writeGradients, writePass, writeWorkspace } from '../runtime/descriptors.ts';
 import type { Gradients } from './backward.ts';
 import { bidirectionalChunks, windowSizes, writeRows } from './window.ts';
 import { clearState } from './causal.ts';
@@ -22,7 +23,7 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
   const rowsMax = Math.max(C, band);
   const tile = C * e.window_tile_stride(w);
   const plan = planWorkspace({
-    wt: projectionFloats(f), x: C * d, v: C * dv, dOut: C * dv, kb: band * d, vb: band * dv, mask: Math.ceil(rowsMax / 4),
+    fm: featureMapFloats(f), pass: PASS_BYTES / 4, ws: WORKSPACE_BYTES / 4, grads: GRADIENTS_BYTES / 4, x: C * d, v: C * dv, dOut: C * dv, kb: band * d, vb: band * dv, mask: Math.ceil(rowsMax / 4),
     u: rowsMax * mp, phi: C * Mp, phiK: band * Mp, h: rowsMax, hK: band, top: rowsMax, c: rowsMax,
     tmpS: Mp * dv, colSum: Mp, S: 2 * Mp * dv, z: 2 * Mp, S32: Mp * dv, z32: Mp, den: C, Lg: tile, G: tile, E: tile, tRow: C, fsRow: C,
     gU: C * dv, gam: C, dnum: C * dv, dden: C, dphiQ: C * Mp, dphiK: rowsMax * Mp, du: rowsMax * mp, dh: rowsMax,
@@ -32,8 +33,12 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
-  const wt = writeProjection(rt, f, at('wt'));
+  const fm = writeFeatures(rt, f, at('fm'));
+  const wt = projectionAddress(f, fm);
   const kind = f.map.id;
+  // the keys' FAVOR+ gradients (favor_backward_keys, one chunk per call)
+  writeWorkspace(rt.data, at('ws'), { u: at('u'), phiK: at('phi'), h: at('h'), top: at('top'), c: at('c') });
+  writeGradients(rt.data, at('grads'), { dS32: at('dS32'), dz32: at('dz32'), dphi: at('dphiK'), du: at('du'), dh: at('dh'), dk: at('dkx'), dv: at('dvb') });
   g.dk.fill(0);
   g.dv.fill(0);
 
@@ -68,8 +73,8 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
         rt.write(at('x'), k.subarray((head * Lk + j) * d, (head * Lk + j + n) * d));
         rt.write(at('v'), v.subarray((head * Lk + j) * dv, (head * Lk + j + n) * dv));
         if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + n), at('mask'));
-        e.favor_backward_keys(kind, at('x'), at('v'), mask ? at('mask') : 0, n, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon,
-          at('dS32'), at('dz32'), at('c'), at('u'), at('phi'), at('h'), at('top'), at('dphiK'), at('du'), at('dh'), at('dkx'), at('dvb'));
+        writePass(rt.data, at('pass'), { k: at('x'), v: at('v'), mask: mask ? at('mask') : 0, queries: 0, keys: n, prefix: 0, valueDim: dv, chunk: C });
+        e.favor_backward_keys(fm, at('pass'), at('ws'), at('grads'));
         addInto(g.dk, (head * Lk + j) * d, rt.view(at('dkx'), n * d));
         addInto(g.dv, (head * Lk + j) * dv, rt.view(at('dvb'), n * dv));
       }
@@ -93,7 +98,7 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
   const band = C + w;
   const tile = C * e.window_tile_stride(w);
   const plan = planWorkspace({
-    wt: projectionFloats(f), q: C * d, dOut: C * dv, kLag: C * d, vLag: C * dv, maskLag: Math.ceil(C / 4),
+    fm: featureMapFloats(f), pass: PASS_BYTES / 4, ws: WORKSPACE_BYTES / 4, grads: GRADIENTS_BYTES / 4, q: C * d, dOut: C * dv, kLag: C * d, vLag: C * dv, maskLag: Math.ceil(C / 4),
     kb: band * d, vb: band * dv, maskB: Math.ceil(band / 4), u: C * mp, phiQ: C * Mp, phiK: C * Mp, h: C, top: C, cK: C, c: C,
     den: C, A: C * C, Bq: C * C, S32: Mp * dv, z32: Mp, Lg: tile, G: tile, E: tile, tRow: C, fsRow: C, gU: C * dv, gam: C,
     dnum: C * dv, dden: C, dphiQ: C * Mp, du: C * mp, dh: C, out: C * dv, S: 2 * Mp * dv, z: 2 * Mp, run: 2,
@@ -103,9 +108,18 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
-  const wt = writeProjection(rt, f, at('wt'));
+  const fm = writeFeatures(rt, f, at('fm'));
+  const wt = projectionAddress(f, fm);
   const kind = f.map.id;
   const common = [d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon] as const;
+  // the lagged and older keys' FAVOR+ gradients (favor_causal_backward_reverse, favor_backward_keys: one chunk per call)
+  writeWorkspace(rt.data, at('ws'), { u: at('u'), phi: at('phiQ'), phiK: at('phiK'), h: at('h'), top: at('top'), c: at('c'), A: at('A'),
+                                      S32: at('S32'), z32: at('z32'), colSum: at('colSum') });
+  writeGradients(rt.data, at('grads'), { dk: at('dx'), dv: at('dvOut'), dphi: at('dphiQ'), du: at('du'), dh: at('dh'), dnum: at('dnum'),
+                                         dden: at('dden'), cRow: at('cK'), B: at('Bq'), dS: at('R'), dz: at('r'), rho: at('rho'),
+                                         dS32: at('dS32'), dz32: at('dz32'), tmpK: at('tmpK'), tmpV: at('tmpV') });
+  const lagged = (n: number) => writePass(rt.data, at('pass'), { q: at('q'), k: at('kLag'), v: at('vLag'), mask: at('maskLag'), queries: n, keys: n,
+                                                                  prefix: 0, valueDim: dv, chunk: C });
   const shift = Lk - Lq;
   const blind = Math.max(0, -shift);
   const older = Math.max(0, blind + shift - w - 1);
@@ -171,9 +185,8 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
         rt.write(at('dnum'), dnum.subarray(i * dv, (i + n) * dv));
         rt.write(at('dden'), dden.subarray(i, i + n));
         rt.write(at('cK'), cRow.subarray(i, i + n));
-        e.favor_causal_backward_reverse(kind, at('q'), at('kLag'), at('vLag'), n, ...common, at('maskLag'),
-          at('u'), at('phiQ'), at('phiK'), at('h'), at('top'), at('cK'), at('A'), at('Bq'), at('dnum'), at('dden'), at('dphiQ'), at('du'), at('dh'),
-          at('R'), at('r'), at('rho'), at('S32'), at('z32'), at('tmpK'), at('tmpV'), at('colSum'), at('dx'), at('dvOut'));
+        lagged(n);
+        e.favor_causal_backward_reverse(fm, at('pass'), at('ws'), at('grads'));
         addLagged(head, lagFrom, n);
       }
       // the older keys: every query's suffix sums, at their stabilizer
@@ -183,8 +196,8 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
         for (let j = 0; j < older; j += C) {
           const n = Math.min(C, older - j);
           writeRows(rt, k, v, mask, head * Lk, b * Lk, Lk, d, dv, j, j + n, at('kLag'), at('vLag'), at('maskLag'));
-          e.favor_backward_keys(kind, at('kLag'), at('vLag'), at('maskLag'), n, ...common, at('dS32'), at('dz32'), at('c'),
-            at('u'), at('phiK'), at('h'), at('top'), at('dphiQ'), at('du'), at('dh'), at('dx'), at('dvOut'));
+          lagged(n);
+          e.favor_backward_keys(fm, at('pass'), at('ws'), at('grads'));
           addLagged(head, j, n);
         }
       }
