@@ -163,3 +163,55 @@
   dvb: usize;
   Bq: usize;
 }
+
+// ── Gradients and matrix products (backward passes, exact attention, the GEMM exports) ──────────────────────
+
+/**
+ * The gradient regions of one backward pass (FAVOR+ and exact attention; f32 unless said). Outputs: dq (queries ×
+ * dim), dk (keys × dim), dv (keys × valueDim), from dOut (queries × valueDim). Per staged block (causal FAVOR+):
+ * dnum (rows × valueDim), dden and cRow (rows). Scratch, C rows per chunk: dphi rows × Mp, du rows × mp, dh rows,
+ * B rows × rows, tmpK rows × Mp, tmpV rows × valueDim; dS32 Mp × valueDim, dz32 Mp. dS (Mp × valueDim), dz (Mp)
+ * and rho (1) in f64: the state's gradient (bidirectional) or the suffix sums R, r at scale ρ (causal). dWt (mp ×
+ * dim) is scratch and dW (mp × dim, f64) the projection gradient's sum; dW = 0: no projection gradient.
+ */
+@unmanaged export class Gradients {
+  dOut: usize;
+  dq: usize;
+  dk: usize;
+  dv: usize;
+  dphi: usize;
+  du: usize;
+  dh: usize;
+  dnum: usize;
+  dden: usize;
+  cRow: usize;
+  B: usize;
+  dS: usize;
+  dz: usize;
+  rho: usize;
+  dS32: usize;
+  dz32: usize;
+  tmpK: usize;
+  tmpV: usize;
+  dWt: usize;
+  dW: usize;
+}
+
+/** One matrix product C = op(A)·op(B) (or C += when accumulate ≠ 0), row-major f32 with leading dimensions. */
+@unmanaged export class Gemm {
+  /** A: M × K (tn: K × M). */
+  a: usize;
+  /** B: K × N (nt: N × K; the packed kernels: B as gemm_pack_b left it). */
+  b: usize;
+  /** C: M × N. */
+  c: usize;
+  M: i32;
+  N: i32;
+  K: i32;
+  lda: i32;
+  /** Unused by the packed kernels. */
+  ldb: i32;
+  ldc: i32;
+  /** 0: C = op(A)·op(B); else C += op(A)·op(B). */
+  accumulate: i32;
+}

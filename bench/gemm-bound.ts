@@ -4,7 +4,7 @@
 // (Context.measurePair), their time over the pass's is the favor table's "GEMM share": how close the pass
 // runs to its GEMMs, which run hot in cache here (an optimistic bound).
 import { randn } from './data.ts';
-import { runtime } from 'performer-wasm/internal';
+import { GEMM_BYTES, runtime, writeGemm } from 'performer-wasm/internal';
 
 export interface PassShape {
   L: number;
@@ -32,15 +32,26 @@ export function passGemms(s: PassShape): { run: () => void; release: () => void 
   e.gemm_pack_b(at.wt, d, mp, mp, at.wtPacked);
   // the chunks of one head: L = n·C + tail rows, as the pass cuts them
   const rows = [...Array<number>(Math.floor(s.L / C)).fill(C), ...(s.L % C ? [s.L % C] : [])];
+  // per chunk size n: the Gemm descriptors of the projection, Φ_Kᵀ·V and Φ_Q·S, written once
+  const sizesN = [...new Set(rows)];
+  const desc = rt.heap.alloc(3 * GEMM_BYTES * sizesN.length);
+  const calls = new Map(sizesN.map((n, i) => {
+    const [project, state, readout] = [0, 1, 2].map((t) => desc + (3 * i + t) * GEMM_BYTES);
+    writeGemm(rt.data, project, { a: at.x, b: at.wtPacked, c: at.u, M: n, N: mp, K: d, lda: d, ldb: 0, ldc: mp, accumulate: 0 });
+    writeGemm(rt.data, state, { a: at.phi, b: at.v, c: at.tmpS, M: Mp, N: dv, K: n, lda: Mp, ldb: dv, ldc: dv, accumulate: 0 });
+    writeGemm(rt.data, readout, { a: at.phi, b: at.S, c: at.out, M: n, N: dv, K: Mp, lda: Mp, ldb: dv, ldc: dv, accumulate: 0 });
+    return [n, { project, state, readout }];
+  }));
   const run = () => {
     for (let head = 0; head < s.count; head++) {
       for (const n of rows) {
-        e.gemm_nn_packed(at.x, at.wtPacked, at.u, n, mp, d, d, mp, 0); // keys
-        e.gemm_tn(at.phi, at.v, at.tmpS, Mp, dv, n, Mp, dv, dv, 0);
-        e.gemm_nn_packed(at.x, at.wtPacked, at.u, n, mp, d, d, mp, 0); // queries
-        e.gemm_nn(at.phi, at.S, at.out, n, dv, Mp, Mp, dv, dv, 0);
+        const g = calls.get(n)!;
+        e.matmul_nn_packed(g.project); // keys
+        e.matmul_tn(g.state);
+        e.matmul_nn_packed(g.project); // queries
+        e.matmul_nn(g.readout);
       }
     }
   };
-  return { run, release: () => Object.values(at).forEach((p) => rt.heap.release(p)) };
+  return { run, release: () => [...Object.values(at), desc].forEach((p) => rt.heap.release(p)) };
 }

@@ -89,7 +89,7 @@ const faults: string[] = [];
 test('a genuine out-of-bounds trap in every kernel entry: KERNEL_FAULT, then correct results', () => {
   const cases: [string, KernelName, number, () => unknown][] = [
     // [what, export, argument index of a pointer it writes or reads, the call]
-    ['exactAttention (exact_attention out)', 'exact_attention', 3, () => exactAttention(q, k, v, shape, { causal: true })],
+    ['exactAttention (exact_attention pass)', 'exact_attention', 0, () => exactAttention(q, k, v, shape, { causal: true })],
     ['forward (favor_accumulate ws)', 'favor_accumulate', 2, () => bi.forward(q, k, v, shape)],
     ['forward (favor_readout pass)', 'favor_readout', 1, () => bi.forward(q, k, v, shape)],
     ['forward (favor_state_to_f32 S32)', 'favor_state_to_f32', 2, () => bi.forward(q, k, v, shape)],
@@ -179,7 +179,7 @@ test('a RuntimeError or RangeError thrown inside a kernel section is a fault too
 
 test('twenty faults in a row, each recovered; memory starts fresh', () => {
   for (let i = 0; i < 20; i++) {
-    const old = inject(i % 2 ? 'favor_accumulate' : 'exact_attention', outOfBounds(i % 2 ? 2 : 3));
+    const old = inject(i % 2 ? 'favor_accumulate' : 'exact_attention', outOfBounds(i % 2 ? 2 : 0));
     expectFault(() => (i % 2 ? bi.forward(q, k, v, shape) : exactAttention(q, k, v, shape, { causal: true })), old, `fault ${i}`);
     assert.ok(memoryBytes() <= old.exports.memory.buffer.byteLength, 'the new instance has not grown past the old one');
   }

@@ -5,6 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { planWorkspace, runtime } from '../src/runtime/wasm.ts';
 import { checksum, randn, relError } from './support/data.ts';
 import { gemmFloat32Order, gemmReference, type GemmVariant } from './reference/gemm.ts';
+import { positional, type GemmCall } from './support/gemm-call.ts';
+import { GEMM_BYTES } from '../src/runtime/descriptors.ts';
 
 // Tolerance. Each element of C is a float32 sum of K products (unit roundoff u = 2⁻²⁴). With N(0, 1)
 // entries the k-th partial sum has RMS √k and its rounding error is ≈ u·|s_k|/√3, so a sequential sum
@@ -18,7 +20,7 @@ const tolerance = (K: number) => 2 * U * Math.max(1, Math.sqrt(K));
 /** The NT kernel sums K in blocks of this many (NT_KC in assembly/linalg/gemm.ts); the float32 emulation needs it. */
 const NT_BLOCK = 256;
 
-type Fn = (a: number, b: number, c: number, M: number, N: number, K: number, lda: number, ldb: number, ldc: number, accumulate: number) => void;
+type Fn = GemmCall;
 
 /** The little that a test needs from an instance: scratch memory and the three kernels. */
 interface Host {
@@ -28,13 +30,23 @@ interface Host {
   kernel(v: GemmVariant): Fn;
 }
 
+/** Where the default host's calls write their Gemm descriptor: one heap block, kept for the test run. */
+let descriptor = 0;
+
+/** The runtime's matmul_* export as a positional call. */
+function runtimeKernel(name: 'matmul_nn' | 'matmul_nt' | 'matmul_tn' | 'matmul_nn_packed' | 'matmul_tn_packed'): Fn {
+  const rt = runtime();
+  if (!descriptor) descriptor = rt.heap.alloc(GEMM_BYTES);
+  return positional(() => rt.exports.memory.buffer, () => descriptor, (g) => rt.exports[name](g));
+}
+
 function defaultHost(): Host {
   const rt = runtime();
   return {
     scratch: (bytes) => rt.scratch(bytes),
     f32: () => rt.f32,
     u32: () => new Uint32Array(rt.exports.memory.buffer),
-    kernel: (v) => rt.exports[`gemm_${v}`],
+    kernel: (v) => runtimeKernel(`matmul_${v}`),
   };
 }
 
@@ -199,7 +211,7 @@ test('gemm: an element of C does not depend on M, N or where it falls in the reg
     const base = rt.scratch(plan.bytes);
     rt.write(base + plan.offsets.a, A);
     rt.write(base + plan.offsets.b, B);
-    const fn = rt.exports[`gemm_${v}`];
+    const fn = runtimeKernel(`matmul_${v}`);
     fn(base + plan.offsets.a, base + plan.offsets.b, base + plan.offsets.c, M, N, K, aCols, bCols, N, 0);
     const whole = rt.view(base + plan.offsets.c, M * N).slice();
     for (const [i0, j0, m, n] of [[35, 40, 2, 5], [33, 29, 4, 16], [3, 17, 1, 1], [0, 0, 5, 3], [17, 2, 20, 43]]) {
@@ -225,7 +237,7 @@ function packedHost(): Host {
   const packed = (v: 'nn' | 'tn'): Fn => (a, b, c, M, N, K, lda, ldb, ldc, accumulate) => {
     const bp = rt.heap.alloc(4 * K * N);
     rt.exports.gemm_pack_b(b, K, N, ldb, bp);
-    rt.exports[`gemm_${v}_packed`](a, bp, c, M, N, K, lda, ldc, accumulate);
+    runtimeKernel(`matmul_${v}_packed`)(a, bp, c, M, N, K, lda, 0, ldc, accumulate);
     rt.heap.release(bp);
   };
   return { ...plain, kernel: (v) => (v === 'nt' ? plain.kernel(v) : packed(v)) };
@@ -294,13 +306,13 @@ test('gemm (relaxed build, if runnable): the odd shapes against float64', () => 
   const host: Host = {
     scratch(bytes) {
       const base = (heapBase + 63) & ~63;
-      const need = base + bytes - memory.buffer.byteLength;
+      const need = base + 64 + bytes - memory.buffer.byteLength;
       if (need > 0) memory.grow(Math.ceil(need / 65536));
-      return base;
+      return base + 64; // the first 64 bytes hold the Gemm descriptor
     },
     f32: () => new Float32Array(memory.buffer),
     u32: () => new Uint32Array(memory.buffer),
-    kernel: (v) => exports[`gemm_${v}`] as Fn,
+    kernel: (v) => positional(() => memory.buffer, () => (heapBase + 63) & ~63, exports[`matmul_${v}`] as (g: number) => void),
   };
   let worst = 0;
   for (const t of cases) worst = Math.max(worst, check(host, t));

@@ -120,7 +120,7 @@ test('threads: a pool that cannot start falls back to one thread, says why, give
   const real = rt.exports.exact_attention;
   let calls = 0;
   (rt as { exports: typeof rt.exports }).exports = { ...rt.exports, exact_attention: (...args: Parameters<typeof real>) => {
-    if (calls++ === 0) args[3] = 0xfffffff0;
+    if (calls++ === 0) args[0] = 0xfffffff0; // the pass descriptor
     return real(...args);
   } };
   const [q, k, v] = [randn(2 * 40 * 8, 1), randn(2 * 40 * 8, 2), randn(2 * 40 * 8, 3)];

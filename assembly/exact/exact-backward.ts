@@ -36,6 +36,7 @@
 import { exp2neg4, LOG2E } from '../linalg/math';
 import { hmax, hsum, madd } from '../linalg/simd';
 import { gemm_nn, gemm_tn } from '../linalg/gemm';
+import { Gradients, Pass } from '../descriptors';
 
 /** Query rows per tile. */
 const BR: i32 = 64;
@@ -229,12 +230,20 @@ function backwardSoftmax(st: usize, dp: usize, tk: i32, nq: i32, n4: i32, bias: 
 }
 
 /**
- * dq, dk, dv (the caller's outputs) = the vector–Jacobian products of out = softmax(scale·Q·Kᵀ)·V with dout.
- * causal: query i sees keys j ≤ i + (Lk − Lq). mask: 0 for none, else Lk bytes, nonzero = keep.
+ * g.dq, g.dk, g.dv (the caller's outputs) = the vector–Jacobian products of out = softmax(scale·Q·Kᵀ)·V with
+ * g.dOut, for pass.queries rows at pass.q and pass.keys rows at pass.k, pass.v (q, k rows dim wide, v rows
+ * pass.valueDim wide; pass.out unused). causal ≠ 0: query i sees keys j ≤ i + (keys − queries). pass.mask: 0 for
+ * none, else one byte per key, nonzero = keep. scratch: exact_backward_scratch_bytes(queries, keys, dim, valueDim)
+ * bytes. The other fields of g are unused.
  */
-export function exact_attention_backward(q: usize, k: usize, v: usize, dout: usize, dq: usize, dk: usize, dvo: usize,
-                                         Lq: i32, Lk: i32, d: i32, dv: i32, scale: f32, causal: i32, mask: usize,
-                                         scratch: usize): void {
+export function exact_attention_backward(pass: Pass, g: Gradients, dim: i32, scale: f32, causal: i32, scratch: usize): void {
+  exactAttentionBackward(pass.q, pass.k, pass.v, g.dOut, g.dq, g.dk, g.dv, pass.queries, pass.keys, dim, pass.valueDim, scale, causal,
+                         pass.mask, scratch);
+}
+
+function exactAttentionBackward(q: usize, k: usize, v: usize, dout: usize, dq: usize, dk: usize, dvo: usize,
+                                Lq: i32, Lk: i32, d: i32, dv: i32, scale: f32, causal: i32, mask: usize,
+                                scratch: usize): void {
   if (Lq <= 0 || Lk <= 0 || d <= 0 || dv <= 0) return;
   const isCausal = causal != 0;
   const shift = Lk - Lq; // query i sees keys j ≤ i + shift when causal

@@ -24,6 +24,7 @@
 // Scratch: w·(d + dv + BC + 4) floats = O(tile·(d + dv)), independent of Lq·Lk.
 import { EXP2_CONSTANTS, exp2negWith, LOG2E } from '../linalg/math';
 import { madd } from '../linalg/simd';
+import { Pass } from '../descriptors';
 
 // Tile sizes, measured (L = 1024..4096, d = 64, one head): every pair in {32, 64, 128} × {64, 128, 256}
 // ran within ±3% of the others (noise level on this machine); 128 query rows was the slowest. 64 × 128
@@ -290,8 +291,17 @@ function valueTile(vp: usize, pt: usize, ot: usize, alpha: usize, nk: i32, w: i3
   }
 }
 
-export function exact_attention(q: usize, k: usize, v: usize, out: usize, Lq: i32, Lk: i32, d: i32, dv: i32,
-                                scale: f32, causal: i32, mask: usize, scratch: usize): void {
+/**
+ * out = softmax(scale·Q·Kᵀ)·V for one head: pass.queries rows at pass.q into pass.out, pass.keys rows at pass.k,
+ * pass.v (pass.valueDim wide) and pass.mask (0 or one byte per key); q and k rows are dim wide. causal ≠ 0: query i
+ * sees keys j ≤ i + (keys − queries). scratch: exact_scratch_bytes(queries, keys, dim, valueDim) bytes.
+ */
+export function exact_attention(pass: Pass, dim: i32, scale: f32, causal: i32, scratch: usize): void {
+  exactAttention(pass.q, pass.k, pass.v, pass.out, pass.queries, pass.keys, dim, pass.valueDim, scale, causal, pass.mask, scratch);
+}
+
+function exactAttention(q: usize, k: usize, v: usize, out: usize, Lq: i32, Lk: i32, d: i32, dv: i32,
+                        scale: f32, causal: i32, mask: usize, scratch: usize): void {
   if (Lq <= 0 || Lk <= 0 || d <= 0 || dv <= 0) return;
   const W = tileWidth(Lq);
   const isCausal = causal != 0;

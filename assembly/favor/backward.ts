@@ -7,7 +7,9 @@
 //   dφ(q_i) = S·dnum_i + z·dden_i,  dS = Σ_i φ(q_i) dnum_iᵀ,  dz = Σ_i φ(q_i) dden_i,
 //   dφ(k_j) = dS·v_j + dz,          dv_j = dSᵀ φ(k_j)                               (bidirectional)
 // and, causally, the same sums restricted to j ≤ i (assembly/favor/causal.ts for the scales exp(c_j − c_i)).
-// Memory contract as in favor.ts and causal.ts; every gradient buffer is f32 unless said.
+// Memory contract as in favor.ts and causal.ts; every gradient buffer is f32 unless said. The exports are the
+// chunk loops (fm, pass, ws, g: assembly/descriptors.ts), called for staged blocks of whole chunks
+// (src/favor/backward.ts) or for one chunk (src/favor/window-backward.ts).
 import { causal_chunk_read, causal_chunk_update, scaleRow, trilScaled } from './causal';
 import { queryFeatures, projectRowsOf } from './favor';
 import { ABS, ELU1, EXP, mapFeaturesOf, rowStatsOf, GELU, HYPERBOLIC, isTwoBlock, NORMALIZED, POSITIVE, RELU, TRIG } from './features';
@@ -15,6 +17,8 @@ import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { exp4 } from '../linalg/math';
 import { normalizedRowGradient } from './normalized';
 import { addToF64, carry, dot, stateToF32, zeroMaskedRows } from './state';
+import { FeatureMap, Gradients, Pass, Workspace } from '../descriptors';
+import { projection_gradient } from './projection-grad';
 
 // ── through the feature map ────────────────────────────────────────────────────────────────────────
 
@@ -86,6 +90,19 @@ export function feature_backward(kind: i32, x: usize, u: usize, phi: usize, dphi
   }
 }
 
+/**
+ * feature_backward for the feature map fm on `rows` rows of x, with φ as the forward pass left it: u, phi and the
+ * stabilizers (top) in ws, dφ in g.dphi; writes g.dq (rows × dim, ∂loss/∂x) and leaves ∂loss/∂u in g.du.
+ */
+export function feature_map_backward(fm: FeatureMap, ws: Workspace, g: Gradients, x: usize, rows: i32): void {
+  feature_backward(fm.kind, x, ws.u, ws.phi, g.dphi, rows, fm.dim, fm.m, fm.mp, fm.hScale, fm.a, fm.eps, ws.top, fm.wt, g.du, g.dh, g.dq);
+}
+
+/** With g.dW set: adds Gᵀ·X of the rows at x just through feature_backward (G left in g.du). */
+@inline function addProjectionGradient(fm: FeatureMap, g: Gradients, x: usize, rows: i32): void {
+  if (g.dW) projection_gradient(g.du, x, rows, fm.dim, fm.mp, g.dWt, g.dW);
+}
+
 @inline function expScalar(x: f32): f32 {
   return f32x4.extract_lane(exp4(f32x4.splat(x)), 0);
 }
@@ -110,16 +127,43 @@ const GELU_C: f32 = 0.044715;
 // ── bidirectional ──────────────────────────────────────────────────────────────────────────────────
 
 /**
- * Query side of the bidirectional backward pass, one chunk: recomputes φ(q) and the outputs from S32,
- * z32 (the keys' state, f32), writes dq (rows × d), and adds Σ φ(q_i) dnum_iᵀ to dS and Σ φ(q_i) dden_i
- * to dz (both f64). dnum (rows × dv), dden (rows), dphi (rows × Mp), tmpS (Mp × dv) are scratch.
+ * Query side of the bidirectional backward pass: pass.queries rows at pass.q with their g.dOut, pass.chunk rows
+ * at a time. From the keys' state in ws.S32, ws.z32 (f32) writes g.dq, and adds Σ φ(q_i) dnum_iᵀ to g.dS and
+ * Σ φ(q_i) dden_i to g.dz (both f64); with g.dW, the projection gradient too.
  */
-export function favor_backward_queries(kind: i32, q: usize, dOut: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
-                                       hScale: f32, a: f32, eps: f32, S32: usize, z32: usize,
-                                       u: usize, phi: usize, h: usize, top: usize, dphi: usize, du: usize, dh: usize,
-                                       dnum: usize, dden: usize, tmpS: usize, colSum: usize, dS: usize, dz: usize, dq: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
-  queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phi);
+export function favor_backward_queries(fm: FeatureMap, pass: Pass, ws: Workspace, g: Gradients): void {
+  const rows = pass.queries;
+  const C = pass.chunk;
+  const dv = pass.valueDim;
+  const qRow = <usize>fm.dim << 2;
+  const oRow = <usize>dv << 2;
+  for (let i = 0; i < rows; i += C) {
+    const n = min(C, rows - i);
+    const q = pass.q + <usize>i * qRow;
+    queriesChunk(fm, ws, g, q, g.dOut + <usize>i * oRow, g.dq + <usize>i * qRow, n, dv);
+    addProjectionGradient(fm, g, q, n);
+  }
+}
+
+/** One chunk of favor_backward_queries: dq (rows × d) for the queries at q with their dOut. */
+function queriesChunk(fm: FeatureMap, ws: Workspace, g: Gradients, q: usize, dOut: usize, dq: usize, rows: i32, dv: i32): void {
+  const kind = fm.kind;
+  const d = fm.dim;
+  const wt = fm.wt;
+  const m = fm.m;
+  const mp = fm.mp;
+  const Mp = fm.Mp;
+  const S32 = ws.S32;
+  const z32 = ws.z32;
+  const u = ws.u;
+  const phi = ws.phi;
+  const top = ws.top;
+  const dnum = g.dnum;
+  const dden = g.dden;
+  const dphi = g.dphi;
+  const tmpS = ws.tmpS;
+  const colSum = ws.colSum;
+  queryFeatures(kind, q, rows, d, wt, m, mp, fm.hScale, fm.a, fm.eps, u, ws.h, top, phi);
   gemm_nn(phi, S32, dnum, rows, dv, Mp, Mp, dv, dv, 0); // num, turned into dnum below
   for (let i = 0; i < rows; i++) {
     normalizerGradients(dnum + (<usize>(i * dv) << 2), dOut + (<usize>(i * dv) << 2), dv,
@@ -128,32 +172,58 @@ export function favor_backward_queries(kind: i32, q: usize, dOut: usize, rows: i
   // dΦ_Q = dNum·Sᵀ + dden ⊗ z
   gemm_nt(dnum, S32, dphi, rows, Mp, dv, dv, dv, Mp, 0);
   addOuter(dphi, dden, z32, rows, Mp);
-  feature_backward(kind, q, u, phi, dphi, rows, d, m, mp, hScale, a, eps, top, wt, du, dh, dq);
+  feature_backward(kind, q, u, phi, dphi, rows, d, m, mp, fm.hScale, fm.a, fm.eps, top, wt, g.du, g.dh, dq);
   // dS += Φ_Qᵀ dNum, dz += Φ_Qᵀ dden
   gemm_tn(phi, dnum, tmpS, Mp, dv, rows, Mp, dv, dv, 0);
-  addToF64(dS, tmpS, Mp * dv);
+  addToF64(g.dS, tmpS, Mp * dv);
   weightedColumnSum(phi, dden, rows, Mp, colSum);
-  addToF64(dz, colSum, Mp);
+  addToF64(g.dz, colSum, Mp);
 }
 
 /**
- * Key side, one chunk: φ(k_j) at the stabilizer c (f32 per row, in cRow), then dv = Φ_K·dS and
- * dΦ_K = V·dSᵀ + 1 ⊗ dz from dS32, dz32 (f32), and dk (rows × d). Masked rows get zero gradients.
+ * Key side: pass.keys rows at pass.k, pass.v, pass.mask, pass.chunk rows at a time, each φ(k_j) at the
+ * stabilizer in ws.c (f32, one per row of a chunk: the caller fills it), then dv = Φ_K·dS and
+ * dΦ_K = V·dSᵀ + 1 ⊗ dz from g.dS32, g.dz32 (f32): writes g.dk and g.dv. Masked rows get zero gradients.
  */
-export function favor_backward_keys(kind: i32, k: usize, v: usize, mask: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
-                                    hScale: f32, a: f32, eps: f32, dS32: usize, dz32: usize, cRow: usize,
-                                    u: usize, phi: usize, h: usize, top: usize, dphi: usize, du: usize, dh: usize,
-                                    dk: usize, dvOut: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+export function favor_backward_keys(fm: FeatureMap, pass: Pass, ws: Workspace, g: Gradients): void {
+  const rows = pass.keys;
+  const C = pass.chunk;
+  const dv = pass.valueDim;
+  const kRow = <usize>fm.dim << 2;
+  const vRow = <usize>dv << 2;
+  const mask = pass.mask;
+  for (let j = 0; j < rows; j += C) {
+    const n = min(C, rows - j);
+    const k = pass.k + <usize>j * kRow;
+    keysChunk(fm, ws, g, k, pass.v + <usize>j * vRow, mask ? mask + <usize>j : 0, g.dk + <usize>j * kRow, g.dv + <usize>j * vRow, n, dv);
+    addProjectionGradient(fm, g, k, n);
+  }
+}
+
+/** One chunk of favor_backward_keys: dk (rows × d) and dvOut (rows × dv). */
+function keysChunk(fm: FeatureMap, ws: Workspace, g: Gradients, k: usize, v: usize, mask: usize, dk: usize, dvOut: usize, rows: i32, dv: i32): void {
+  const kind = fm.kind;
+  const d = fm.dim;
+  const wt = fm.wt;
+  const m = fm.m;
+  const mp = fm.mp;
+  const Mp = fm.Mp;
+  const u = ws.u;
+  const phi = ws.phiK;
+  const top = ws.top;
+  const h = ws.h;
+  const cRow = ws.c;
+  const dS32 = g.dS32;
+  const dphi = g.dphi;
   projectRowsOf(k, rows, d, wt, mp, u);
-  rowStatsOf(kind, k, u, rows, d, m, mp, hScale, h, top);
-  mapFeaturesOf(kind, u, rows, m, mp, h, cRow, a, eps, phi);
+  rowStatsOf(kind, k, u, rows, d, m, mp, fm.hScale, h, top);
+  mapFeaturesOf(kind, u, rows, m, mp, h, cRow, fm.a, fm.eps, phi);
   zeroMaskedRows(phi, mask, rows, Mp);
   gemm_nn(phi, dS32, dvOut, rows, dv, Mp, Mp, dv, dv, 0);
   gemm_nt(v, dS32, dphi, rows, Mp, dv, dv, dv, Mp, 0);
-  addRowToEach(dphi, dz32, rows, Mp);
+  addRowToEach(dphi, g.dz32, rows, Mp);
   zeroMaskedRows(dphi, mask, rows, Mp);
-  feature_backward(kind, k, u, phi, dphi, rows, d, m, mp, hScale, a, eps, cRow, wt, du, dh, dk);
+  feature_backward(kind, k, u, phi, dphi, rows, d, m, mp, fm.hScale, fm.a, fm.eps, cRow, wt, g.du, g.dh, dk);
 }
 
 /**
@@ -220,17 +290,59 @@ function addOuterT(out: usize, M: usize, w: usize, rows: i32, n: i32, f: v128): 
 // ── causal ─────────────────────────────────────────────────────────────────────────────────────────
 
 /**
- * Causal backward, forward sweep, one chunk: runs the chunk as the forward pass does (causal.ts), then
+ * Causal backward, forward sweep: pass.queries rows at pass.q (with g.dOut) and as many aligned keys at pass.k,
+ * pass.v, pass.mask (the pass's prefix already in the state ws.S, ws.z, ws.run), pass.chunk rows at a time. Each
+ * chunk runs as the forward pass does (causal.ts), then
  * dφ(q_i) = exp(c_prev − c_i)(S·dnum_i + z·dden_i) + Σ_{j≤i} exp(c_j − c_i)(dnum_i·v_j + dden_i) φ(k_j),
- * dq; stores dnum (rows × dv), dden (rows) and the prefix maxima cK (rows) for the reverse sweep, and
- * moves the state on. B (rows × rows) and dphi (rows × Mp) are scratch.
+ * dq into g.dq; stores per row dnum (g.dnum), dden (g.dden) and the prefix maxima (g.cRow) for the reverse
+ * sweep, and moves the state on. g.tmpV holds the chunk's recomputed outputs.
  */
-export function favor_causal_backward_forward(kind: i32, q: usize, k: usize, v: usize, dOut: usize, rows: i32, d: i32, dv: i32,
-                                              wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32, mask: usize,
-                                              u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
-                                              S32: usize, z32: usize, out: usize, S: usize, z: usize, run: usize,
-                                              dphi: usize, du: usize, dh: usize, B: usize, dnum: usize, dden: usize, dq: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+export function favor_causal_backward_forward(fm: FeatureMap, pass: Pass, ws: Workspace, g: Gradients): void {
+  const rows = pass.queries;
+  const C = pass.chunk;
+  const dv = pass.valueDim;
+  const qRow = <usize>fm.dim << 2;
+  const vRow = <usize>dv << 2;
+  const mask = pass.mask;
+  for (let i = 0; i < rows; i += C) {
+    const n = min(C, rows - i);
+    const at = <usize>i;
+    const q = pass.q + at * qRow;
+    causalForwardChunk(fm, ws, g, q, pass.k + at * qRow, pass.v + at * vRow, mask ? mask + at : 0, g.dOut + at * vRow,
+                       g.cRow + (at << 2), g.dnum + at * vRow, g.dden + (at << 2), g.dq + at * qRow, n, dv);
+    addProjectionGradient(fm, g, q, n);
+  }
+}
+
+/** One chunk of favor_causal_backward_forward. */
+function causalForwardChunk(fm: FeatureMap, ws: Workspace, g: Gradients, q: usize, k: usize, v: usize, mask: usize, dOut: usize,
+                            cK: usize, dnum: usize, dden: usize, dq: usize, rows: i32, dv: i32): void {
+  const kind = fm.kind;
+  const d = fm.dim;
+  const wt = fm.wt;
+  const m = fm.m;
+  const mp = fm.mp;
+  const hScale = fm.hScale;
+  const a = fm.a;
+  const eps = fm.eps;
+  const Mp = fm.Mp;
+  const u = ws.u;
+  const phiQ = ws.phi;
+  const phiK = ws.phiK;
+  const h = ws.h;
+  const top = ws.top;
+  const den = ws.den;
+  const A = ws.A;
+  const S32 = ws.S32;
+  const z32 = ws.z32;
+  const S = ws.S;
+  const z = ws.z;
+  const run = ws.run;
+  const out = g.tmpV;
+  const dphi = g.dphi;
+  const du = g.du;
+  const dh = g.dh;
+  const B = g.B;
   const cPrev = <f32>load<f64>(run);
   causal_chunk_read(kind, q, k, v, rows, d, dv, wt, m, mp, hScale, a, eps, mask, u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
   for (let i = 0; i < rows; i++) {
@@ -267,22 +379,64 @@ export function blockGradient(dnum: usize, v: usize, dden: usize, cK: usize, B: 
 }
 
 /**
- * Causal backward, reverse sweep, one chunk (chunks from last to first): with the suffix sums of the
+ * Causal backward, reverse sweep over pass.queries rows (queries at pass.q, aligned keys at pass.k, pass.v,
+ * pass.mask), pass.chunk rows at a time from the last chunk to the first. Per chunk: with the suffix sums of the
  * later queries R = Σ exp(ρ − c_i) φ(q_i) dnum_iᵀ and r = Σ exp(ρ − c_i) φ(q_i) dden_i (f64, at scale
  * ρ ≤ every later c_i, stored at `rho`), computes for the keys of this chunk
  *   dφ(k_j) = Σ_{i≥j in chunk} exp(c_j − c_i) φ(q_i)(dnum_i·v_j + dden_i) + exp(c_j − ρ)(R·v_j + r),
  *   dv_j    = Σ_{i≥j in chunk} exp(c_j − c_i)(φ(q_i)·φ(k_j)) dnum_i + exp(c_j − ρ) Rᵀφ(k_j),
- * writes dk and dv, then adds this chunk's queries to R and r at the new scale ρ' = c of its first row.
- * cK, dnum, dden: as stored by the forward sweep. R32 (Mp × dv), r32 (Mp), tmpK (rows × Mp), tmpV (rows × dv)
- * are scratch.
+ * writes g.dk and g.dv, then adds this chunk's queries to R and r at the new scale ρ' = c of its first row.
+ * R, r, ρ are g.dS, g.dz, g.rho; g.cRow, g.dnum, g.dden as the forward sweep stored them (dnum, dden are
+ * rescaled in place). ws.S32, ws.z32 hold R and r in f32; g.tmpK, g.tmpV are scratch.
  */
-export function favor_causal_backward_reverse(kind: i32, q: usize, k: usize, v: usize, rows: i32, d: i32, dv: i32,
-                                              wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32, mask: usize,
-                                              u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, A: usize, B: usize,
-                                              dnum: usize, dden: usize, dphi: usize, du: usize, dh: usize,
-                                              R: usize, r: usize, rho: usize, R32: usize, r32: usize, tmpK: usize, tmpV: usize,
-                                              colSum: usize, dk: usize, dvOut: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+export function favor_causal_backward_reverse(fm: FeatureMap, pass: Pass, ws: Workspace, g: Gradients): void {
+  const rows = pass.queries;
+  const C = pass.chunk;
+  const dv = pass.valueDim;
+  const qRow = <usize>fm.dim << 2;
+  const vRow = <usize>dv << 2;
+  const mask = pass.mask;
+  if (rows <= 0) return;
+  for (let i = ((rows - 1) / C) * C; i >= 0; i -= C) {
+    const n = min(C, rows - i);
+    const at = <usize>i;
+    const k = pass.k + at * qRow;
+    causalReverseChunk(fm, ws, g, pass.q + at * qRow, k, pass.v + at * vRow, mask ? mask + at : 0,
+                       g.cRow + (at << 2), g.dnum + at * vRow, g.dden + (at << 2), g.dk + at * qRow, g.dv + at * vRow, n, dv);
+    addProjectionGradient(fm, g, k, n);
+  }
+}
+
+/** One chunk of favor_causal_backward_reverse. */
+function causalReverseChunk(fm: FeatureMap, ws: Workspace, g: Gradients, q: usize, k: usize, v: usize, mask: usize,
+                            cK: usize, dnum: usize, dden: usize, dk: usize, dvOut: usize, rows: i32, dv: i32): void {
+  const kind = fm.kind;
+  const d = fm.dim;
+  const wt = fm.wt;
+  const m = fm.m;
+  const mp = fm.mp;
+  const hScale = fm.hScale;
+  const a = fm.a;
+  const eps = fm.eps;
+  const Mp = fm.Mp;
+  const u = ws.u;
+  const phiQ = ws.phi;
+  const phiK = ws.phiK;
+  const h = ws.h;
+  const top = ws.top;
+  const A = ws.A;
+  const R32 = ws.S32;
+  const r32 = ws.z32;
+  const colSum = ws.colSum;
+  const B = g.B;
+  const dphi = g.dphi;
+  const du = g.du;
+  const dh = g.dh;
+  const R = g.dS;
+  const r = g.dz;
+  const rho = g.rho;
+  const tmpK = g.tmpK;
+  const tmpV = g.tmpV;
   const cFirst = load<f32>(cK);
   // queries first, then keys (so that u, h, top hold the keys' values for their feature backward)
   queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);

@@ -2,7 +2,7 @@
 import { randn } from '../data.ts';
 import { defineMode } from '../mode.ts';
 import { timedRow, timingColumns } from '../table.ts';
-import { planWorkspace, runtime } from 'performer-wasm/internal';
+import { GEMM_BYTES, planWorkspace, runtime, writeGemm } from 'performer-wasm/internal';
 
 type Kernel = 'gemm_nn' | 'gemm_nn_packed' | 'gemm_nt' | 'gemm_tn';
 
@@ -27,16 +27,19 @@ export const gemm = defineMode({
       // Stored shapes: nn A M×K, B K×N; nt A M×K, B N×K; tn A K×M, B K×N. C is M×N.
       const lda = kernel === 'gemm_tn' ? M : K;
       const ldb = kernel === 'gemm_nt' ? K : N;
-      const plan = planWorkspace({ a: M * K, b: K * N, c: M * N });
+      const plan = planWorkspace({ a: M * K, b: K * N, c: M * N, gemm: GEMM_BYTES / 4 });
       const base = rt.scratch(plan.bytes);
-      const [a, b, c] = [base + plan.offsets.a, base + plan.offsets.b, base + plan.offsets.c];
+      const [a, b, c, g] = [base + plan.offsets.a, base + plan.offsets.b, base + plan.offsets.c, base + plan.offsets.gemm];
       rt.write(a, randn(M * K, 1));
       rt.write(b, randn(K * N, 2));
       const e = rt.exports;
       // packed: B is packed once, outside the timing, as FAVOR+ packs Wᵀ once per pass
       const bp = kernel === 'gemm_nn_packed' ? rt.heap.alloc(4 * K * N) : 0;
       if (bp) e.gemm_pack_b(b, K, N, ldb, bp);
-      const run = bp ? () => e.gemm_nn_packed(a, bp, c, M, N, K, lda, N, 0) : () => e[kernel](a, b, c, M, N, K, lda, ldb, N, 0);
+      // the Gemm descriptor is written once, as a pass writes its descriptors once per call
+      writeGemm(rt.data, g, { a, b: bp || b, c, M, N, K, lda, ldb, ldc: N, accumulate: 0 });
+      const matmul = e[kernel.replace('gemm_', 'matmul_') as `matmul_${'nn' | 'nn_packed' | 'nt' | 'tn'}`];
+      const run = () => matmul(g);
       const timing = ctx.measure(`${kernel} ${M}×${N}×${K}`, run);
       if (bp) rt.heap.release(bp);
       return timedRow({ kernel, M, N, K, role }, timing, 2 * M * N * K);

@@ -7,6 +7,7 @@ import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
 import { checkInput } from '../arguments/finite.ts';
 import { checkBoolean, checkFloat32, checkKeyMask, checkOptions, checkOut, describe } from '../arguments/validate.ts';
+import { GRADIENTS_BYTES, PASS_BYTES, writeGradients, writePass } from '../runtime/descriptors.ts';
 import { planWorkspace, runtime } from '../runtime/wasm.ts';
 
 /** dq [batch, heads, queries, dim], dk [batch, heads, keys, dim], dv [batch, heads, keys, valueDim]. */
@@ -76,17 +77,18 @@ function backwardPass(s: ResolvedShape, q: Float32Array, k: Float32Array, v: Flo
   const kernelScratch = rt.exports.exact_backward_scratch_bytes(Lq, Lk, d, dv) >>> 0; // usize arrives as a signed i32
   const plan = planWorkspace({
     q: Lq * d, k: Lk * d, v: Lk * dv, dout: Lq * dv, dq: Lq * d, dk: Lk * d, dv: Lk * dv,
-    mask: Math.ceil(Lk / 4), scratch: kernelScratch / 4,
+    mask: Math.ceil(Lk / 4), pass: PASS_BYTES / 4, grads: GRADIENTS_BYTES / 4, scratch: kernelScratch / 4,
   });
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
 
   const scale = 1 / Math.sqrt(d);
+  writePass(rt.data, at('pass'), { q: at('q'), k: at('k'), v: at('v'), mask: mask ? at('mask') : 0, queries: Lq, keys: Lk, prefix: 0, valueDim: dv, chunk: 0 });
+  writeGradients(rt.data, at('grads'), { dOut: at('dout'), dq: at('dq'), dk: at('dk'), dv: at('dv') });
   eachHead(rt, s, q, k, v, mask, { q: at('q'), k: at('k'), v: at('v'), mask: at('mask') }, (head) => {
     rt.write(at('dout'), dOut.subarray(head * Lq * dv, (head + 1) * Lq * dv));
-    rt.exports.exact_attention_backward(at('q'), at('k'), at('v'), at('dout'), at('dq'), at('dk'), at('dv'),
-                                        Lq, Lk, d, dv, scale, causal ? 1 : 0, mask ? at('mask') : 0, at('scratch'));
+    rt.exports.exact_attention_backward(at('pass'), at('grads'), d, scale, causal ? 1 : 0, at('scratch'));
     grads.dq.set(rt.view(at('dq'), Lq * d), head * Lq * d);
     grads.dk.set(rt.view(at('dk'), Lk * d), head * Lk * d);
     grads.dv.set(rt.view(at('dv'), Lk * dv), head * Lk * dv);

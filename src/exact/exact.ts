@@ -6,6 +6,7 @@ import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } fro
 import { checkInput, checkInputMax } from '../arguments/finite.ts';
 import { checkBoolean, checkKeyMask, checkOptions, checkOut } from '../arguments/validate.ts';
 import { withValueScale } from '../favor/value-scale.ts';
+import { PASS_BYTES, writePass } from '../runtime/descriptors.ts';
 import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
 
 export interface ExactAttentionOptions {
@@ -48,21 +49,26 @@ function exactPass(s: ResolvedShape, q: Float32Array, k: Float32Array, v: Float3
   const lanes = rt.pool && Lq >= 2 * 64 ? Math.min(rt.pool.threads, Math.floor(Lq / 64)) : 1;
   const blocks = rowBlocks(Lq, lanes, causal);
   const kernelScratch = rt.exports.exact_scratch_bytes(Math.max(...blocks.map(([a, b]) => b - a)), Lk, d, dv) >>> 0; // usize arrives as a signed i32
-  const plan = planWorkspace({ q: Lq * d, k: Lk * d, v: Lk * dv, out: Lq * dv, mask: Math.ceil(Lk / 4), scratch: lanes * kernelScratch / 4 });
+  const plan = planWorkspace({
+    q: Lq * d, k: Lk * d, v: Lk * dv, out: Lq * dv, mask: Math.ceil(Lk / 4), pass: lanes * PASS_BYTES / 4, scratch: lanes * kernelScratch / 4,
+  });
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
 
   const scale = 1 / Math.sqrt(d);
+  // one pass descriptor per lane, the same for every head (each head is copied to the same regions)
+  const calls = blocks.map(([from, to], lane): Parameters<typeof rt.exports.exact_attention> | null => {
+    // rows [from, to) see the keys their last row sees: j ≤ i + (keys − queries), the kernel's own rule
+    const keys = Math.max(causal ? Math.min(Lk, to + Lk - Lq) : Lk, 0);
+    const pass = at('pass') + lane * PASS_BYTES;
+    writePass(rt.data, pass, { q: at('q') + from * d * 4, k: at('k'), v: at('v'), mask: mask ? at('mask') : 0, out: at('out') + from * dv * 4,
+                               queries: to - from, keys, prefix: 0, valueDim: dv, chunk: 0 });
+    return keys > 0 ? [pass, d, scale, causal ? 1 : 0, at('scratch') + lane * kernelScratch] : null;
+  });
+  const live = calls.filter((c) => c !== null);
   eachHead(rt, s, q, k, v, mask, { q: at('q'), k: at('k'), v: at('v'), mask: at('mask') }, (head) => {
-    const calls = blocks.map(([from, to], lane): Parameters<typeof rt.exports.exact_attention> => {
-      // rows [from, to) see the keys their last row sees: j ≤ i + (keys − queries), the kernel's own rule
-      const keys = causal ? Math.min(Lk, to + Lk - Lq) : Lk;
-      return [at('q') + from * d * 4, at('k'), at('v'), at('out') + from * dv * 4, to - from, Math.max(keys, 0), d, dv, scale,
-              causal ? 1 : 0, mask ? at('mask') : 0, at('scratch') + lane * kernelScratch];
-    });
     for (const [from, to] of blocks) if (causal && to + Lk - Lq <= 0) out.fill(0, (head * Lq + from) * dv, (head * Lq + to) * dv);
-    const live = calls.filter((c) => (c[5] as number) > 0);
     if (lanes > 1) rt.pool!.run(live.map((args) => ({ fn: 'exact_attention', args })));
     else for (const args of live) rt.exports.exact_attention(...args);
     for (const [from, to] of blocks) {

@@ -4,7 +4,8 @@
 import type { Float32Result } from '../arguments/buffers.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { featureMapFloats, projectionAddress, writeFeatures, type PreparedFeatures } from './features.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { GRADIENTS_BYTES, WORKSPACE_BYTES, writeGradients, writeWorkspace } from '../runtime/descriptors.ts';
+import { planWorkspace, regionAddresses, runtime, type Runtime } from '../runtime/wasm.ts';
 
 export interface FeatureGradients {
   /** ∂loss/∂x, rows × dim. */
@@ -23,7 +24,7 @@ export function featureGradients(f: PreparedFeatures, x: Float32Array, rows: num
   const { dim: d, m, mp, Mp } = f;
   const M = f.map.twoBlock ? 2 * m : m;
   const plan = planWorkspace({
-    fm: featureMapFloats(f), x: rows * d, u: rows * mp, phi: rows * Mp, dphi: rows * Mp, h: rows, top: rows,
+    fm: featureMapFloats(f), ws: WORKSPACE_BYTES / 4, grads: GRADIENTS_BYTES / 4, x: rows * d, u: rows * mp, phi: rows * Mp, dphi: rows * Mp, h: rows, top: rows,
     du: rows * mp, dh: rows, dx: rows * d, dWt: mp * d, dW: 2 * mp * d,
   });
   checkWorkspaceBytes(plan.bytes);
@@ -43,8 +44,10 @@ export function featureGradients(f: PreparedFeatures, x: Float32Array, rows: num
   e.project_rows(fm, at('x'), rows, at('u'));
   e.feature_row_stats(fm, at('x'), at('u'), rows, at('h'), at('top'));
   e.feature_map(fm, at('u'), rows, at('h'), at('top'), at('phi'));
-  e.feature_backward(f.map.id, at('x'), at('u'), at('phi'), at('dphi'), rows, d, m, mp, f.hScale, f.a, f.epsilon,
-    at('top'), wt, at('du'), at('dh'), at('dx'));
+  const regions = regionAddresses(base, plan.offsets);
+  writeWorkspace(rt.data, at('ws'), regions);
+  writeGradients(rt.data, at('grads'), { dphi: regions.dphi, du: regions.du, dh: regions.dh, dq: regions.dx });
+  e.feature_map_backward(fm, at('ws'), at('grads'), at('x'), rows);
   const dx = rt.view(at('dx'), rows * d).slice();
   if (!wt) return { dx };
   rt.f64.fill(0, at('dW') >>> 3, (at('dW') >>> 3) + mp * d);

@@ -2,25 +2,24 @@
 // the forward pass; query chunks → dq, the window's gradients of their band of keys (added into dk, dv), and
 // (dS, dz); keys again → their FAVOR+ gradients from (dS, dz) (favor_backward_keys, as in backward.ts). The
 // workspace depends on the chunk, w, dim, valueDim and features, never on the sequence length.
-import { projectionAddress, type PreparedFeatures } from './features.ts';
 import type { Gradients } from './backward.ts';
 import { accumulateStaged, type StagedRegions } from './bidirectional.ts';
 import { descriptorFloats, hybridFields, windowSizes, writeRows } from './window.ts';
 import { clearState } from './causal.ts';
-import { HYBRID_GRADIENTS_BYTES, writeHybrid, writeHybridGradients, writePass, writeWorkspace } from '../runtime/descriptors.ts';
-import { writeFeatures } from './features.ts';
+import { GRADIENTS_BYTES, HYBRID_GRADIENTS_BYTES, writeGradients, writeHybrid, writeHybridGradients, writePass, writeWorkspace } from '../runtime/descriptors.ts';
+import { writeFeatures, type PreparedFeatures } from './features.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { planWorkspace, regionAddresses, runtime, stagingRows, type Runtime } from '../runtime/wasm.ts';
 
 /** Places a planned workspace: its regions' addresses, the feature map written, the Workspace and HybridGradients descriptors filled. */
-function place(rt: Runtime, f: PreparedFeatures, plan: { offsets: Record<string, number>; bytes: number }): { r: Record<string, number>; wt: number } {
+function place(rt: Runtime, f: PreparedFeatures, plan: { offsets: Record<string, number>; bytes: number }): Record<string, number> {
   checkWorkspaceBytes(plan.bytes);
   const r = regionAddresses(rt.scratch(plan.bytes), plan.offsets);
   writeFeatures(rt, f, r.fm);
   writeWorkspace(rt.data, r.ws, r);
   writeHybridGradients(rt.data, r.grad, r);
-  return { r, wt: projectionAddress(f, r.fm) };
+  return r;
 }
 
 export function windowBackward(f: PreparedFeatures, chunk: number, window: number, beta: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
@@ -35,8 +34,8 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
   const Bk = stagingRows(C, Lk); // keys per block of the state
   const staged = Math.max(Bk, rowsMax);
   const tile = C * e.hybrid_tile_stride(w);
-  const { r, wt } = place(rt, f, planWorkspace<string>({
-    ...descriptorFloats(f), grad: HYBRID_GRADIENTS_BYTES / 4,
+  const r = place(rt, f, planWorkspace<string>({
+    ...descriptorFloats(f), grad: HYBRID_GRADIENTS_BYTES / 4, grads: GRADIENTS_BYTES / 4,
     q: C * d, dOut: C * dv, k: staged * d, v: staged * dv, mask: Math.ceil(staged / 4) + 1,
     u: rowsMax * mp, phi: C * Mp, phiK: band * Mp, h: rowsMax, hK: band, top: rowsMax, c: rowsMax,
     tmpS: Mp * dv, colSum: Mp, S: 2 * Mp * dv, z: 2 * Mp, S32: Mp * dv, z32: Mp, den: C, Lg: tile, G: tile, E: tile, tRow: C, fsRow: C,
@@ -44,7 +43,8 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
     dS: 2 * Mp * dv, dz: 2 * Mp, dS32: Mp * dv, dz32: Mp, out: C * dv, dq: C * d, dqx: C * d, dkx: rowsMax * d,
     dkb: band * d, dvb: rowsMax * dv, run: 2,
   }));
-  const kind = f.map.id;
+  // the keys' FAVOR+ gradients (favor_backward_keys) read the Workspace's u, phiK, h, top, c and these
+  writeGradients(rt.data, r.grads, { dS32: r.dS32, dz32: r.dz32, dphi: r.dphiK, du: r.du, dh: r.dh, dk: r.dkx, dv: r.dvb });
   g.dk.fill(0);
   g.dv.fill(0);
 
@@ -82,8 +82,8 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
         rt.write(r.k, k.subarray((head * Lk + j) * d, (head * Lk + j + n) * d));
         rt.write(r.v, v.subarray((head * Lk + j) * dv, (head * Lk + j + n) * dv));
         if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + n), r.mask);
-        e.favor_backward_keys(kind, r.k, r.v, mask ? r.mask : 0, n, d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon,
-          r.dS32, r.dz32, r.c, r.u, r.phi, r.h, r.top, r.dphiK, r.du, r.dh, r.dkx, r.dvb);
+        writePass(rt.data, r.pass, { k: r.k, v: r.v, mask: mask ? r.mask : 0, queries: 0, keys: n, prefix: 0, valueDim: dv, chunk: C });
+        e.favor_backward_keys(r.fm, r.pass, r.ws, r.grads);
         addInto(g.dk, (head * Lk + j) * d, rt.view(r.dkx, n * d));
         addInto(g.dv, (head * Lk + j) * dv, rt.view(r.dvb, n * dv));
       }
@@ -111,8 +111,8 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
   const Bk = stagingRows(C, older); // older keys per block of the state
   const staged = Math.max(Bk, C + w + 1); // older keys, or a chunk's lagged keys and band (keys [p − w − 1, p + C))
   const tile = C * e.hybrid_tile_stride(w);
-  const { r: at, wt } = place(rt, f, planWorkspace<string>({
-    ...descriptorFloats(f), grad: HYBRID_GRADIENTS_BYTES / 4,
+  const at = place(rt, f, planWorkspace<string>({
+    ...descriptorFloats(f), grad: HYBRID_GRADIENTS_BYTES / 4, grads: GRADIENTS_BYTES / 4,
     q: C * d, dOut: C * dv, k: staged * d, v: staged * dv, mask: Math.ceil(staged / 4) + 1, kLag: C * d, vLag: C * dv, maskLag: Math.ceil(C / 4),
     u: C * mp, phi: C * Mp, phiK: C * Mp, h: C, top: C, c: C, den: C, A: C * C, Bq: C * C, S32: Mp * dv, z32: Mp, tmpS: Mp * dv,
     Lg: tile, G: tile, E: tile, tRow: C, fsRow: C, gU: C * dv, gam: C,
@@ -120,8 +120,12 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
     dq: C * d, dqx: C * d, dkb: (C + w) * d, dvb: (C + w) * dv, R: 2 * Mp * dv, r: 2 * Mp, rho: 2, tmpK: C * Mp, tmpV: C * dv,
     colSum: Mp, dS32: Mp * dv, dz32: Mp, dx: C * d, dvOut: C * dv,
   }));
-  const kind = f.map.id;
-  const common = [d, dv, wt, f.m, mp, f.hScale, f.a, f.epsilon] as const;
+  // the lagged and older keys' FAVOR+ gradients (favor_causal_backward_reverse, favor_backward_keys) read the Workspace's
+  // u, phi, phiK, h, top, c, A, S32, z32, colSum and these; c holds each lagged row's key stabilizer
+  writeGradients(rt.data, at.grads, { dk: at.dx, dv: at.dvOut, dphi: at.dphiQ, du: at.du, dh: at.dh, dnum: at.dnum, dden: at.dden, cRow: at.c,
+                                      B: at.Bq, dS: at.R, dz: at.r, rho: at.rho, dS32: at.dS32, dz32: at.dz32, tmpK: at.tmpK, tmpV: at.tmpV });
+  const lagged = (n: number) => writePass(rt.data, at.pass, { q: at.q, k: at.kLag, v: at.vLag, mask: at.maskLag, queries: n, keys: n, prefix: 0,
+                                                               valueDim: dv, chunk: C });
   g.dk.fill(0);
   g.dv.fill(0);
   /** Adds lagged rows' key gradients (row j ↔ key from + j) for the keys that exist. */
@@ -180,9 +184,8 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
         rt.write(at.dnum, dnum.subarray(i * dv, (i + n) * dv));
         rt.write(at.dden, dden.subarray(i, i + n));
         rt.write(at.c, cRow.subarray(i, i + n));
-        e.favor_causal_backward_reverse(kind, at.q, at.kLag, at.vLag, n, ...common, at.maskLag,
-          at.u, at.phi, at.phiK, at.h, at.top, at.c, at.A, at.Bq, at.dnum, at.dden, at.dphiQ, at.du, at.dh,
-          at.R, at.r, at.rho, at.S32, at.z32, at.tmpK, at.tmpV, at.colSum, at.dx, at.dvOut);
+        lagged(n);
+        e.favor_causal_backward_reverse(at.fm, at.pass, at.ws, at.grads);
         addLagged(head, lagFrom, n);
       }
       // the older keys: every query's suffix sums, at their stabilizer
@@ -192,8 +195,8 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
         for (let j = 0; j < older; j += C) {
           const n = Math.min(C, older - j);
           writeRows(rt, k, v, mask, head * Lk, b * Lk, Lk, d, dv, j, j + n, at.kLag, at.vLag, at.maskLag);
-          e.favor_backward_keys(kind, at.kLag, at.vLag, at.maskLag, n, ...common, at.dS32, at.dz32, at.c,
-            at.u, at.phiK, at.h, at.top, at.dphiQ, at.du, at.dh, at.dx, at.dvOut);
+          lagged(n);
+          e.favor_backward_keys(at.fm, at.pass, at.ws, at.grads);
           addLagged(head, j, n);
         }
       }

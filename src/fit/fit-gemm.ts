@@ -3,15 +3,24 @@
 // Φ_Q, Φ_K are rows × M as FavorAttention.features returns them. The runtime's scratch holds the operands
 // for the duration of one call.
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
-import { planWorkspace, runtime } from '../runtime/wasm.ts';
+import { GEMM_BYTES, writeGemm } from '../runtime/descriptors.ts';
+import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
 
 function operands(rows: number, M: number) {
   const rt = runtime();
-  const plan = planWorkspace({ q: rows * M, k: rows * M, g: rows * rows, dq: rows * M, dk: rows * M });
+  const plan = planWorkspace({ q: rows * M, k: rows * M, g: rows * rows, dq: rows * M, dk: rows * M, gemm: GEMM_BYTES / 4 });
   checkWorkspaceBytes(plan.bytes);
   const base = rt.scratch(plan.bytes);
   const at = (region: keyof typeof plan.offsets) => base + plan.offsets[region];
   return { rt, at };
+}
+
+/** C = op(A)·op(B) by the matmul export `kernel`, through the Gemm descriptor at `desc` (contiguous operands). */
+function matmul(rt: Runtime, kernel: 'matmul_nn' | 'matmul_nt' | 'matmul_tn', desc: number, a: number, b: number, c: number, M: number, N: number, K: number): void {
+  const lda = kernel === 'matmul_tn' ? M : K;
+  const ldb = kernel === 'matmul_nt' ? K : N;
+  writeGemm(rt.data, desc, { a, b, c, M, N, K, lda, ldb, ldc: N, accumulate: 0 });
+  rt.exports[kernel](desc);
 }
 
 /** D = Φ_Q·Φ_Kᵀ (rows × rows). */
@@ -19,7 +28,7 @@ export function featureDots(phiQ: Float32Array, phiK: Float32Array, rows: number
   const { rt, at } = operands(rows, M);
   rt.write(at('q'), phiQ);
   rt.write(at('k'), phiK);
-  rt.exports.gemm_nt(at('q'), at('k'), at('g'), rows, rows, M, M, M, rows, 0);
+  matmul(rt, 'matmul_nt', at('gemm'), at('q'), at('k'), at('g'), rows, rows, M);
   return rt.view(at('g'), rows * rows).slice();
 }
 
@@ -29,7 +38,7 @@ export function featureDotsBackward(G: Float32Array, phiQ: Float32Array, phiK: F
   rt.write(at('q'), phiQ);
   rt.write(at('k'), phiK);
   rt.write(at('g'), G);
-  rt.exports.gemm_nn(at('g'), at('k'), at('dq'), rows, M, rows, rows, M, M, 0);
-  rt.exports.gemm_tn(at('g'), at('q'), at('dk'), rows, M, rows, rows, M, M, 0);
+  matmul(rt, 'matmul_nn', at('gemm'), at('g'), at('k'), at('dq'), rows, M, rows);
+  matmul(rt, 'matmul_tn', at('gemm'), at('g'), at('q'), at('dk'), rows, M, rows);
   return { q: rt.view(at('dq'), rows * M).slice(), k: rt.view(at('dk'), rows * M).slice() };
 }

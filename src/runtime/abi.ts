@@ -20,42 +20,42 @@ export interface KernelExports {
    */
   vsincos(src: number, sinDst: number, cosDst: number, n: number): void;
   /**
-   * C (+)= A·B. A is M×K (row stride lda), B is K×N (ldb), C is M×N (ldc); a, b, c are byte addresses.
-   * accumulate = 0: C = A·B (C is not read, so garbage or NaN in it is harmless); 1: C += A·B.
-   * Reads A's M×K and B's K×N elements, writes exactly C's M×N elements. M, N, K ≥ 1.
-   * Source: assembly/linalg/gemm.ts.
-   */
-  gemm_nn(a: number, b: number, c: number, M: number, N: number, K: number, lda: number, ldb: number, ldc: number, accumulate: number): void;
-  /**
-   * gemm_nn with B packed by gemm_pack_b (bp, K×N): the same results, bit for bit.
-   * Source: assembly/linalg/gemm.ts.
-   */
-  gemm_nn_packed(a: number, bp: number, c: number, M: number, N: number, K: number, lda: number, ldc: number, accumulate: number): void;
-  /**
-   * C (+)= A·Bᵀ. A is M×K (row stride lda), B is N×K (ldb), C is M×N (ldc); a, b, c are byte addresses.
-   * C(i, j) is the dot product of row i of A and row j of B. accumulate = 0: C = A·Bᵀ (C is not read);
-   * 1: C += A·Bᵀ. Writes exactly C's M×N elements. M, N, K ≥ 1.
-   * Source: assembly/linalg/gemm.ts.
-   */
-  gemm_nt(a: number, b: number, c: number, M: number, N: number, K: number, lda: number, ldb: number, ldc: number, accumulate: number): void;
-  /**
    * dst = B (K×N, row stride ldb) packed: the 16-wide panels, then the edge panel. dst must not overlap B.
    * Source: assembly/linalg/gemm.ts.
    */
   gemm_pack_b(b: number, K: number, N: number, ldb: number, dst: number): void;
   /**
-   * C (+)= Aᵀ·B. A is K×M (row stride lda), B is K×N (ldb), C is M×N (ldc); a, b, c are byte addresses.
-   * accumulate = 0: C = Aᵀ·B (C is not read); 1: C += Aᵀ·B. Writes exactly C's M×N elements. M, N, K ≥ 1.
-   * Source: assembly/linalg/gemm.ts.
+   * C (+)= A·B: g holds a (M × K), b (K × N), c (M × N) and their leading dimensions.
+   * Source: assembly/linalg/gemm-calls.ts.
    */
-  gemm_tn(a: number, b: number, c: number, M: number, N: number, K: number, lda: number, ldb: number, ldc: number, accumulate: number): void;
+  matmul_nn(g: Pointer<'Gemm'>): void;
   /**
-   * gemm_tn with B packed by gemm_pack_b (bp, K×N): the same results, bit for bit.
-   * Source: assembly/linalg/gemm.ts.
+   * matmul_nn with b packed by gemm_pack_b (g.ldb unused).
+   * Source: assembly/linalg/gemm-calls.ts.
    */
-  gemm_tn_packed(a: number, bp: number, c: number, M: number, N: number, K: number, lda: number, ldc: number, accumulate: number): void;
-  /** Source: assembly/exact/exact.ts. */
-  exact_attention(q: number, k: number, v: number, out: number, Lq: number, Lk: number, d: number, dv: number, scale: number, causal: number, mask: number, scratch: number): void;
+  matmul_nn_packed(g: Pointer<'Gemm'>): void;
+  /**
+   * C (+)= A·Bᵀ: b is N × K.
+   * Source: assembly/linalg/gemm-calls.ts.
+   */
+  matmul_nt(g: Pointer<'Gemm'>): void;
+  /**
+   * C (+)= Aᵀ·B: a is K × M.
+   * Source: assembly/linalg/gemm-calls.ts.
+   */
+  matmul_tn(g: Pointer<'Gemm'>): void;
+  /**
+   * matmul_tn with b packed by gemm_pack_b (g.ldb unused).
+   * Source: assembly/linalg/gemm-calls.ts.
+   */
+  matmul_tn_packed(g: Pointer<'Gemm'>): void;
+  /**
+   * out = softmax(scale·Q·Kᵀ)·V for one head: pass.queries rows at pass.q into pass.out, pass.keys rows at pass.k,
+   * pass.v (pass.valueDim wide) and pass.mask (0 or one byte per key); q and k rows are dim wide. causal ≠ 0: query i
+   * sees keys j ≤ i + (keys − queries). scratch: exact_scratch_bytes(queries, keys, dim, valueDim) bytes.
+   * Source: assembly/exact/exact.ts.
+   */
+  exact_attention(pass: Pointer<'Pass'>, dim: number, scale: number, causal: number, scratch: number): void;
   /**
    * Bytes of scratch for exact_attention: 4·w·(d + dv + min(Lk, 128) + 4), w = min(64, Lq rounded up to 8).
    * Computed in 64 bits; a size past 4 GiB − 1 returns 0xFFFFFFFF (it cannot exist in wasm32), never a wrapped
@@ -142,51 +142,48 @@ export interface KernelExports {
    */
   state_merge(Sa: number, za: number, runA: number, Sb: number, zb: number, runB: number, Mp: number, dv: number): void;
   /**
-   * Key side, one chunk: φ(k_j) at the stabilizer c (f32 per row, in cRow), then dv = Φ_K·dS and
-   * dΦ_K = V·dSᵀ + 1 ⊗ dz from dS32, dz32 (f32), and dk (rows × d). Masked rows get zero gradients.
+   * Key side: pass.keys rows at pass.k, pass.v, pass.mask, pass.chunk rows at a time, each φ(k_j) at the
+   * stabilizer in ws.c (f32, one per row of a chunk: the caller fills it), then dv = Φ_K·dS and
+   * dΦ_K = V·dSᵀ + 1 ⊗ dz from g.dS32, g.dz32 (f32): writes g.dk and g.dv. Masked rows get zero gradients.
    * Source: assembly/favor/backward.ts.
    */
-  favor_backward_keys(kind: number, k: number, v: number, mask: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, dS32: number, dz32: number, cRow: number, u: number, phi: number, h: number, top: number, dphi: number, du: number, dh: number, dk: number, dvOut: number): void;
+  favor_backward_keys(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, g: Pointer<'Gradients'>): void;
   /**
-   * Query side of the bidirectional backward pass, one chunk: recomputes φ(q) and the outputs from S32,
-   * z32 (the keys' state, f32), writes dq (rows × d), and adds Σ φ(q_i) dnum_iᵀ to dS and Σ φ(q_i) dden_i
-   * to dz (both f64). dnum (rows × dv), dden (rows), dphi (rows × Mp), tmpS (Mp × dv) are scratch.
+   * Query side of the bidirectional backward pass: pass.queries rows at pass.q with their g.dOut, pass.chunk rows
+   * at a time. From the keys' state in ws.S32, ws.z32 (f32) writes g.dq, and adds Σ φ(q_i) dnum_iᵀ to g.dS and
+   * Σ φ(q_i) dden_i to g.dz (both f64); with g.dW, the projection gradient too.
    * Source: assembly/favor/backward.ts.
    */
-  favor_backward_queries(kind: number, q: number, dOut: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, S32: number, z32: number, u: number, phi: number, h: number, top: number, dphi: number, du: number, dh: number, dnum: number, dden: number, tmpS: number, colSum: number, dS: number, dz: number, dq: number): void;
+  favor_backward_queries(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, g: Pointer<'Gradients'>): void;
   /**
-   * Causal backward, forward sweep, one chunk: runs the chunk as the forward pass does (causal.ts), then
+   * Causal backward, forward sweep: pass.queries rows at pass.q (with g.dOut) and as many aligned keys at pass.k,
+   * pass.v, pass.mask (the pass's prefix already in the state ws.S, ws.z, ws.run), pass.chunk rows at a time. Each
+   * chunk runs as the forward pass does (causal.ts), then
    * dφ(q_i) = exp(c_prev − c_i)(S·dnum_i + z·dden_i) + Σ_{j≤i} exp(c_j − c_i)(dnum_i·v_j + dden_i) φ(k_j),
-   * dq; stores dnum (rows × dv), dden (rows) and the prefix maxima cK (rows) for the reverse sweep, and
-   * moves the state on. B (rows × rows) and dphi (rows × Mp) are scratch.
+   * dq into g.dq; stores per row dnum (g.dnum), dden (g.dden) and the prefix maxima (g.cRow) for the reverse
+   * sweep, and moves the state on. g.tmpV holds the chunk's recomputed outputs.
    * Source: assembly/favor/backward.ts.
    */
-  favor_causal_backward_forward(kind: number, q: number, k: number, v: number, dOut: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, mask: number, u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, den: number, A: number, S32: number, z32: number, out: number, S: number, z: number, run: number, dphi: number, du: number, dh: number, B: number, dnum: number, dden: number, dq: number): void;
+  favor_causal_backward_forward(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, g: Pointer<'Gradients'>): void;
   /**
-   * Causal backward, reverse sweep, one chunk (chunks from last to first): with the suffix sums of the
+   * Causal backward, reverse sweep over pass.queries rows (queries at pass.q, aligned keys at pass.k, pass.v,
+   * pass.mask), pass.chunk rows at a time from the last chunk to the first. Per chunk: with the suffix sums of the
    * later queries R = Σ exp(ρ − c_i) φ(q_i) dnum_iᵀ and r = Σ exp(ρ − c_i) φ(q_i) dden_i (f64, at scale
    * ρ ≤ every later c_i, stored at `rho`), computes for the keys of this chunk
    *   dφ(k_j) = Σ_{i≥j in chunk} exp(c_j − c_i) φ(q_i)(dnum_i·v_j + dden_i) + exp(c_j − ρ)(R·v_j + r),
    *   dv_j    = Σ_{i≥j in chunk} exp(c_j − c_i)(φ(q_i)·φ(k_j)) dnum_i + exp(c_j − ρ) Rᵀφ(k_j),
-   * writes dk and dv, then adds this chunk's queries to R and r at the new scale ρ' = c of its first row.
-   * cK, dnum, dden: as stored by the forward sweep. R32 (Mp × dv), r32 (Mp), tmpK (rows × Mp), tmpV (rows × dv)
-   * are scratch.
+   * writes g.dk and g.dv, then adds this chunk's queries to R and r at the new scale ρ' = c of its first row.
+   * R, r, ρ are g.dS, g.dz, g.rho; g.cRow, g.dnum, g.dden as the forward sweep stored them (dnum, dden are
+   * rescaled in place). ws.S32, ws.z32 hold R and r in f32; g.tmpK, g.tmpV are scratch.
    * Source: assembly/favor/backward.ts.
    */
-  favor_causal_backward_reverse(kind: number, q: number, k: number, v: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, mask: number, u: number, phiQ: number, phiK: number, h: number, top: number, cK: number, A: number, B: number, dnum: number, dden: number, dphi: number, du: number, dh: number, R: number, r: number, rho: number, R32: number, r32: number, tmpK: number, tmpV: number, colSum: number, dk: number, dvOut: number): void;
+  favor_causal_backward_reverse(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, g: Pointer<'Gradients'>): void;
   /**
-   * dx (rows × d) from dφ (rows × Mp) for φ of x as computed by the forward pass: u (rows × mp, the
-   * projection), phi (rows × Mp, stabilized), c (the stabilizer of each row, used by 'exp' for its ε
-   * term). du (rows × mp) and dh (rows) are scratch. With x̂ = s·x, u = W·x̂ (wt = s·Wᵀ) and h = ‖x̂‖²/2:
-   *   positive    du = g,          dh = −Σ g,               g = dφ ⊙ φ
-   *   hyperbolic  du = g₊ − g₋,    dh = −Σ (g₊ + g₋)
-   *   trig        du = dφ_sin ⊙ φ_cos − dφ_cos ⊙ φ_sin,   dh = Σ dφ ⊙ φ
-   *   generalized du = a·f′(u) ⊙ dφ (exp: dφ ⊙ (φ − ε·e^(−c)))
-   *   normalized  du = g₊ − g₋ through each half's softmax (normalized.ts), dh = 0
-   * then dx = du·(s·W) + 2·hScale·dh·x.
+   * feature_backward for the feature map fm on `rows` rows of x, with φ as the forward pass left it: u, phi and the
+   * stabilizers (top) in ws, dφ in g.dphi; writes g.dq (rows × dim, ∂loss/∂x) and leaves ∂loss/∂u in g.du.
    * Source: assembly/favor/backward.ts.
    */
-  feature_backward(kind: number, x: number, u: number, phi: number, dphi: number, rows: number, d: number, m: number, mp: number, hScale: number, a: number, eps: number, c: number, wt: number, du: number, dh: number, dx: number): void;
+  feature_map_backward(fm: Pointer<'FeatureMap'>, ws: Pointer<'Workspace'>, g: Pointer<'Gradients'>, x: number, rows: number): void;
   /**
    * For the keys every causal query sees (keys − queries > 0): dS = R, dz = r moved from scale ρ to c.
    * Source: assembly/favor/backward.ts.
@@ -199,11 +196,14 @@ export interface KernelExports {
    */
   projection_gradient(du: number, x: number, rows: number, d: number, mp: number, tmp: number, acc: number): void;
   /**
-   * dq, dk, dv (the caller's outputs) = the vector–Jacobian products of out = softmax(scale·Q·Kᵀ)·V with dout.
-   * causal: query i sees keys j ≤ i + (Lk − Lq). mask: 0 for none, else Lk bytes, nonzero = keep.
+   * g.dq, g.dk, g.dv (the caller's outputs) = the vector–Jacobian products of out = softmax(scale·Q·Kᵀ)·V with
+   * g.dOut, for pass.queries rows at pass.q and pass.keys rows at pass.k, pass.v (q, k rows dim wide, v rows
+   * pass.valueDim wide; pass.out unused). causal ≠ 0: query i sees keys j ≤ i + (keys − queries). pass.mask: 0 for
+   * none, else one byte per key, nonzero = keep. scratch: exact_backward_scratch_bytes(queries, keys, dim, valueDim)
+   * bytes. The other fields of g are unused.
    * Source: assembly/exact/exact-backward.ts.
    */
-  exact_attention_backward(q: number, k: number, v: number, dout: number, dq: number, dk: number, dvo: number, Lq: number, Lk: number, d: number, dv: number, scale: number, causal: number, mask: number, scratch: number): void;
+  exact_attention_backward(pass: Pointer<'Pass'>, g: Pointer<'Gradients'>, dim: number, scale: number, causal: number, scratch: number): void;
   /**
    * Bytes of scratch for exact_attention_backward (see the layout above). Computed in 64 bits; a size past
    * 4 GiB − 1 returns 0xFFFFFFFF (it cannot exist in wasm32), never a wrapped small number. The caller must read

@@ -260,3 +260,95 @@ export function writeHybridGradients(view: DataView, at: number, fields: HybridG
   view.setUint32(at + 72, fields.dvb ?? 0, true);
   view.setUint32(at + 76, fields.Bq ?? 0, true);
 }
+
+/**
+ * The gradient regions of one backward pass (FAVOR+ and exact attention; f32 unless said). Outputs: dq (queries ×
+ * dim), dk (keys × dim), dv (keys × valueDim), from dOut (queries × valueDim). Per staged block (causal FAVOR+):
+ * dnum (rows × valueDim), dden and cRow (rows). Scratch, C rows per chunk: dphi rows × Mp, du rows × mp, dh rows,
+ * B rows × rows, tmpK rows × Mp, tmpV rows × valueDim; dS32 Mp × valueDim, dz32 Mp. dS (Mp × valueDim), dz (Mp)
+ * and rho (1) in f64: the state's gradient (bidirectional) or the suffix sums R, r at scale ρ (causal). dWt (mp ×
+ * dim) is scratch and dW (mp × dim, f64) the projection gradient's sum; dW = 0: no projection gradient.
+ */
+export interface GradientsFields {
+  dOut?: number;
+  dq?: number;
+  dk?: number;
+  dv?: number;
+  dphi?: number;
+  du?: number;
+  dh?: number;
+  dnum?: number;
+  dden?: number;
+  cRow?: number;
+  B?: number;
+  dS?: number;
+  dz?: number;
+  rho?: number;
+  dS32?: number;
+  dz32?: number;
+  tmpK?: number;
+  tmpV?: number;
+  dWt?: number;
+  dW?: number;
+}
+
+/** Bytes of a Gradients descriptor. */
+export const GRADIENTS_BYTES = 80;
+
+export function writeGradients(view: DataView, at: number, fields: GradientsFields): void {
+  view.setUint32(at + 0, fields.dOut ?? 0, true);
+  view.setUint32(at + 4, fields.dq ?? 0, true);
+  view.setUint32(at + 8, fields.dk ?? 0, true);
+  view.setUint32(at + 12, fields.dv ?? 0, true);
+  view.setUint32(at + 16, fields.dphi ?? 0, true);
+  view.setUint32(at + 20, fields.du ?? 0, true);
+  view.setUint32(at + 24, fields.dh ?? 0, true);
+  view.setUint32(at + 28, fields.dnum ?? 0, true);
+  view.setUint32(at + 32, fields.dden ?? 0, true);
+  view.setUint32(at + 36, fields.cRow ?? 0, true);
+  view.setUint32(at + 40, fields.B ?? 0, true);
+  view.setUint32(at + 44, fields.dS ?? 0, true);
+  view.setUint32(at + 48, fields.dz ?? 0, true);
+  view.setUint32(at + 52, fields.rho ?? 0, true);
+  view.setUint32(at + 56, fields.dS32 ?? 0, true);
+  view.setUint32(at + 60, fields.dz32 ?? 0, true);
+  view.setUint32(at + 64, fields.tmpK ?? 0, true);
+  view.setUint32(at + 68, fields.tmpV ?? 0, true);
+  view.setUint32(at + 72, fields.dWt ?? 0, true);
+  view.setUint32(at + 76, fields.dW ?? 0, true);
+}
+
+/** One matrix product C = op(A)·op(B) (or C += when accumulate ≠ 0), row-major f32 with leading dimensions. */
+export interface GemmFields {
+  /** A: M × K (tn: K × M). */
+  a?: number;
+  /** B: K × N (nt: N × K; the packed kernels: B as gemm_pack_b left it). */
+  b?: number;
+  /** C: M × N. */
+  c?: number;
+  M: number;
+  N: number;
+  K: number;
+  lda: number;
+  /** Unused by the packed kernels. */
+  ldb: number;
+  ldc: number;
+  /** 0: C = op(A)·op(B); else C += op(A)·op(B). */
+  accumulate: number;
+}
+
+/** Bytes of a Gemm descriptor. */
+export const GEMM_BYTES = 40;
+
+export function writeGemm(view: DataView, at: number, fields: GemmFields): void {
+  view.setUint32(at + 0, fields.a ?? 0, true);
+  view.setUint32(at + 4, fields.b ?? 0, true);
+  view.setUint32(at + 8, fields.c ?? 0, true);
+  view.setInt32(at + 12, fields.M, true);
+  view.setInt32(at + 16, fields.N, true);
+  view.setInt32(at + 20, fields.K, true);
+  view.setInt32(at + 24, fields.lda, true);
+  view.setInt32(at + 28, fields.ldb, true);
+  view.setInt32(at + 32, fields.ldc, true);
+  view.setInt32(at + 36, fields.accumulate, true);
+}
