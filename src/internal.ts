@@ -2,6 +2,6 @@
 // (performer-bench) and tools. Not part of the stable API: names and signatures may change.
 export { planWorkspace, runtime, type Runtime } from './runtime/wasm.ts';
 export type { KernelExports } from './runtime/abi.ts';
-export { KERNEL_NAMES } from './favor/kernels.ts';
+export { KERNEL_NAMES } from './feature-maps/kernels.ts';
 export { rounds } from './threads/threaded.ts';
 export { threading } from './favor/attention.ts';

@@ -10,10 +10,10 @@
 // Memory contract as in favor.ts and causal.ts; every gradient buffer is f32 unless said.
 import { causal_chunk_read, causal_chunk_update, scaleRow, trilScaled } from './causal';
 import { queryFeatures, project_rows } from './favor';
-import { ABS, ELU1, EXP, feature_map, feature_row_stats, GELU, HYPERBOLIC, isTwoBlock, NORMALIZED, POSITIVE, RELU, TRIG } from './features';
+import { ABS, ELU1, EXP, feature_map, feature_row_stats, GELU, HYPERBOLIC, isTwoBlock, NORMALIZED, POSITIVE, RELU, TRIG } from '../feature-maps/features';
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { exp4 } from '../linalg/math';
-import { normalizedRowGradient } from './normalized';
+import { normalizedRowGradient } from '../feature-maps/normalized';
 import { addToF64, carry, dot, stateToF32, zeroMaskedRows } from './state';
 
 // ── through the feature map ────────────────────────────────────────────────────────────────────────

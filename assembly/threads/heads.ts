@@ -4,7 +4,7 @@
 // causal phiK, den, A as in causal.ts. S, z (f64) and run (f64) are the state the driver works on.
 import { favor_accumulate, favor_readout } from '../favor/favor';
 import { favor_causal_chunk } from '../favor/causal';
-import { isTwoBlock } from '../favor/features';
+import { isTwoBlock } from '../feature-maps/features';
 import { stateToF32 } from '../favor/state';
 
 /** Empties a state: S = 0, z = 0, c = −∞. */

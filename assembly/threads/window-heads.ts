@@ -1,10 +1,10 @@
-// The whole-head driver of hybrid attention (exact window + FAVOR+, assembly/favor/window.ts) for the thread
-// pool: the chunk loops of src/favor/window.ts run inside wasm on one head already in memory, so that a
+// The whole-head driver of hybrid attention (exact window + FAVOR+, assembly/hybrid/window.ts) for the thread
+// pool: the chunk loops of src/hybrid/window.ts run inside wasm on one head already in memory, so that a
 // worker needs no JavaScript between chunks, with the same arithmetic as the one-thread pass (bit-identical).
 // Its many pointers come in one workspace descriptor: i32 words at `desc` (f32 words where noted), below.
 import { favor_state_to_f32 } from '../favor/favor';
-import { isTwoBlock } from '../favor/features';
-import { window_bidirectional_chunk, window_causal_chunk } from '../favor/window';
+import { isTwoBlock } from '../feature-maps/features';
+import { window_bidirectional_chunk, window_causal_chunk } from '../hybrid/window';
 import { head_accumulate, state_clear } from './heads';
 
 // descriptor words

@@ -5,9 +5,9 @@
 import type { BytesResult, Float32Result } from '../arguments/buffers.ts';
 import { CausalWorkspace, type StatePointers } from '../favor/causal.ts';
 import { payloadOffset, readHeader, seal, shiftChecksum, stateLength, writeHeader, type StateHeader } from './decoder-state.ts';
-import { runWindowHead, windowCausalWorkspace } from '../favor/window.ts';
+import { runWindowHead, windowCausalWorkspace } from '../hybrid/window.ts';
 import { PerformerError } from '../arguments/errors.ts';
-import { projectionFloats, writeProjection, type PreparedFeatures } from '../favor/features.ts';
+import { projectionFloats, writeProjection, type PreparedFeatures } from '../feature-maps/features.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { checkInput } from '../arguments/finite.ts';
@@ -56,7 +56,7 @@ export class FavorDecoder {
   private readonly S: number;
   private readonly z: number;
   private readonly run: number;
-  /** The rings (window > 0): count × 2(w + 1) rows of keys and of values (assembly/decoder/ring.ts). */
+  /** The rings (window > 0): count × 2(w + 1) rows of keys and of values (assembly/hybrid/ring.ts). */
   private readonly ringK: number;
   private readonly ringV: number;
   private tokens = 0;

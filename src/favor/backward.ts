@@ -5,9 +5,9 @@
 // of the later queries (R, r) and gives dk, dv. No per-token states are stored and no state is rebuilt
 // by subtraction: extra memory O(L·(dv + 2)) floats in JS plus the fixed wasm workspace.
 import type { Float32Result } from '../arguments/buffers.ts';
-import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
+import { projectionFloats, writeProjection, type PreparedFeatures } from '../feature-maps/features.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
-import { readProjectionGradient } from './feature-gradients.ts';
+import { readProjectionGradient } from '../feature-maps/feature-gradients.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
 

@@ -1,7 +1,7 @@
 // Bidirectional FAVOR+ over [batch, heads, seq, dim] buffers, streamed through a fixed workspace:
 // per (batch, head), key/value chunks build the state (S, z) in wasm, then query chunks are read out.
 // The workspace depends on the chunk size, dim, valueDim and features, never on the sequence length.
-import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
+import { projectionFloats, writeProjection, type PreparedFeatures } from '../feature-maps/features.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';

@@ -3,7 +3,7 @@
 // its persistent state. Query i sees keys j ≤ i + (keys − queries): with more keys than queries the
 // first keys are a prefix every query sees (added to the state first); with fewer, the first queries
 // see no key and get zeros.
-import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
+import { projectionFloats, writeProjection, type PreparedFeatures } from '../feature-maps/features.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';

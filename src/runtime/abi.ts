@@ -37,7 +37,7 @@ export interface KernelExports {
   /** dst = sin(src), cos(src) for n (a multiple of 4) values (test helper of the trig features). */
   vsincos(src: number, sinDst: number, cosDst: number, n: number): void;
 
-  // FAVOR+ (assembly/favor/favor.ts, assembly/favor/features.ts): kind ids in src/favor/kernels.ts; see the wasm doc comments.
+  // FAVOR+ (assembly/favor/favor.ts, assembly/feature-maps/features.ts): kind ids in src/feature-maps/kernels.ts; see the wasm doc comments.
   /** u = X·Wᵀ; wt → Wᵀ, its packed copy and the projection descriptor, dense or structured (features.ts writeProjection), or 0. */
   project_rows(x: number, rows: number, d: number, wt: number, mp: number, u: number): void;
   feature_row_stats(kind: number, x: number, u: number, rows: number, d: number, m: number, mp: number,
@@ -61,7 +61,7 @@ export interface KernelExports {
                u: number, phiQ: number, phiK: number, h: number, top: number, cRow: number, vd: number, acc: number,
                S: number, z: number, run: number, out: number): void;
 
-  // hybrid attention: exact local window + FAVOR+ (assembly/favor/window.ts)
+  // hybrid attention: exact local window + FAVOR+ (assembly/hybrid/window.ts)
   /** Floats per row of the window tiles (Lg, G) for window w; a tile has 16 rows. */
   window_tile_stride(w: number): number;
   window_bidirectional_chunk(kind: number, q: number, kb: number, vb: number, maskB: number, rows: number, nb: number,
@@ -77,14 +77,14 @@ export interface KernelExports {
                       S32: number, z32: number, Lg: number, G: number, kb0: number, pFirst: number, w: number, beta: number,
                       out: number, S: number, z: number, run: number): void;
 
-  /** decoder_step with the exact window (assembly/decoder/ring.ts): rings of the last w + 1 keys, t the position. */
+  /** decoder_step with the exact window (assembly/hybrid/ring.ts): rings of the last w + 1 keys, t the position. */
   window_decoder_step(kind: number, q: number, k: number, v: number, count: number, d: number, dv: number, wt: number, m: number, mp: number,
                       hScale: number, a: number, eps: number,
                       u: number, phiQ: number, phiK: number, h: number, top: number, cRow: number, vd: number, acc: number,
                       den: number, Lg: number, G: number, kLag: number, vLag: number, ringK: number, ringV: number, w: number, beta: number, t: number,
                       S: number, z: number, run: number, out: number): void;
 
-  /** Backward of one bidirectional hybrid chunk (assembly/favor/window-backward.ts: its memory contract). */
+  /** Backward of one bidirectional hybrid chunk (assembly/hybrid/window-backward.ts: its memory contract). */
   window_backward_chunk(kind: number, q: number, dOut: number, kb: number, vb: number, maskB: number, rows: number, nb: number,
                         d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
                         cK: number, S32: number, z32: number,
@@ -95,7 +95,7 @@ export interface KernelExports {
                         kb0: number, Lk: number, pFirst: number, w: number, beta: number,
                         out: number, dq: number, dqx: number, dkx: number, dkb: number, dvb: number): void;
 
-  /** Causal hybrid backward, forward sweep, one chunk (assembly/favor/window-backward.ts: its memory contract). */
+  /** Causal hybrid backward, forward sweep, one chunk (assembly/hybrid/window-backward.ts: its memory contract). */
   window_causal_backward_forward(kind: number, q: number, dOut: number, kLag: number, vLag: number, maskLag: number,
                                  kb: number, vb: number, maskB: number, rows: number, nb: number,
                                  d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number,
@@ -133,7 +133,7 @@ export interface KernelExports {
   /** dx (and du = ∂loss/∂u) from dφ through the feature map (assembly/favor/backward.ts). */
   feature_backward(kind: number, x: number, u: number, phi: number, dphi: number, rows: number, d: number, m: number, mp: number,
                    hScale: number, a: number, eps: number, c: number, wt: number, du: number, dh: number, dx: number): void;
-  /** acc (f64, mp × d) += duᵀ·x: the projection's gradient of one chunk (assembly/favor/projection-grad.ts); tmp: mp × d f32. */
+  /** acc (f64, mp × d) += duᵀ·x: the projection's gradient of one chunk (assembly/feature-maps/projection-grad.ts); tmp: mp × d f32. */
   projection_gradient(du: number, x: number, rows: number, d: number, mp: number, tmp: number, acc: number): void;
   // gradients of exact attention (assembly/exact/exact-backward.ts)
   /** Bytes of scratch that exact_attention_backward needs (usize: read it with `>>> 0`). */

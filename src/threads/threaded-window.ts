@@ -1,7 +1,7 @@
-// Hybrid attention (src/favor/window.ts) on the thread pool: heads go in rounds, one head per lane, each head
+// Hybrid attention (src/hybrid/window.ts) on the thread pool: heads go in rounds, one head per lane, each head
 // whole inside wasm (assembly/threads/window-heads.ts), so that a head's result is bit-identical to the
 // one-thread pass. The kernel's pointers travel in a descriptor (WINDOW_DESCRIPTOR_WORDS words per lane).
-import type { PreparedFeatures } from '../favor/features.ts';
+import type { PreparedFeatures } from '../feature-maps/features.ts';
 import type { Job, Pool } from './pool.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { planWorkspace, runtime } from '../runtime/wasm.ts';

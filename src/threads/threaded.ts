@@ -9,7 +9,7 @@
 // time, so a thread slowed down by something else on the machine does not hold the others at the end of
 // every pair of heads.
 
-import { projectionFloats, writeProjection, type PreparedFeatures } from '../favor/features.ts';
+import { projectionFloats, writeProjection, type PreparedFeatures } from '../feature-maps/features.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { Job, Pool } from './pool.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';

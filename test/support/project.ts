@@ -1,7 +1,7 @@
 // u = X·Wᵀ (rows × mp) computed by the wasm project_rows on a prepared feature map: the projection step
 // alone, as every pass runs it (the structured transform or the GEMM, whichever the descriptor says).
 import { checkWorkspaceBytes } from '../../src/runtime/heap.ts';
-import { projectionFloats, writeProjection, type PreparedFeatures } from '../../src/favor/features.ts';
+import { projectionFloats, writeProjection, type PreparedFeatures } from '../../src/feature-maps/features.ts';
 import { planWorkspace, runtime } from '../../src/runtime/wasm.ts';
 
 export function projectRows(f: PreparedFeatures, x: Float32Array, rows: number): Float32Array {
