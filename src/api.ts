@@ -1,6 +1,7 @@
 // The public surface, shared by both entries: index.ts (wasm inlined) and index-edge.ts (wasm imported
 // as modules, for workerd and edge-light). Each entry registers its wasm source, then re-exports this.
-export { init, initSync, memoryBytes, runtimeInfo, type InitOptions, type RuntimeInfo, type WasmSource } from './runtime/wasm.ts';
+export { init, initSync, type InitOptions, type WasmSource } from './runtime/load.ts';
+export { memoryBytes, runtimeInfo, type RuntimeInfo } from './runtime/wasm.ts';
 export { PerformerError, type PerformerErrorCode } from './arguments/errors.ts';
 export type { AttentionShape } from './arguments/shapes.ts';
 export { exactAttention, type ExactAttentionOptions } from './exact/exact.ts';

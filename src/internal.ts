@@ -1,6 +1,7 @@
 // performer-wasm/internal: the raw kernels and the memory they work in, for the benchmark CLI
 // (performer-bench) and tools. Not part of the stable API: names and signatures may change.
-export { planWorkspace, runtime, type Runtime } from './runtime/wasm.ts';
+export { runtime, type Runtime } from './runtime/wasm.ts';
+export { planWorkspace } from './runtime/workspace.ts';
 export type { KernelExports } from './runtime/abi.ts';
 export { KERNEL_NAMES } from './feature-maps/kernels.ts';
 export { rounds } from './threads/threaded.ts';

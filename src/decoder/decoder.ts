@@ -12,7 +12,8 @@ import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { checkInput } from '../arguments/finite.ts';
 import { checkOut, checkSize } from '../arguments/validate.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 /** What a decoder must match to continue a saved state: the instance's kernel and projection. */
 export interface DecoderIdentity {

@@ -7,7 +7,8 @@ import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
 import { checkInput } from '../arguments/finite.ts';
 import { checkBoolean, checkFloat32, checkKeyMask, checkOptions, checkOut, describe } from '../arguments/validate.ts';
-import { planWorkspace, runtime } from '../runtime/wasm.ts';
+import { runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 /** dq [batch, heads, queries, dim], dk [batch, heads, keys, dim], dv [batch, heads, keys, valueDim]. */
 export interface ExactAttentionGradients {

@@ -6,7 +6,8 @@ import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } fro
 import { checkInput, checkInputMax } from '../arguments/finite.ts';
 import { checkBoolean, checkKeyMask, checkOptions, checkOut } from '../arguments/validate.ts';
 import { withValueScale } from '../favor/value-scale.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 export interface ExactAttentionOptions {
   /** Query i sees keys j ≤ i + (keys − queries) (aligned at the end, as with a key cache). Default false. */

@@ -9,7 +9,8 @@ import { projectionFloats, writeProjection, type PreparedFeatures } from '../fea
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { readProjectionGradient } from '../feature-maps/feature-gradients.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 /** ∂loss/∂q, ∂loss/∂k, ∂loss/∂v, each the length of its input. */
 export interface Gradients {

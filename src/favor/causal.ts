@@ -7,7 +7,8 @@ import { projectionFloats, writeProjection, type PreparedFeatures } from '../fea
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 /** Pointers of one head's state: S (Mp·dv f64), z (Mp f64), run (1 f64). */
 export interface StatePointers {

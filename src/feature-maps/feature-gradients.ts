@@ -4,7 +4,8 @@
 import type { Float32Result } from '../arguments/buffers.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { projectionFloats, writeProjection, type PreparedFeatures } from './features.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 export interface FeatureGradients {
   /** ∂loss/∂x, rows × dim. */

@@ -1,7 +1,8 @@
 // The prepared feature map of one FavorAttention: everything the wasm kernels need besides the data.
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { featureScale, padded, type FeatureMap } from './kernels.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 import { projectionDescriptor, type StructuredTables } from '../projection/structured.ts';
 
 export interface PreparedFeatures {

@@ -3,7 +3,8 @@
 // Φ_Q, Φ_K are rows × M as FavorAttention.features returns them. The runtime's scratch holds the operands
 // for the duration of one call.
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
-import { planWorkspace, runtime } from '../runtime/wasm.ts';
+import { runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 function operands(rows: number, M: number) {
   const rt = runtime();

@@ -9,7 +9,8 @@ import { bidirectionalChunks, windowSizes, writeRows } from './window.ts';
 import { clearState } from '../favor/causal.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
-import { planWorkspace, runtime } from '../runtime/wasm.ts';
+import { runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 export function windowBackward(f: PreparedFeatures, chunk: number, window: number, beta: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
                                v: Float32Array, dOut: Float32Array, mask: Uint8Array | undefined, g: Gradients): void {

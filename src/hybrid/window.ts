@@ -10,7 +10,8 @@ import { clearState, type StatePointers } from '../favor/causal.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 /** The window actually used (beyond queries + keys every window already holds every key) and the chunk rows. */
 export function windowSizes(chunk: number, window: number, s: ResolvedShape): { w: number; C: number } {

@@ -4,7 +4,8 @@
 import type { PreparedFeatures } from '../feature-maps/features.ts';
 import type { Job, Pool } from './pool.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
-import { planWorkspace, runtime } from '../runtime/wasm.ts';
+import { runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 import { allocate, at, copyHeadIn, rounds } from './threaded.ts';
 
 const DESCRIPTOR_WORDS = 41; // WINDOW_DESCRIPTOR_WORDS in assembly/threads/window-heads.ts

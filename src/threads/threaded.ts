@@ -13,7 +13,8 @@ import { projectionFloats, writeProjection, type PreparedFeatures } from '../fea
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { Job, Pool } from './pool.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 type Regions = Record<string, number>;
 

@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import '../support/setup.ts';
 import { existsSync, readFileSync } from 'node:fs';
-import { planWorkspace, runtime } from '../../src/runtime/wasm.ts';
+import { runtime } from '../../src/runtime/wasm.ts';
+import { planWorkspace } from '../../src/runtime/workspace.ts';
 import { checksum, randn, relError } from '../support/data.ts';
 import { gemmFloat32Order, gemmReference, type GemmVariant } from '../reference/gemm.ts';
 

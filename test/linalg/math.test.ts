@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import '../support/setup.ts';
-import { planWorkspace, runtime } from '../../src/runtime/wasm.ts';
+import { runtime } from '../../src/runtime/wasm.ts';
+import { planWorkspace } from '../../src/runtime/workspace.ts';
 import { uniform } from '../support/data.ts';
 
 function wasmMap(kernel: 'exp' | 'exp2neg', x: Float32Array): Float32Array {

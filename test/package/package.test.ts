@@ -43,7 +43,7 @@ test('the tarball holds dist (JS, types, both wasm builds), README and package.j
     assert.not.ok(paths().some((p) => p.startsWith(dir)), `${dir} must not be published`);
   }
   for (const required of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/runtime/inline-source.js',
-    'dist/generated/wasm-inline.js', 'dist/index-edge.js', 'dist/index-edge.d.ts', 'dist/runtime/edge-source.js', 'dist/runtime/wasm.js',
+    'dist/generated/wasm-inline.js', 'dist/index-edge.js', 'dist/index-edge.d.ts', 'dist/runtime/edge-source.js', 'dist/runtime/wasm.js', 'dist/runtime/load.js',
     'dist/threads/index.js', 'dist/threads/index.d.ts', 'dist/threads/pool-worker.js', 'dist/generated/wasm-threads-inline.js',
     'dist/performer.wasm', 'dist/performer-relaxed.wasm']) {
     assert.ok(paths().includes(required), `${required} is missing from the package`);
@@ -113,7 +113,7 @@ test('exports: the opt-in thread pool (./threads) and its worker (./pool-worker,
   // both register or start something on import: bundlers must keep them
   for (const entry of ['./dist/threads/index.js', './dist/threads/pool-worker.js']) assert.ok(pkg.sideEffects.includes(entry), `sideEffects: ${entry}`);
   // the core entries reach the pool's code only through the registry (type imports vanish from the JS)
-  for (const core of ['dist/index.js', 'dist/runtime/wasm.js', 'dist/favor/attention.js', 'dist/exact/exact.js', 'dist/runtime/inline-source.js']) {
+  for (const core of ['dist/index.js', 'dist/runtime/wasm.js', 'dist/runtime/load.js', 'dist/favor/attention.js', 'dist/exact/exact.js', 'dist/runtime/inline-source.js']) {
     assert.not.match(readFileSync(join(ROOT, core), 'utf8'), /(from|import)\s*\(?\s*['"][^'"]*(\/threads\/|wasm-threads-inline)/, `${core} imports the thread pool`);
   }
 });

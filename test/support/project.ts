@@ -2,7 +2,8 @@
 // alone, as every pass runs it (the structured transform or the GEMM, whichever the descriptor says).
 import { checkWorkspaceBytes } from '../../src/runtime/heap.ts';
 import { projectionFloats, writeProjection, type PreparedFeatures } from '../../src/feature-maps/features.ts';
-import { planWorkspace, runtime } from '../../src/runtime/wasm.ts';
+import { runtime } from '../../src/runtime/wasm.ts';
+import { planWorkspace } from '../../src/runtime/workspace.ts';
 
 export function projectRows(f: PreparedFeatures, x: Float32Array, rows: number): Float32Array {
   const rt = runtime();
