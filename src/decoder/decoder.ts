@@ -10,7 +10,7 @@ import { PerformerError } from '../arguments/errors.ts';
 import { projectionFloats, writeProjection, type PreparedFeatures } from '../feature-maps/features.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
-import { checkInput } from '../arguments/finite.ts';
+import { checkInput } from '../runtime/finite.ts';
 import { checkOut, checkSize } from '../arguments/validate.ts';
 import { runtime, type Runtime } from '../runtime/wasm.ts';
 import { planWorkspace } from '../runtime/workspace.ts';

@@ -3,7 +3,7 @@ import type { Float32Result } from '../arguments/buffers.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
-import { checkInput, checkInputMax } from '../arguments/finite.ts';
+import { checkInput, checkInputMax } from '../runtime/finite.ts';
 import { checkBoolean, checkKeyMask, checkOptions, checkOut } from '../arguments/validate.ts';
 import { withValueScale } from '../favor/value-scale.ts';
 import { runtime, type Runtime } from '../runtime/wasm.ts';

@@ -16,7 +16,7 @@ import { favorBackward, type Gradients } from './backward.ts';
 import { featureGradients, type FeatureGradients } from '../feature-maps/feature-gradients.ts';
 import { windowBackward, windowCausalBackward } from '../hybrid/window-backward.ts';
 import { withKernel } from '../runtime/guard.ts';
-import { checkInput, checkInputMax } from '../arguments/finite.ts';
+import { checkInput, checkInputMax } from '../runtime/finite.ts';
 import { checkBoolean, checkChoice, checkKeyMask, checkOptions, checkOut, checkSize, describe } from '../arguments/validate.ts';
 import { withValueScale } from './value-scale.ts';
 import { runtime } from '../runtime/wasm.ts';

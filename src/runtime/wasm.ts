@@ -18,7 +18,7 @@ let current: Runtime | undefined;
 /** The module `current` was instantiated from: rebuild() makes a fresh instance of it after a trap. */
 let currentModule: WebAssembly.Module | undefined;
 
-/** Floats of the block that input scans go through (src/arguments/finite.ts): 64 KiB. */
+/** Floats of the block that input scans go through (src/runtime/finite.ts): 64 KiB. */
 export const SCAN_FLOATS = 16384;
 
 /** A live instance: its exports, its heap, and typed views that follow memory growth. */

@@ -1,9 +1,9 @@
-// The wasm input scan (src/arguments/finite.ts, assembly/arguments/scan.ts) against the JavaScript check it speeds up:
+// The wasm input scan (src/runtime/finite.ts, assembly/arguments/scan.ts) against the JavaScript check it speeds up:
 // the same max|x| on every input, and NON_FINITE with the index of the first NaN or ±∞ wherever it is.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import '../support/setup.ts';
-import { scanFinite } from '../../src/arguments/finite.ts';
+import { scanFinite } from '../../src/runtime/finite.ts';
 import { checkFinite } from '../../src/arguments/validate.ts';
 import { memoryBytes } from '../../src/index.ts';
 import { SCAN_FLOATS } from '../../src/runtime/wasm.ts';

@@ -2,8 +2,8 @@
 // (SCAN_FLOATS floats, allocated at init, so a check never grows memory) a block at a time, and
 // max_abs_bits (assembly/arguments/scan.ts) takes the largest magnitude as bits, NaN and ±∞ included. Copy and
 // scan together take about a fifth of the time of checkFinite's JavaScript loop on a 1 MiB input.
-import { checkFinite, checkFloat32 } from './validate.ts';
-import { runtime, SCAN_FLOATS } from '../runtime/wasm.ts';
+import { checkFinite, checkFloat32 } from '../arguments/validate.ts';
+import { runtime, SCAN_FLOATS } from './wasm.ts';
 
 /** The bits of +∞: magnitudes at or above it are NaN or ±∞. */
 const INFINITY_BITS = 0x7f800000;
