@@ -3,7 +3,8 @@
 import type { Float32Result } from '../arguments/buffers.ts';
 import { bidirectionalForward } from './bidirectional.ts';
 import { causalForward } from './causal.ts';
-import { checkSavedState, FavorDecoder, type DecoderIdentity } from '../decoder/decoder.ts';
+import { FavorDecoder } from '../decoder/decoder.ts';
+import { checkSavedState, type DecoderIdentity } from '../decoder/saved-state.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { mapFeatures, prepareFeatures, type PreparedFeatures } from '../feature-maps/features.ts';
 import { FEATURE_MAPS, KERNEL_NAMES, type KernelName } from '../feature-maps/kernels.ts';
