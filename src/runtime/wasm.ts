@@ -1,6 +1,6 @@
 // The running instance: its exports, the one memory that every call works in, and the slot that holds it
 // (load.ts fills it at init and after a trap).
-import type { WasmInstance } from './platform-types.ts';
+import type { WasmInstance, WasmModule } from './platform-types.ts';
 import type { KernelExports } from './abi.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { Heap } from './heap.ts';
@@ -16,7 +16,7 @@ export interface RuntimeInfo {
 
 let current: Runtime | undefined;
 /** The module `current` was instantiated from: rebuild() makes a fresh instance of it after a trap. */
-let currentModule: WebAssembly.Module | undefined;
+let currentModule: WasmModule | undefined;
 
 /** Floats of the block that input scans go through (src/runtime/finite.ts): 64 KiB. */
 export const SCAN_FLOATS = 16384;
@@ -117,7 +117,7 @@ export function runtimeInfo(): RuntimeInfo {
 }
 
 /** Makes `rt` the running instance; the one it replaces is retired (and its pool stopped). */
-export function install(rt: Runtime, module: WebAssembly.Module): void {
+export function install(rt: Runtime, module: WasmModule): void {
   if (current) {
     current.retired = 'reinit';
     if (current.pool !== rt.pool) current.pool?.stop();
@@ -127,6 +127,6 @@ export function install(rt: Runtime, module: WebAssembly.Module): void {
 }
 
 /** The running instance and the module it was instantiated from, if any. */
-export function installed(): { rt: Runtime; module: WebAssembly.Module } | undefined {
+export function installed(): { rt: Runtime; module: WasmModule } | undefined {
   return current && currentModule ? { rt: current, module: currentModule } : undefined;
 }
