@@ -1,5 +1,10 @@
-// Seeded benchmark inputs: mulberry32 (32-bit state) feeding Box–Muller. Only the values' scale
-// matters for timing; the seed makes runs repeatable.
+// Seeded benchmark inputs: mulberry32 (32-bit state) feeding Box–Muller, and the input scale and error limit the
+// modes share. Only the values' scale matters for timing; the seed makes runs repeatable.
+
+/** Errors are measured up to this L (they need an exact pass, timed or not). */
+export const ERROR_MAX_L = 4096;
+/** Input scales: q, k ~ N(0, 0.5²) (the regime where FAVOR+ converges at d = 64), v ~ N(0, 1). */
+export const QK_SIGMA = 0.5;
 
 export function randn(n: number, seed: number, sigma = 1): Float32Array {
   let state = seed >>> 0;

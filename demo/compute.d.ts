@@ -1,4 +1,4 @@
-// Types of compute.js, for test/demo.test.ts.
+// Types of compute.js, for test/package/demo.test.ts.
 export interface DemoParams { L: number; d: number; m: number; kernel: string; seed: number; strength?: number }
 export interface CurvePoint { m: number; error: number }
 export interface Curve { points: CurvePoint[]; uniform: number }

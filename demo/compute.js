@@ -1,4 +1,4 @@
-// The demo's numbers, with no DOM: the page (demo/main.js) and the test (test/demo.test.ts, in Node)
+// The demo's numbers, with no DOM: the page (demo/main.js) and the test (test/package/demo.test.ts, in Node)
 // both call these, so the test can check the page's figures against Node's.
 // Inputs come from an integer PRNG and exact arithmetic (Math.sqrt is correctly rounded everywhere), and
 // the package runs its baseline SIMD build: the same parameters give the same bits in every engine.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Chromium from Debian for the browser tests (test/runtimes.test.ts, test/demo.test.ts) when it
+# Installs Chromium from Debian for the browser tests (test/package/runtimes.test.ts, test/package/demo.test.ts) when it
 # is missing: they drive /usr/bin/chromium (or $CHROMIUM_PATH) through playwright-core, which downloads
 # no browser of its own. Called by .ci/run before `npm ci`; needs root (or sudo) and apt-get.
 set -euo pipefail

@@ -3,7 +3,7 @@
 //   node scripts/make-golden-states.mjs [--force]
 // Each entry: a FavorDecoder (baseline build) steps `steps` tokens of the recipe (recipe.js), saves
 // its state to <file>, then steps `next` more tokens; manifest.json records the options, the file's
-// checksum and the checksum of those next outputs. test/saved-state-compat.test.ts loads every file
+// checksum and the checksum of those next outputs. test/decoder/saved-state-compat.test.ts loads every file
 // with the package under test and must continue it bit for bit. The files define what later versions
 // must keep loading: never regenerate them for an existing format (--force is for a deliberate break).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

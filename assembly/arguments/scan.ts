@@ -1,4 +1,4 @@
-// Input scans for the facade's argument checks (src/arguments/finite.ts).
+// Input scans for the facade's argument checks (src/runtime/finite.ts).
 
 /**
  * The largest |x| of n f32 values at x, as its bit pattern (sign cleared): for non-negative floats the

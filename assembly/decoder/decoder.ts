@@ -2,7 +2,7 @@
 // sequences (batch × heads) has its own state: S (Mp × dv f64) at S + r·Mp·dv·8, z (Mp f64) at
 // z + r·Mp·8, and its key stabilizer c (f64) at run + r·8. Cost per token O(M·(d + dv)), whatever the position.
 // q, k: count × d; v, out: count × dv. cRow: count f32 scratch; vd, acc: dv f64 scratch each.
-import { mapFeaturesOf, rowStatsOf, isTwoBlock } from '../favor/features';
+import { mapFeaturesOf, rowStatsOf, isTwoBlock } from '../feature-maps/features';
 import { queryFeatures, projectRowsOf } from '../favor/favor';
 import { carry, rescaleState } from '../favor/state';
 import { DecoderStep, FeatureMap, Pass, Workspace } from '../descriptors';

@@ -12,13 +12,13 @@
 // (src/favor/backward.ts) or for one chunk (src/favor/window-backward.ts).
 import { causal_chunk_read, causal_chunk_update, scaleRow, trilScaled } from './causal';
 import { queryFeatures, projectRowsOf } from './favor';
-import { ABS, ELU1, EXP, mapFeaturesOf, rowStatsOf, GELU, HYPERBOLIC, isTwoBlock, NORMALIZED, POSITIVE, RELU, TRIG } from './features';
+import { ABS, ELU1, EXP, mapFeaturesOf, rowStatsOf, GELU, HYPERBOLIC, isTwoBlock, NORMALIZED, POSITIVE, RELU, TRIG } from '../feature-maps/features';
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { exp4 } from '../linalg/math';
-import { normalizedRowGradient } from './normalized';
+import { normalizedRowGradient } from '../feature-maps/normalized';
 import { addToF64, carry, dot, stateToF32, zeroMaskedRows } from './state';
 import { FeatureMap, Gradients, Pass, Workspace } from '../descriptors';
-import { projection_gradient } from './projection-grad';
+import { projection_gradient } from '../feature-maps/projection-grad';
 
 // ── through the feature map ────────────────────────────────────────────────────────────────────────
 

@@ -6,7 +6,7 @@
 //   num_i = exp(c_prev − c_i)·φ(q_i)ᵀS + Σ_{j≤i} exp(c_j − c_i)·(φ(q_i)ᵀφ(k_j))·v_j,  den_i likewise,
 // where every exp(·) ≤ 1. The state then moves to c_last (the chunk's last c) before Φ_Kᵀ·V is added.
 // Memory contract as in favor.ts; A is rows × rows, cK and den are one f32 per row.
-import { mapFeaturesOf, rowStatsOf, isTwoBlock } from './features';
+import { mapFeaturesOf, rowStatsOf, isTwoBlock } from '../feature-maps/features';
 import { queryFeatures, projectRowsOf } from './favor';
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { hsum } from '../linalg/simd';
@@ -63,7 +63,7 @@ export function causal_chunk_read(kind: i32, q: usize, k: usize, v: usize, rows:
 
 /**
  * causal_chunk_read before the division: out holds each query's numerator and den its denominator, both at the
- * query's scale exp(−top_i − cK_i) (the hybrid window, assembly/favor/window.ts, adds its exact part to them).
+ * query's scale exp(−top_i − cK_i) (the hybrid window, assembly/hybrid/window.ts, adds its exact part to them).
  */
 export function causal_chunk_parts(kind: i32, q: usize, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
                                    hScale: f32, a: f32, eps: f32, mask: usize,

@@ -9,7 +9,7 @@
 // c, tmpS, colSum are the caller's scratch of sizes rows·mp, rows·Mp, rows, rows, rows, Mp·dv, Mp. S and z are
 // f64. mask is 0 or one byte per row (nonzero = keep). The one-block kernels (Mp = mp) write φ over u, which
 // is not read after φ (a smaller working set in cache), and leave phi unused.
-import { mapFeaturesOf, rowStatsOf, isTwoBlock } from './features';
+import { mapFeaturesOf, rowStatsOf, isTwoBlock } from '../feature-maps/features';
 import { gemm_nn, gemm_nn_packed, gemm_tn } from '../linalg/gemm';
 import { addChunkToState, divideRow, dot, rescaleState, stateToF32, zeroMaskedRows } from './state';
 import { FeatureMap, Workspace } from '../descriptors';

@@ -15,7 +15,7 @@
 //   (l0 + l2) + (l1 + l3) (the order of `hsum`). K is cut into blocks of a fixed NT_KC whose sums are added
 //   to C: the result depends on K but not on M, N or the position in the blocks.
 // In the baseline build madd is a multiply then an add, so results are bit-identical everywhere; the
-// relaxed build fuses them (test/gemm.test.ts checks both, and the documented order bit for bit).
+// relaxed build fuses them (test/linalg/gemm.test.ts checks both, and the documented order bit for bit).
 //
 // No kernel allocates, grows memory or writes outside C's M×N elements (rows ldc apart). Loads are
 // unaligned-safe. M, N, K ≥ 1 (K ≤ 0 gives C = 0, or C unchanged when accumulating) and leading

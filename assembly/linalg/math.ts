@@ -4,7 +4,7 @@
 //   n = round(x·log2 e),  r = x − n·ln2 (Cody–Waite: ln2 = C1 + C2, C1 exact in 9 bits),
 //   exp(r) ≈ 1 + r + r²·P(r) with the degree-5 minimax P of Cephes on |r| ≤ ln2/2,
 //   exp(x) = exp(r)·2ⁿ, with 2ⁿ built from its exponent bits by an integer shift.
-// Max relative error measured against float64 (test/math.test.ts): ≤ 2e-7 on [−87, 88].
+// Max relative error measured against float64 (test/linalg/math.test.ts): ≤ 2e-7 on [−87, 88].
 // Out of range: x > 88.72 gives +Infinity; x < −87.33 gives 0 (results that would be subnormal,
 // |e^x| < 1.2e-38, are flushed to zero); NaN gives NaN.
 import { madd } from './simd';

@@ -15,7 +15,7 @@
 //   the 2×2 Hadamard matrix, it commutes with such bit permutations, so Π only reorders W's rows (and
 //   which sign multiplies which coordinate), and W is *defined* with its rows in this order.
 //
-// Memory contract (the projection region, src/favor/features.ts writeProjection): the descriptor follows
+// Memory contract (the projection region, src/feature-maps/features.ts writeProjection): the descriptor follows
 // Wᵀ and its packed copy, at desc = wt + 8·d·mp bytes, as f32/i32 words:
 //   [0] kind (0 dense GEMM, 1 structured) [1] log₂ d [2] m [3] blocks nb = ⌈m/d⌉,
 //   then per block b, at desc + 16 + 16·d·b bytes: D₃[d], D₂[d], D₁[d], R[d] (f32).

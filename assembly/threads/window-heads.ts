@@ -3,7 +3,7 @@
 // result is bit-identical to it.
 import { FeatureMap, Hybrid, Pass, Workspace } from '../descriptors';
 import { accumulateRows, favor_accumulate } from '../favor/bidirectional';
-import { hybrid_bidirectional, hybrid_causal } from '../favor/window';
+import { hybrid_bidirectional, hybrid_causal } from '../hybrid/window';
 import { clearState, stateToF32 } from '../favor/state';
 
 /**

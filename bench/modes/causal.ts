@@ -1,9 +1,9 @@
 // Causal FAVOR+ (chunked prefix sums) beside bidirectional FAVOR+ and exact causal attention.
-import { meanValueError, randn, relError } from '../data.ts';
+import { ERROR_MAX_L, meanValueError, QK_SIGMA, randn, relError } from '../data.ts';
 import { defineMode, exactMaxFlag, favorFlags, shapeFlags, windowFlag } from '../mode.ts';
 import { prefixed, type Row } from '../table.ts';
 import { exactAttention, FavorAttention } from 'performer-wasm';
-import { ERROR_MAX_L, attentionOptions, exactTimed, QK_SIGMA, sci } from './favor.ts';
+import { attentionOptions, exactTimed, sci } from './favor.ts';
 
 export const causal = defineMode({
   name: 'causal',

@@ -1,9 +1,8 @@
 // Recurrent decoding: FavorDecoder.step (one token for every (batch, head)) and prefill throughput.
-import { randn } from '../data.ts';
+import { QK_SIGMA, randn } from '../data.ts';
 import { defineMode, favorFlags, intFlag, kernelFlag, projectionFlag, shapeFlags, windowFlag, windowOf } from '../mode.ts';
 import { type Row } from '../table.ts';
 import { FavorAttention } from 'performer-wasm';
-import { QK_SIGMA } from './favor.ts';
 
 /** Distinct tokens the timed steps cycle through (so the key stabilizer sees varied keys). */
 const POOL = 64;

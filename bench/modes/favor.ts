@@ -1,17 +1,12 @@
 // FAVOR+ (bidirectional) beside exact attention: time, effective GFLOP/s, speedup, and accuracy
 // against exact attention next to the trivial mean(V) baseline.
-import { meanValueError, randn, relError } from '../data.ts';
+import { ERROR_MAX_L, meanValueError, QK_SIGMA, randn, relError } from '../data.ts';
 import { defineMode, exactMaxFlag, UsageError, type FlagValues, favorFlags, intFlag, intList, kernelFlag, projectionFlag, shapeFlags, windowFlag, windowOf } from '../mode.ts';
 import { peerFlags, peerNotes, peerOptions } from '../peers/flags.ts';
 import { prefixed, sig3, type Row, type Table } from '../table.ts';
 import { exactAttention, FavorAttention, runtimeInfo } from 'performer-wasm';
 import { passGemms } from '../gemm-bound.ts';
 import { threading } from 'performer-wasm/internal';
-
-/** Errors are measured up to this L (they need an exact pass, timed or not). */
-export const ERROR_MAX_L = 4096;
-/** Input scales: q, k ~ N(0, 0.5²) (the regime where FAVOR+ converges at d = 64), v ~ N(0, 1). */
-export const QK_SIGMA = 0.5;
 
 /** Whether exact attention is timed at this size: batch·heads·L² ≤ exactMax². */
 export const exactTimed = (batch: number, heads: number, L: number, exactMax: number) => batch * heads * L * L <= exactMax * exactMax;

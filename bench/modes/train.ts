@@ -1,12 +1,12 @@
 // A training step's attention: forward + backward of FAVOR+ (bidirectional and causal) and of exact
 // attention (exactAttention + exactAttentionBackward), the cost of the backward pass relative to the
 // forward pass, and FAVOR+'s speedup over exact attention — the paper's speed figure, on this machine.
-import { randn } from '../data.ts';
+import { QK_SIGMA, randn } from '../data.ts';
 import { defineMode, exactMaxFlag, favorFlags, shapeFlags } from '../mode.ts';
 import type { Charted, Series } from '../svg.ts';
 import { prefixed, type Row, type Table } from '../table.ts';
 import { exactAttention, exactAttentionBackward, FavorAttention } from 'performer-wasm';
-import { attentionOptions, exactTimed, QK_SIGMA } from './favor.ts';
+import { attentionOptions, exactTimed } from './favor.ts';
 
 /** The four methods, named as the --svg time chart names them (same colours). */
 const METHODS = [

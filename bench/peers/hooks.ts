@@ -1,7 +1,6 @@
 // What the favor and exact modes call when --peers is given (imported dynamically from them).
 import { exactAttention, FavorAttention, runtimeInfo } from 'performer-wasm';
-import { randn } from '../data.ts';
-import { ERROR_MAX_L, QK_SIGMA } from '../modes/favor.ts';
+import { ERROR_MAX_L, QK_SIGMA, randn } from '../data.ts';
 import type { Row, Table } from '../table.ts';
 import type { PeerOptions } from './flags.ts';
 import { runPeers } from './index.ts';

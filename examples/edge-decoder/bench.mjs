@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FavorAttention, init } from 'performer-wasm';
-import { freePort } from '../../test/runtimes/harness.ts';
-import { uniform } from '../../test/runtimes/smoke.js';
+import { freePort } from '../../test/package/runtimes/harness.ts';
+import { uniform } from '../../test/package/runtimes/smoke.js';
 import { postStep, session, stepBody } from './client.ts';
 import { startEdge, writeEdgeConfig } from './launch.ts';
 

@@ -5,8 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { findBinary } from '../../test/runtimes/harness.ts';
-import { embedPath, packageModules } from '../../test/runtimes/workerd/config.ts';
+import { findBinary } from '../../test/package/runtimes/harness.ts';
+import { embedPath, packageModules } from '../../test/package/runtimes/workerd/config.ts';
 
 /** The deployment's DECODER_CONFIG (examples/edge-decoder/config.js reads it). */
 export interface DecoderConfig {

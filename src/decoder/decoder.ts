@@ -4,30 +4,19 @@
 // through bytes (for example between the requests of an edge worker).
 import type { BytesResult, Float32Result } from '../arguments/buffers.ts';
 import { CausalWorkspace, type StatePointers } from '../favor/causal.ts';
-import { payloadOffset, readHeader, seal, shiftChecksum, stateLength, writeHeader, type StateHeader } from './decoder-state.ts';
-import { hybridCausalWorkspace, runHybridCausalHead } from '../favor/window.ts';
+import { shiftChecksum, type StateHeader } from './decoder-state.ts';
+import { featureRows, loadSavedState, readSavedState, writeSavedState, type DecoderIdentity, type StateLayout } from './saved-state.ts';
+import { hybridCausalWorkspace, runHybridCausalHead } from '../hybrid/window.ts';
 import { PerformerError } from '../arguments/errors.ts';
-import { featureMapFloats, writeFeatures, type PreparedFeatures } from '../favor/features.ts';
+import { featureMapFloats, writeFeatures, type PreparedFeatures } from '../feature-maps/features.ts';
 import { DECODER_STEP_BYTES, HYBRID_BYTES, HYBRID_RING_BYTES, PASS_BYTES, WORKSPACE_BYTES, writeDecoderStep, writeHybrid, writeHybridRing, writePass,
          writeWorkspace } from '../runtime/descriptors.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
-import { checkInput } from '../arguments/finite.ts';
+import { checkInput } from '../runtime/finite.ts';
 import { checkOut, checkSize } from '../arguments/validate.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
-
-/** What a decoder must match to continue a saved state: the instance's kernel and projection. */
-export interface DecoderIdentity {
-  features: PreparedFeatures;
-  chunkSize: number;
-  projectionChecksum: number;
-  /** The exact window w (0: plain FAVOR+): a ring of the last w + 1 keys and values per sequence. */
-  window: number;
-  /** β: the FAVOR+ part weighs e^β against the exact window (0 without a window). */
-  estimateLogScale: number;
-  /** A fixed vector subtracted from every key (centerKeys), or null. */
-  keyShift: Float32Array | null;
-}
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 // Frees a decoder's wasm block when the decoder is garbage-collected without dispose().
 const finalizer = typeof FinalizationRegistry === 'undefined'
@@ -61,7 +50,7 @@ export class FavorDecoder {
   private readonly S: number;
   private readonly z: number;
   private readonly run: number;
-  /** The rings (window > 0): count × 2(w + 1) rows of keys and of values (assembly/decoder/ring.ts). */
+  /** The rings (window > 0): count × 2(w + 1) rows of keys and of values (assembly/hybrid/ring.ts). */
   private readonly ringK: number;
   private readonly ringV: number;
   private tokens = 0;
@@ -244,58 +233,17 @@ export class FavorDecoder {
   /** The whole state as bytes: sizes, kernel, projection checksum, position, and (c, z, S) per (batch, head). */
   saveState(): BytesResult {
     const rt = this.live();
-    const M = this.featureRows();
-    const header = this.header();
-    const bytes = new Uint8Array(stateLength(header, M.length));
-    const view = new DataView(bytes.buffer);
-    writeHeader(view, header);
-    let at = payloadOffset(header);
-    const put = (x: number) => { view.setFloat64(at, x, true); at += 8; };
-    for (let r = 0; r < this.count; r++) {
-      const st = this.statePointers(r);
-      put(rt.f64[st.run >>> 3]);
-      for (const row of M) put(rt.f64[(st.z >>> 3) + row]);
-      for (const row of M) for (let t = 0; t < this.valueDim; t++) put(rt.f64[(st.S >>> 3) + row * this.valueDim + t]);
-    }
-    if (this.id.window > 0) for (const x of this.ringValues()) put(x);
-    seal(bytes);
-    return bytes;
+    return writeSavedState(rt, this.header(), this.layout(), this.id.window > 0 ? this.ringValues() : []);
   }
 
   /** @internal Loads bytes from saveState() (checked against this decoder by FavorAttention.decoderFromState). */
   load(header: StateHeader, view: DataView): void {
     const rt = this.live();
-    const M = this.featureRows();
-    let at = payloadOffset(header);
-    const get = () => { const x = view.getFloat64(at, true); at += 8; return x; };
-    const values: number[] = [];
-    for (let r = 0; r < this.count; r++) {
-      const run = get();
-      if (!(run === -Infinity || Number.isFinite(run))) throw new PerformerError('INVALID_STATE', 'decoder state holds a non-finite stabilizer');
-      values.push(run);
-      for (let i = 0; i < M.length * (1 + this.valueDim); i++) {
-        const x = get();
-        if (!Number.isFinite(x)) throw new PerformerError('INVALID_STATE', 'decoder state holds a non-finite value');
-        values.push(x);
-      }
-    }
-    const R = this.id.window + 1;
-    const ring: number[] = [];
-    if (this.id.window > 0) {
-      for (let i = 0; i < this.count * R * (this.dim + this.valueDim); i++) {
-        const x = get();
-        if (!Number.isFinite(x) || Math.fround(x) !== x) throw new PerformerError('INVALID_STATE', 'decoder state holds a ring value that is not a finite float32');
-        ring.push(x);
-      }
-    }
+    const layout = this.layout();
+    const ringFloats = this.id.window > 0 ? this.count * (this.id.window + 1) * (this.dim + this.valueDim) : 0;
+    const { values, ring } = readSavedState(header, view, layout, ringFloats);
     this.reset(); // nothing is written before every value was checked
-    let next = 0;
-    for (let r = 0; r < this.count; r++) {
-      const st = this.statePointers(r);
-      rt.f64[st.run >>> 3] = values[next++];
-      for (const row of M) rt.f64[(st.z >>> 3) + row] = values[next++];
-      for (const row of M) for (let t = 0; t < this.valueDim; t++) rt.f64[(st.S >>> 3) + row * this.valueDim + t] = values[next++];
-    }
+    loadSavedState(rt, layout, values);
     this.tokens = header.position;
     if (this.id.window > 0) this.loadRing(ring);
   }
@@ -362,49 +310,13 @@ export class FavorDecoder {
     };
   }
 
-  /** Stored rows of the M real features (the pad rows are left out of saved states). */
-  private featureRows(): number[] {
-    const f = this.id.features;
-    const rows = Array.from({ length: f.m }, (_, r) => r);
-    return f.map.twoBlock ? [...rows, ...rows.map((r) => f.mp + r)] : rows;
+  /** Where this decoder's state is, for saving and loading. */
+  private layout(): StateLayout {
+    return { count: this.count, valueDim: this.valueDim, rows: featureRows(this.id.features), pointers: (r) => this.statePointers(r) };
   }
 
   private statePointers(r: number): StatePointers {
     const f = this.id.features;
     return { S: this.S + r * f.Mp * this.valueDim * 8, z: this.z + r * f.Mp * 8, run: this.run + r * 8 };
   }
-}
-
-/** Checks that saved bytes fit a decoder of this identity; returns their header and view. */
-export function checkSavedState(bytes: unknown, id: DecoderIdentity): { header: StateHeader; view: DataView } {
-  const { header, view } = readHeader(bytes);
-  const f = id.features;
-  const mismatch = (what: string, saved: unknown, here: unknown) =>
-    new PerformerError('INVALID_STATE', `decoder state was saved with ${what} ${saved}, this instance has ${here}`);
-  if (header.kernelId !== f.map.id) throw mismatch('kernel id', header.kernelId, f.map.id);
-  if (header.dim !== f.dim) throw mismatch('dim', header.dim, f.dim);
-  if (header.m !== f.m) throw mismatch('features', header.m, f.m);
-  if (header.projectionNone !== (f.wt === null) || header.projectionChecksum !== id.projectionChecksum) {
-    throw mismatch('projection checksum', hex(header.projectionChecksum), hex(id.projectionChecksum));
-  }
-  if (header.epsilon !== f.epsilon) throw mismatch('epsilon', header.epsilon, f.epsilon);
-  if (header.window !== id.window) throw mismatch('window', header.window, id.window);
-  if (header.estimateLogScale !== id.estimateLogScale) throw mismatch('estimateLogScale', header.estimateLogScale, id.estimateLogScale);
-  const shift = id.keyShift ? shiftChecksum(id.keyShift) : null;
-  if (header.shiftChecksum !== shift) {
-    throw mismatch('key shift', header.shiftChecksum === null ? 'none' : hex(header.shiftChecksum), shift === null ? 'none' : hex(shift));
-  }
-  for (const [name, value] of [['batch', header.batch], ['heads', header.heads], ['valueDim', header.valueDim]] as const) {
-    if (!Number.isInteger(value) || value < 1) throw new PerformerError('INVALID_STATE', `decoder state has ${name} ${value}`);
-  }
-  if (!Number.isInteger(header.position) || header.position < 0) throw new PerformerError('INVALID_STATE', `decoder state has position ${header.position}`);
-  const M = f.map.twoBlock ? 2 * f.m : f.m;
-  if (view.byteLength !== stateLength(header, M)) {
-    throw new PerformerError('INVALID_STATE', `decoder state has ${view.byteLength} bytes, its header implies ${stateLength(header, M)}`);
-  }
-  return { header, view };
-}
-
-function hex(x: number): string {
-  return '0x' + x.toString(16).padStart(8, '0');
 }

@@ -5,10 +5,11 @@ import { withKernel } from '../runtime/guard.ts';
 import { eachHead } from './exact.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
-import { checkInput } from '../arguments/finite.ts';
+import { checkInput } from '../runtime/finite.ts';
 import { checkBoolean, checkFloat32, checkKeyMask, checkOptions, checkOut, describe } from '../arguments/validate.ts';
 import { GRADIENTS_BYTES, PASS_BYTES, writeGradients, writePass } from '../runtime/descriptors.ts';
-import { planWorkspace, runtime } from '../runtime/wasm.ts';
+import { runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 /** dq [batch, heads, queries, dim], dk [batch, heads, keys, dim], dv [batch, heads, keys, valueDim]. */
 export interface ExactAttentionGradients {

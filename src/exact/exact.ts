@@ -3,11 +3,12 @@ import type { Float32Result } from '../arguments/buffers.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
-import { checkInput, checkInputMax } from '../arguments/finite.ts';
+import { checkInput, checkInputMax } from '../runtime/finite.ts';
 import { checkBoolean, checkKeyMask, checkOptions, checkOut } from '../arguments/validate.ts';
 import { withValueScale } from '../favor/value-scale.ts';
 import { PASS_BYTES, writePass } from '../runtime/descriptors.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 export interface ExactAttentionOptions {
   /** Query i sees keys j ≤ i + (keys − queries) (aligned at the end, as with a key cache). Default false. */

@@ -3,25 +3,26 @@
 import type { Float32Result } from '../arguments/buffers.ts';
 import { bidirectionalForward } from './bidirectional.ts';
 import { causalForward } from './causal.ts';
-import { checkSavedState, FavorDecoder, type DecoderIdentity } from '../decoder/decoder.ts';
+import { FavorDecoder } from '../decoder/decoder.ts';
+import { checkSavedState, type DecoderIdentity } from '../decoder/saved-state.ts';
 import { PerformerError } from '../arguments/errors.ts';
-import { mapFeatures, prepareFeatures, type PreparedFeatures } from './features.ts';
-import { FEATURE_MAPS, KERNEL_NAMES, type KernelName } from './kernels.ts';
+import { mapFeatures, prepareFeatures, type PreparedFeatures } from '../feature-maps/features.ts';
+import { FEATURE_MAPS, KERNEL_NAMES, type KernelName } from '../feature-maps/kernels.ts';
 import { checkExplicitProjection, checkShape, checksumProjection, drawProjection, PROJECTION_KINDS, ROW_NORMS, type ProjectionKind, type RowNorms } from '../projection/projection.ts';
 import { checkSeed } from '../projection/rng.ts';
 import { drawStructured, type StructuredTables } from '../projection/structured.ts';
 import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } from '../arguments/shapes.ts';
 import { threadsPart } from '../runtime/threads-registry.ts';
 import { favorBackward, type Gradients } from './backward.ts';
-import { featureGradients, type FeatureGradients } from './feature-gradients.ts';
-import { windowBackward, windowCausalBackward } from './window-backward.ts';
+import { featureGradients, type FeatureGradients } from '../feature-maps/feature-gradients.ts';
+import { windowBackward, windowCausalBackward } from '../hybrid/window-backward.ts';
 import { withKernel } from '../runtime/guard.ts';
-import { checkInput, checkInputMax } from '../arguments/finite.ts';
+import { checkInput, checkInputMax } from '../runtime/finite.ts';
 import { checkBoolean, checkChoice, checkKeyMask, checkOptions, checkOut, checkSize, describe } from '../arguments/validate.ts';
 import { withValueScale } from './value-scale.ts';
 import { runtime } from '../runtime/wasm.ts';
-import { windowBidirectionalForward, windowCausalForward } from './window.ts';
-import { centredKeys, centreGradient, checkCentering } from './centering.ts';
+import { windowBidirectionalForward, windowCausalForward } from '../hybrid/window.ts';
+import { centredKeys, centreGradient, checkCentering } from '../hybrid/centering.ts';
 import {
   BACKWARD_KEYS, checkEpsilon, checkEstimateLogScale, checkGradientBuffers, checkWindow, DECODER_KEYS, FORWARD_KEYS, OPTION_KEYS,
   type DecoderOptions, type FavorAttentionOptions, type FavorBackwardOptions, type FavorForwardOptions, type FeatureRows,
@@ -161,7 +162,7 @@ export class FavorAttention {
       if (this.window > 0 && pool && part && s.batch * s.heads > 1) { // one hybrid head stays on one thread
         withKernel(() => part.windowForward(pool, this.prepared, this.chunkSize, Math.min(this.window, s.queries + s.keys), this.estimateLogScale, this.causal,
                                             s, q, keys, values, mask, out));
-      } else if (this.window > 0) { // hybrid (src/favor/window.ts)
+      } else if (this.window > 0) { // hybrid (src/hybrid/window.ts)
         if (this.causal) windowCausalForward(this.prepared, this.chunkSize, this.window, this.estimateLogScale, s, q, keys, values, mask, out);
         else windowBidirectionalForward(this.prepared, this.chunkSize, this.window, this.estimateLogScale, s, q, keys, values, mask, out);
       } else if (pool && part) {

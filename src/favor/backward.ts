@@ -5,12 +5,13 @@
 // of the later queries (R, r) and gives dk, dv. No per-token states are stored and no state is rebuilt
 // by subtraction: extra memory O(L·(dv + 2)) floats in JS plus the fixed wasm workspace.
 import type { Float32Result } from '../arguments/buffers.ts';
-import { featureMapFloats, writeFeatures, type PreparedFeatures } from './features.ts';
+import { featureMapFloats, writeFeatures, type PreparedFeatures } from '../feature-maps/features.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
-import { readProjectionGradient } from './feature-gradients.ts';
+import { readProjectionGradient } from '../feature-maps/feature-gradients.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { GRADIENTS_BYTES, PASS_BYTES, WORKSPACE_BYTES, writeGradients, writePass, writeWorkspace, type PassFields } from '../runtime/descriptors.ts';
-import { planWorkspace, regionAddresses, runtime, stagingRows, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace, regionAddresses, stagingRows } from '../runtime/workspace.ts';
 
 /** ∂loss/∂q, ∂loss/∂k, ∂loss/∂v, each the length of its input. */
 export interface Gradients {

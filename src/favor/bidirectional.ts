@@ -2,12 +2,13 @@
 // blocks of keys and values are copied into wasm memory and added to the state (S, z) by the kernel's chunk loop
 // (assembly/favor/bidirectional.ts), then blocks of queries are read out. The workspace depends on the chunk size,
 // dim, valueDim and features, never on the sequence length.
-import { featureMapFloats, writeFeatures, type PreparedFeatures } from './features.ts';
+import { featureMapFloats, writeFeatures, type PreparedFeatures } from '../feature-maps/features.ts';
 import { PASS_BYTES, WORKSPACE_BYTES, writePass, writeWorkspace } from '../runtime/descriptors.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
-import { planWorkspace, regionAddresses, runtime, stagingRows, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace, regionAddresses, stagingRows } from '../runtime/workspace.ts';
 
 /** The regions accumulateStaged uses: the descriptors (fm, pass, ws, written), the staging rows k, v, mask and the state. */
 export type StagedRegions = Record<'fm' | 'pass' | 'ws' | 'k' | 'v' | 'mask' | 'S' | 'z' | 'run', number>;

@@ -3,12 +3,13 @@
 // memory. The decoder's prefill runs the same loop on its persistent states. Query i sees keys j ≤ i + (keys −
 // queries): with more keys than queries the first keys are a prefix every query sees (added to the state first);
 // with fewer, the first queries see no key and get zeros.
-import { featureMapFloats, writeFeatures, type PreparedFeatures } from './features.ts';
+import { featureMapFloats, writeFeatures, type PreparedFeatures } from '../feature-maps/features.ts';
 import { PASS_BYTES, WORKSPACE_BYTES, writePass, writeWorkspace } from '../runtime/descriptors.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
-import { planWorkspace, regionAddresses, runtime, stagingRows, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace, regionAddresses, stagingRows } from '../runtime/workspace.ts';
 
 /** Pointers of one head's state: S (Mp·dv f64), z (Mp f64), run (1 f64). */
 export interface StatePointers {

@@ -6,8 +6,8 @@ import { PerformerError } from '../arguments/errors.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { checkOptions, checkOut, describe } from '../arguments/validate.ts';
 import type { Gradients } from './backward.ts';
-import type { KeyCentering } from './centering.ts';
-import { DEFAULT_KERNEL_EPSILON, type KernelName } from './kernels.ts';
+import type { KeyCentering } from '../hybrid/centering.ts';
+import { DEFAULT_KERNEL_EPSILON, type KernelName } from '../feature-maps/kernels.ts';
 import type { ProjectionKind, RowNorms } from '../projection/projection.ts';
 
 export interface FavorAttentionOptions {

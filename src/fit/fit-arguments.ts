@@ -2,7 +2,7 @@
 // Each check throws a PerformerError before any work.
 import { PerformerError } from '../arguments/errors.ts';
 import { checkOptions, checkSize, describe } from '../arguments/validate.ts';
-import { checkInput } from '../arguments/finite.ts';
+import { checkInput } from '../runtime/finite.ts';
 import type { FitLoss } from './fit-loss.ts';
 import type { FitSample } from './fit.ts';
 

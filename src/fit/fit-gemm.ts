@@ -4,7 +4,8 @@
 // for the duration of one call.
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { GEMM_BYTES, writeGemm } from '../runtime/descriptors.ts';
-import { planWorkspace, runtime, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace } from '../runtime/workspace.ts';
 
 function operands(rows: number, M: number) {
   const rt = runtime();

@@ -214,7 +214,7 @@ function initialBeta(attn: FavorAttention, set: PreparedSample[], rule: WindowRu
 
 /**
  * Mean loss per query row over the samples, and when asked its gradient: [dW (m × dim), dβ].
- * Exported for the tests (test/fit.test.ts); not public.
+ * Exported for the tests (test/fit/fit.test.ts); not public.
  */
 export function totalLoss(attn: FavorAttention, set: PreparedSample[], rule: WindowRule, loss: FitLoss, beta: number, withGradient: boolean):
     { loss: number; grad?: Float64Array } {

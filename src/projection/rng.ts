@@ -7,7 +7,7 @@
 // SpiderMonkey. The logarithm the normal sampler needs is computed here (`portableLog`).
 //
 // Stream layout (changing any of this changes every projection drawn from a seed; the golden
-// checksums in test/rng.test.ts and test/projection.test.ts catch it):
+// checksums in test/projection/rng.test.ts and test/projection/projection.test.ts catch it):
 //   seed (uint32) → splitmix32 → 4 state words → xoshiro128** → nextUint32()
 //   uniform() = two nextUint32() draws → 52 bits → (k + ½)/2^52
 //   normal()  = Marsaglia's polar method on pairs of uniform(); the second normal of a pair is kept

@@ -66,12 +66,12 @@ export interface KernelExports {
   exact_scratch_bytes(Lq: number, Lk: number, d: number, dv: number): number;
   /**
    * φ of `rows` projected rows u (mapFeaturesOf) for the feature map fm, row i stabilized by c[i].
-   * Source: assembly/favor/features.ts.
+   * Source: assembly/feature-maps/features.ts.
    */
   feature_map(fm: Pointer<'FeatureMap'>, u: number, rows: number, h: number, c: number, phi: number): void;
   /**
    * Row statistics (rowStatsOf) of `rows` rows x (rows × d) and their projection u, for the feature map fm.
-   * Source: assembly/favor/features.ts.
+   * Source: assembly/feature-maps/features.ts.
    */
   feature_row_stats(fm: Pointer<'FeatureMap'>, x: number, u: number, rows: number, h: number, top: number): void;
   /**
@@ -192,7 +192,7 @@ export interface KernelExports {
   /**
    * acc (f64, mp × d) += Gᵀ·X for G = du (rows × mp, f32, pad columns zero) and X = x (rows × d, f32).
    * tmp (mp × d, f32) is scratch. Rows whose G is zero (masked keys) add nothing.
-   * Source: assembly/favor/projection-grad.ts.
+   * Source: assembly/feature-maps/projection-grad.ts.
    */
   projection_gradient(du: number, x: number, rows: number, d: number, mp: number, tmp: number, acc: number): void;
   /**
@@ -225,7 +225,7 @@ export interface KernelExports {
    * from absolute key hy.first. φ(k) of the keys two consecutive chunks share is computed once: hy.cached, hy.cachedEnd
    * say which keys ws.phiK holds (0, 0 at a head's start) and are moved on, so blocks of whole chunks in successive
    * calls give the same bits as one call.
-   * Source: assembly/favor/window.ts.
+   * Source: assembly/hybrid/window.ts.
    */
   hybrid_bidirectional(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>): void;
   /**
@@ -234,12 +234,12 @@ export interface KernelExports {
    * the FAVOR+ part from the state and from its lagged keys (key p − w − 1 beside the query on key p), then the
    * window [p − w, p] exactly; then the state takes the lagged keys. pass.k, pass.v and pass.mask (required: rows
    * before key 0 zero and masked) hold keys [hy.position − w − 1, hy.position + pass.queries) from hy.first.
-   * Source: assembly/favor/window.ts.
+   * Source: assembly/hybrid/window.ts.
    */
   hybrid_causal(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>): void;
   /**
    * Floats per row of the Lg and G tiles for window w (TILE + 2w keys, padded to whole f32x4 lanes).
-   * Source: assembly/favor/window.ts.
+   * Source: assembly/hybrid/window.ts.
    */
   hybrid_tile_stride(w: number): number;
   /**
@@ -247,7 +247,7 @@ export interface KernelExports {
    * (count × dim), pass.v (count × valueDim) in, pass.out (count × valueDim) out. The state per sequence r is ws.S,
    * ws.z, ws.run at r·Mp·dv, r·Mp (f64) and r (f64); scratch ws.u count × mp, ws.phi, ws.phiK count × Mp, ws.h, ws.top,
    * ws.c, ws.den count, hy.Lg, hy.G 16 × hybrid_tile_stride(w).
-   * Source: assembly/decoder/ring.ts.
+   * Source: assembly/hybrid/ring.ts.
    */
   hybrid_decoder_step(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>, ring: Pointer<'HybridRing'>): void;
   /**
@@ -268,7 +268,7 @@ export interface KernelExports {
    * with their grad.dOut; pass.k, pass.v, pass.mask hold the chunk's band, the pass.keys keys from hy.first =
    * max(0, hy.position − w) (windows clipped to [0, hy.keys)); the f32 state ws.S32, ws.z32 and the key stabilizer
    * ws.run of every key. Writes pass.out (the outputs, recomputed), grad.dq, grad.dkb, grad.dvb; adds to grad.dS, grad.dz.
-   * Source: assembly/favor/window-backward.ts.
+   * Source: assembly/hybrid/window-backward.ts.
    */
   hybrid_backward_chunk(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>, grad: Pointer<'HybridGradients'>): void;
   /**
@@ -281,7 +281,7 @@ export interface KernelExports {
    * writes grad.dq, keeps grad.dnum, grad.dden and ws.c (cK) for the reverse sweep (favor_causal_backward_reverse on the
    * lagged keys), writes the band keys' window gradients grad.dkb, grad.dvb (keys [max(0, hy.position − w),
    * hy.position + pass.queries)), and moves the state ws.S, ws.z, ws.run on.
-   * Source: assembly/favor/window-backward.ts.
+   * Source: assembly/hybrid/window-backward.ts.
    */
   hybrid_causal_backward_forward(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>, grad: Pointer<'HybridGradients'>): void;
 }

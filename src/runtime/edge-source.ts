@@ -6,7 +6,7 @@
 import baselineModule from '../performer.wasm';
 // @ts-ignore: as above
 import relaxedModule from '../performer-relaxed.wasm';
-import { setDefaultSources } from './wasm.ts';
+import { setDefaultSources } from './load.ts';
 
 setDefaultSources({
   baseline: () => baselineModule as WebAssembly.Module,

@@ -2,7 +2,7 @@
 // out-of-bounds access, `unreachable`, a stack overflow inside wasm) or a RangeError while moving data
 // in or out of linear memory leaves that memory in an unknown state: half-written workspaces, and
 // possibly a half-updated decoder state. withKernel turns such an error into a PerformerError
-// 'KERNEL_FAULT' after replacing the instance with a fresh one of the same module (wasm.ts rebuild()),
+// 'KERNEL_FAULT' after replacing the instance with a fresh one of the same module (load.ts rebuild()),
 // so the next call starts on clean memory and works.
 //
 // What survives a fault: FavorAttention instances (their configuration and projection live in JS and
@@ -16,7 +16,8 @@
 // pool's run() then throws a RuntimeError here, so the call fails the same way (KERNEL_FAULT), and the
 // pool replaces the worker in the background (src/threads/pool.ts).
 import { PerformerError } from '../arguments/errors.ts';
-import { rebuild, runtime, type Runtime } from './wasm.ts';
+import { rebuild } from './load.ts';
+import { runtime, type Runtime } from './wasm.ts';
 
 /** True for the errors that mean "the wasm side failed" rather than "the caller made a mistake". */
 export function isKernelFault(error: unknown): boolean {

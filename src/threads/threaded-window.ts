@@ -1,12 +1,13 @@
 // Hybrid attention (src/favor/window.ts) on the thread pool: heads go in rounds, one head per lane, each head whole
 // inside wasm (hybrid_bidirectional_head / hybrid_causal_head, assembly/threads/window-heads.ts: the same chunk loops
 // as the one-thread pass), so that a head's result is bit-identical to it.
-import type { PreparedFeatures } from '../favor/features.ts';
-import { descriptorFloats, hybridFields } from '../favor/window.ts';
+import type { PreparedFeatures } from '../feature-maps/features.ts';
+import { descriptorFloats, hybridFields } from '../hybrid/window.ts';
 import type { Job, Pool } from './pool.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { writeHybrid, writePass, writeWorkspace } from '../runtime/descriptors.ts';
-import { planWorkspace, regionAddresses, runtime, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace, regionAddresses } from '../runtime/workspace.ts';
 import { allocate, copyHeadIn, rounds } from './threaded.ts';
 
 /** Byte offsets of one lane's regions: its descriptors, the head's inputs (causal: after `pad` zero rows) and output, the scratch. */

@@ -10,12 +10,13 @@
 // time, so a thread slowed down by something else on the machine does not hold the others at the end of
 // every pair of heads.
 
-import { featureMapFloats, projectionAddress, writeFeatures, type PreparedFeatures } from '../favor/features.ts';
+import { featureMapFloats, projectionAddress, writeFeatures, type PreparedFeatures } from '../feature-maps/features.ts';
 import { PASS_BYTES, WORKSPACE_BYTES, writePass, writeWorkspace } from '../runtime/descriptors.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import type { Job, Pool } from './pool.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
-import { planWorkspace, regionAddresses, runtime, type Runtime } from '../runtime/wasm.ts';
+import { runtime, type Runtime } from '../runtime/wasm.ts';
+import { planWorkspace, regionAddresses } from '../runtime/workspace.ts';
 
 type Regions = Record<string, number>;
 

@@ -1,7 +1,7 @@
 // Float64 gradients of the FAVOR+ estimator (test/reference/favor.ts), unstabilized, by the chain
 // rule written out: through the attention (quadratic form, or the linear two-sweep form for long
 // causal sequences) and through each feature map. Checked against finite differences in the tests.
-import type { KernelName } from '../../src/favor/kernels.ts';
+import type { KernelName } from '../../src/feature-maps/kernels.ts';
 import { featureVector, type FavorReferenceConfig, type Shape } from './favor.ts';
 
 const GELU_K = 2 * Math.sqrt(2 / Math.PI);

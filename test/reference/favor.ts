@@ -1,6 +1,6 @@
 // Float64 reference of the FAVOR+ estimator with a given projection: the formulas of design notes §1,
 // without stabilizers (they cancel mathematically), written for clarity, not speed.
-import type { KernelName } from '../../src/favor/kernels.ts';
+import type { KernelName } from '../../src/feature-maps/kernels.ts';
 
 export interface FavorReferenceConfig {
   kernel: KernelName;

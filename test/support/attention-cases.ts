@@ -1,4 +1,4 @@
-// The exact-attention test cases (test/exact.test.ts, test/exact-backward.test.ts): shapes, masks, inputs.
+// The exact-attention test cases (test/exact/exact.test.ts, test/exact/exact-backward.test.ts): shapes, masks, inputs.
 import type { AttentionShape } from '../../src/index.ts';
 import { randn, rng } from './data.ts';
 

@@ -1,5 +1,5 @@
 // The fenced code blocks of a markdown page (README.md, docs/*.md), with the marker comment on the line
-// before each fence: <!-- run-as: name.ext --> or <!-- not-run: why; covered by … --> (see test/readme.test.ts).
+// before each fence: <!-- run-as: name.ext --> or <!-- not-run: why; covered by … --> (see test/package/readme.test.ts).
 export interface Block { page: string; line: number; lang: 'js' | 'ts'; code: string; runAs?: string; notRun?: string }
 
 /** The js / ts blocks of one markdown page, with the marker of the line before each fence. */

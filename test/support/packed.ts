@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertBuilt, ROOT } from '../runtimes/harness.ts';
+import { assertBuilt, ROOT } from '../package/runtimes/harness.ts';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 let tarball: string | undefined;

@@ -1,8 +1,9 @@
 // u = X·Wᵀ (rows × mp) computed by the wasm project_rows on a prepared feature map: the projection step
 // alone, as every pass runs it (the structured transform or the GEMM, whichever the descriptor says).
 import { checkWorkspaceBytes } from '../../src/runtime/heap.ts';
-import { featureMapFloats, writeFeatures, type PreparedFeatures } from '../../src/favor/features.ts';
-import { planWorkspace, runtime } from '../../src/runtime/wasm.ts';
+import { featureMapFloats, writeFeatures, type PreparedFeatures } from '../../src/feature-maps/features.ts';
+import { runtime } from '../../src/runtime/wasm.ts';
+import { planWorkspace } from '../../src/runtime/workspace.ts';
 
 export function projectRows(f: PreparedFeatures, x: Float32Array, rows: number): Float32Array {
   const rt = runtime();

@@ -1,4 +1,4 @@
-// The memory soak, run in a child process by test/soak.test.ts with --expose-gc:
+// The memory soak, run in a child process by test/stress/soak.test.ts with --expose-gc:
 //   SOAK_CALLS=n node --expose-gc --import tsx test/support/soak.ts
 // Many calls of mixed shapes through every entry point (bidirectional and causal forward, exact
 // attention, decoders stepped, prefilled, saved and restored, dropped with and without dispose(), new

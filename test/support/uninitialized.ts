@@ -1,4 +1,4 @@
-// Run in a child process by test/bad-input.test.ts: the package imported and used before init().
+// Run in a child process by test/stress/bad-input.test.ts: the package imported and used before init().
 // Prints one JSON line: entry point → the PerformerError code it threw, or 'ok'.
 import { readFileSync } from 'node:fs';
 import { exactAttention, FavorAttention, initSync, memoryBytes, PerformerError } from '../../src/index.ts';

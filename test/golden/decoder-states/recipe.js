@@ -1,10 +1,10 @@
 // The inputs recipe of the golden decoder states (scripts/make-golden-states.mjs wrote them, the test
-// test/saved-state-compat.test.ts continues them): token t of an entry has
+// test/decoder/saved-state-compat.test.ts continues them): token t of an entry has
 //   q = uniform(batch·heads·dim, inputSeed + 3t, 0.75), k = uniform(…, inputSeed + 3t + 1, 0.75),
 //   v = uniform(batch·heads·valueDim, inputSeed + 3t + 2, 1)
-// with uniform() of test/runtimes/smoke.js (mulberry32, integer arithmetic only: exact in float32, the
+// with uniform() of test/package/runtimes/smoke.js (mulberry32, integer arithmetic only: exact in float32, the
 // same in every engine). Do not change it: the stored checksums were computed with it.
-import { bytesOf, fnv1a, uniform } from '../../runtimes/smoke.js';
+import { bytesOf, fnv1a, uniform } from '../../package/runtimes/smoke.js';
 
 /** The decoder's FavorAttention options of an entry (a decoder is causal). */
 export function attentionOptions(entry) {

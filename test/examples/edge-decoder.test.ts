@@ -1,0 +1,387 @@
+// The edge decoder example (examples/edge-decoder/) in workerd, with its Durable Objects on local disk
+// in a temporary folder:
+//   1. 32 concurrent sessions × 128 tokens (single-token and 4-token requests, binary and JSON), every
+//      output bit-identical to the same tokens stepped through FavorDecoder in Node (baseline build on
+//      both sides);
+//   2. in the middle of that run workerd is killed (SIGKILL) and restarted on the same storage; every
+//      client retries its unanswered request: no acknowledged step is lost (each session's stored
+//      position is between its acknowledged and its sent position) and none is applied twice (the final
+//      outputs equal Node's); and a step whose answer is lost (dropped by the client, then SIGKILL) is
+//      answered from the stored last response when retried after the restart, and applied once;
+//      A state of two storage values (120 KiB each at most) is restored after a SIGKILL too;
+//   3. a catalogue of bad requests gets its status and code, and leaves the session untouched (its
+//      position, and its next output still equals Node's); a stored state that fails its checks
+//      (another configuration, a changed byte on disk) is refused with the reason, never reset.
+// Locally a missing workerd is skipped with a note; in CI (CI=true) it fails.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FavorAttention, init, type FavorDecoder } from 'performer-wasm';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { postStep, session, stepBody, type Format, type StepAnswer } from '../../examples/edge-decoder/client.ts';
+import { startEdge, writeEdgeConfig, type DecoderConfig, type EdgeServer } from '../../examples/edge-decoder/launch.ts';
+import { encodeStep, REQUEST_MAGIC } from '../../examples/edge-decoder/protocol.js';
+import { assertBuilt, findBinary, freePort, orSkip } from '../package/runtimes/harness.ts';
+import { uniform } from '../package/runtimes/smoke.js';
+
+const CONFIG = { dim: 16, heads: 4, valueDim: 16, features: 32, seed: 7, kernel: 'softmax' as const, maxBodyBytes: 64 * 1024 } satisfies DecoderConfig;
+const SHAPE = { heads: CONFIG.heads, dim: CONFIG.dim, valueDim: CONFIG.valueDim };
+const SESSIONS = 32;
+const STEPS = 128;
+const PER_Q = CONFIG.heads * CONFIG.dim;
+const PER_V = CONFIG.heads * CONFIG.valueDim;
+
+/** One client session: its tokens, Node's outputs for them, and what the service acknowledged. */
+interface Client {
+  id: string;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  expected: Float32Array;
+  got: Float32Array;
+  /** Tokens per request (1, or 4 for every fourth session) and the body format. */
+  chunk: number;
+  format: Format;
+  acked: number;
+  /** Tokens of the request in flight (sent, not answered). */
+  inFlight: number;
+  retries: number;
+  replays: number;
+}
+
+let attn: FavorAttention;
+let dir = '';
+let port = 0;
+let server: EdgeServer | undefined;
+let available = false;
+
+const tokens = (t: number, n: number, per: number) => [t * per, (t + n) * per] as const;
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+/** Node's outputs for a session's tokens, one step per token (the service also steps token by token). */
+function nodeOutputs(decoder: FavorDecoder, q: Float32Array, k: Float32Array, v: Float32Array, count: number): Float32Array {
+  const out = new Float32Array(count * PER_V);
+  for (let t = 0; t < count; t++) {
+    decoder.step(q.subarray(...tokens(t, 1, PER_Q)), k.subarray(...tokens(t, 1, PER_Q)), v.subarray(...tokens(t, 1, PER_V)), out.subarray(...tokens(t, 1, PER_V)));
+  }
+  return out;
+}
+
+function makeClient(index: number): Client {
+  const q = uniform(STEPS * PER_Q, 1000 + 3 * index, 0.75);
+  const k = uniform(STEPS * PER_Q, 1001 + 3 * index, 0.75);
+  const v = uniform(STEPS * PER_V, 1002 + 3 * index, 1);
+  const decoder = attn.decoder({ heads: CONFIG.heads, valueDim: CONFIG.valueDim });
+  const expected = nodeOutputs(decoder, q, k, v, STEPS);
+  decoder.dispose();
+  return {
+    id: `s${index}`, q, k, v, expected, got: new Float32Array(STEPS * PER_V),
+    chunk: index % 4 === 3 ? 4 : 1, format: index % 8 === 5 ? 'json' : 'binary',
+    acked: 0, inFlight: 0, retries: 0, replays: 0,
+  };
+}
+
+function body(c: Client, position: number, n: number, format = c.format) {
+  return stepBody(SHAPE, position, c.q.subarray(...tokens(position, n, PER_Q)), c.k.subarray(...tokens(position, n, PER_Q)),
+    c.v.subarray(...tokens(position, n, PER_V)), format);
+}
+
+async function restart(config: DecoderConfig = CONFIG): Promise<void> {
+  await server?.stop('SIGTERM');
+  server = await startEdge(writeEdgeConfig(dir, port, config), port);
+}
+
+test.before(async () => {
+  assertBuilt();
+  await init(undefined, { relaxedSimd: false });
+  attn = new FavorAttention({ dim: CONFIG.dim, features: CONFIG.features, kernel: CONFIG.kernel, seed: CONFIG.seed, causal: true });
+  await orSkip('workerd (edge decoder)', async () => {
+    findBinary('workerd');
+    available = true;
+  });
+  if (!available) return;
+  dir = mkdtempSync(join(tmpdir(), 'edge-decoder-'));
+  port = await freePort();
+  server = await startEdge(writeEdgeConfig(dir, port, CONFIG), port);
+});
+
+test.after(async () => {
+  await server?.stop('SIGTERM');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('32 sessions × 128 tokens, SIGKILL and restart mid-run: bit-identical to Node, nothing lost or applied twice', async () => {
+  if (!available) return;
+  const t0 = Date.now();
+  const clients = Array.from({ length: SESSIONS }, (_, i) => makeClient(i));
+  for (const c of clients) assert.is((await session(server!.origin, c.id, 'PUT')).status, 201, `PUT ${c.id}`);
+
+  // the gate: clients wait on it before every request; the kill closes it until the restart is checked
+  let gate: Promise<void> = Promise.resolve();
+  let totalAcked = 0;
+  let killed = false;
+  let killing: Promise<void> | undefined;
+  const killAt = (SESSIONS * STEPS) / 2;
+
+  const crashAndRestart = async () => {
+    let open!: () => void;
+    gate = new Promise((resolve) => (open = resolve));
+    const inFlight = clients.filter((c) => c.inFlight > 0).length;
+    assert.ok(inFlight > 0, 'requests are in flight when workerd is killed');
+    await server!.stop('SIGKILL');
+    server = await startEdge(writeEdgeConfig(dir, port, CONFIG), port);
+    // no acknowledged step lost: every stored position is between the acknowledged and the sent one
+    for (const c of clients) {
+      const { status, body: info } = await session(server.origin, c.id);
+      assert.is(status, 200, `${c.id} after the restart: ${JSON.stringify(info)}`);
+      assert.ok(info.position >= c.acked && info.position <= c.acked + c.inFlight,
+        `${c.id}: stored position ${info.position}, acknowledged ${c.acked}, in flight ${c.inFlight}`);
+    }
+    console.log(`    SIGKILL at ${totalAcked} acknowledged tokens, ${inFlight} requests in flight; restarted in ${Date.now() - t1} ms`);
+    open();
+  };
+  let t1 = 0;
+
+  const run = async (c: Client) => {
+    while (c.acked < STEPS) {
+      await gate;
+      const n = Math.min(c.chunk, STEPS - c.acked);
+      c.inFlight = n;
+      let answer: StepAnswer;
+      try {
+        answer = await postStep(server!.origin, c.id, body(c, c.acked, n));
+      } catch (error) {
+        // the server went away: retry the same request (same position, same tokens) once it is back
+        assert.ok(killed, `${c.id}: ${String(error)}\n${server!.output()}`);
+        assert.ok(++c.retries <= 5, `${c.id}: too many retries`);
+        await killing;
+        continue;
+      }
+      assert.is(answer.status, 200, `${c.id} at ${c.acked}: ${JSON.stringify(answer.error)}`);
+      assert.is(answer.position, c.acked + n);
+      c.got.set(answer.outputs!, c.acked * PER_V);
+      if (answer.replayed) c.replays++;
+      c.acked += n;
+      c.inFlight = 0;
+      totalAcked += n;
+      if (!killed && totalAcked >= killAt) {
+        killed = true;
+        t1 = Date.now();
+        killing = crashAndRestart();
+      }
+    }
+  };
+  await Promise.all(clients.map(run));
+  await killing;
+  assert.ok(killed, 'the run was killed once');
+
+  for (const c of clients) {
+    const differing = bits(c.got).findIndex((x, i) => x !== bits(c.expected)[i]);
+    assert.is(differing, -1, `${c.id}: output float ${differing} (token ${Math.floor(differing / PER_V)}) differs from Node's`);
+    const { body: info } = await session(server!.origin, c.id);
+    assert.is(info.position, STEPS, `${c.id} final position`);
+  }
+  const retried = clients.reduce((s, c) => s + c.retries, 0);
+  const replayed = clients.reduce((s, c) => s + c.replays, 0);
+  console.log(`    ${SESSIONS} sessions × ${STEPS} tokens in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${retried} retried requests after the kill, ${replayed} of them answered from the stored last response`);
+});
+
+/** A session with `count` tokens applied, and Node's decoder at the same point. */
+async function sessionAt(id: string, count: number, index: number) {
+  const c = makeClient(index);
+  c.id = id;
+  assert.is((await session(server!.origin, id, 'PUT')).status, 201);
+  const answer = await postStep(server!.origin, id, body(c, 0, count, 'binary'));
+  assert.is(answer.status, 200, JSON.stringify(answer.error));
+  return c;
+}
+
+async function raw(path: string, init: RequestInit): Promise<{ status: number; code?: string; message?: string }> {
+  const response = await fetch(`${server!.origin}${path}`, init);
+  const json = await response.json().catch(() => ({})) as { error?: { code: string; message: string } };
+  return { status: response.status, code: json.error?.code, message: json.error?.message };
+}
+
+const binary = (bytes: Uint8Array<ArrayBuffer>): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
+const jsonPost = (text: string): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+
+test('an answer lost in a crash: the retry after the restart gets the stored answer, applied once', async () => {
+  if (!available) return;
+  const c = await sessionAt('lost-answer', 3, 103);
+  // the step is applied and stored, but its answer never reaches the client (dropped here), then the server dies
+  assert.is((await postStep(server!.origin, c.id, body(c, 3, 2, 'binary'))).status, 200);
+  await server!.stop('SIGKILL');
+  server = await startEdge(writeEdgeConfig(dir, port, CONFIG), port);
+  const retry = await postStep(server.origin, c.id, body(c, 3, 2, 'json')); // the same tokens, in the other format
+  assert.is(retry.status, 200, JSON.stringify(retry.error));
+  assert.ok(retry.replayed, 'answered from the stored last response');
+  assert.is(retry.position, 5);
+  assert.equal(bits(retry.outputs!), bits(c.expected.subarray(3 * PER_V, 5 * PER_V)));
+  const next = await postStep(server.origin, c.id, body(c, 5, 1, 'binary'));
+  assert.equal(bits(next.outputs!), bits(c.expected.subarray(5 * PER_V, 6 * PER_V)), 'applied once: the next token continues');
+});
+
+test('a state of several storage values (valueDim 128: 132 KB) survives SIGKILL and continues bit for bit', async () => {
+  if (!available) return;
+  const wide = { ...CONFIG, valueDim: 128 };
+  const wideShape = { ...SHAPE, valueDim: 128 };
+  const perV = CONFIG.heads * wide.valueDim;
+  const wideDir = mkdtempSync(join(tmpdir(), 'edge-decoder-wide-'));
+  const widePort = await freePort();
+  let wideServer = await startEdge(writeEdgeConfig(wideDir, widePort, wide), widePort);
+  try {
+    const [q, k, v] = [uniform(6 * PER_Q, 7001, 0.75), uniform(6 * PER_Q, 7002, 0.75), uniform(6 * perV, 7003, 1)];
+    const decoder = attn.decoder({ heads: CONFIG.heads, valueDim: wide.valueDim });
+    const expected = new Float32Array(6 * perV);
+    for (let t = 0; t < 6; t++) decoder.step(q.subarray(t * PER_Q, (t + 1) * PER_Q), k.subarray(t * PER_Q, (t + 1) * PER_Q), v.subarray(t * perV, (t + 1) * perV), expected.subarray(t * perV, (t + 1) * perV));
+    decoder.dispose();
+    const send = (origin: string, from: number, n: number) => postStep(origin, 'wide', stepBody(wideShape, from, q.subarray(from * PER_Q, (from + n) * PER_Q),
+      k.subarray(from * PER_Q, (from + n) * PER_Q), v.subarray(from * perV, (from + n) * perV), 'binary'));
+    assert.is((await session(wideServer.origin, 'wide', 'PUT')).status, 201);
+    const first = await send(wideServer.origin, 0, 3);
+    assert.is(first.status, 200, JSON.stringify(first.error));
+    await wideServer.stop('SIGKILL');
+    wideServer = await startEdge(writeEdgeConfig(wideDir, widePort, wide), widePort);
+    const info = (await session(wideServer.origin, 'wide')).body;
+    assert.is(info.stateChunks, 2, `state of ${info.stateBytes} bytes`);
+    assert.is(info.position, 3);
+    const rest = await send(wideServer.origin, 3, 3);
+    assert.is(rest.status, 200, JSON.stringify(rest.error));
+    assert.equal(bits(first.outputs!), bits(expected.subarray(0, 3 * perV)));
+    assert.equal(bits(rest.outputs!), bits(expected.subarray(3 * perV)));
+  } finally {
+    await wideServer.stop('SIGTERM');
+    rmSync(wideDir, { recursive: true, force: true });
+  }
+});
+
+test('bad requests: status and code; the session is untouched and continues bit for bit', async () => {
+  if (!available) return;
+  const id = 'catalogue';
+  const c = await sessionAt(id, 5, 100);
+  const at = 5;
+  const one = (position = at) => encodeStep(SHAPE, position, c.q.subarray(...tokens(position, 1, PER_Q)), c.k.subarray(...tokens(position, 1, PER_Q)), c.v.subarray(...tokens(position, 1, PER_V)));
+  const withFloat = (bytes: Uint8Array, index: number, value: number) => {
+    const copy = bytes.slice();
+    new DataView(copy.buffer).setFloat32(16 + 4 * index, value, true);
+    return copy;
+  };
+  const three = encodeStep(SHAPE, at, c.q.subarray(...tokens(at, 3, PER_Q)), c.k.subarray(...tokens(at, 3, PER_Q)), c.v.subarray(...tokens(at, 3, PER_V)));
+  const header = (magic: number, count: number, position: number) => {
+    const bytes = new Uint8Array(16);
+    const view = new DataView(bytes.buffer);
+    view.setUint32(0, magic, true);
+    view.setUint32(4, count, true);
+    view.setFloat64(8, position, true);
+    return bytes;
+  };
+  const badMagic = one().slice();
+  new DataView(badMagic.buffer).setUint32(0, 0x12345678, true);
+  const goodJson = JSON.parse(body(c, at, 1, 'json').body as string) as Record<string, unknown>;
+  const jsonWith = (patch: Record<string, unknown>) => JSON.stringify({ ...goodJson, ...patch });
+  const step = `/sessions/${id}/step`;
+
+  const catalogue: Array<[string, string, RequestInit, number, string]> = [
+    ['a float missing', step, binary(one().subarray(0, one().length - 4)), 400, 'INVALID_LENGTH'],
+    ['a float too many', step, binary(new Uint8Array([...one(), 0, 0, 0, 0])), 400, 'INVALID_LENGTH'],
+    ['a truncated header', step, binary(one().subarray(0, 8)), 400, 'INVALID_LENGTH'],
+    ['no magic', step, binary(badMagic), 400, 'BAD_REQUEST'],
+    ['zero tokens', step, binary(header(REQUEST_MAGIC, 0, at)), 400, 'INVALID_SIZE'],
+    ['too many tokens', step, binary(header(REQUEST_MAGIC, 1e6, at)), 413, 'TOO_MANY_TOKENS'],
+    ['a fractional position', step, binary(header(REQUEST_MAGIC, 1, 2.5)), 400, 'INVALID_SIZE'],
+    ['NaN in q', step, binary(withFloat(one(), 3, NaN)), 400, 'NON_FINITE'],
+    ['Infinity in the last token of three (two applied, then rolled back)', step, binary(withFloat(three, 2 * 3 * PER_Q + 2 * PER_V + 1, Infinity)), 400, 'NON_FINITE'],
+    ['JSON 1e999 in k', step, jsonPost(jsonWith({ k: (goodJson.k as number[]).slice(1) }).replace('"k":[', '"k":[1e999,')), 400, 'NON_FINITE'],
+    ['JSON: a string in v', step, jsonPost(jsonWith({ v: ['1', ...(goodJson.v as number[]).slice(1)] })), 400, 'INVALID_TYPE'],
+    ['JSON: k one number short', step, jsonPost(jsonWith({ k: (goodJson.k as number[]).slice(1) })), 400, 'INVALID_LENGTH'],
+    ['JSON: an unknown field', step, jsonPost(jsonWith({ tokens: 1 })), 400, 'UNKNOWN_OPTION'],
+    ['JSON: a negative position', step, jsonPost(jsonWith({ position: -1 })), 400, 'INVALID_SIZE'],
+    ['JSON: not JSON', step, jsonPost('{"position": 5,'), 400, 'BAD_REQUEST'],
+    ['a text/plain body', step, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['a body over maxBodyBytes', step, binary(new Uint8Array(CONFIG.maxBodyBytes + 16)), 413, 'BODY_TOO_LARGE'],
+    ['a position ahead of the session', step, binary(one(at + 1)), 409, 'POSITION_MISMATCH'],
+    ['an applied position that is not the last request', step, binary(one(2)), 409, 'ALREADY_APPLIED'],
+    ['the last request\'s position with other tokens', step, binary(one(0)), 409, 'ALREADY_APPLIED'],
+    ['GET on /step', step, { method: 'GET' }, 405, 'METHOD_NOT_ALLOWED'],
+    ['PATCH on the session', `/sessions/${id}`, { method: 'PATCH' }, 405, 'METHOD_NOT_ALLOWED'],
+    ['a step of an unknown session', '/sessions/nobody/step', binary(one(0)), 404, 'NOT_FOUND'],
+    ['GET of an unknown session', '/sessions/nobody', { method: 'GET' }, 404, 'NOT_FOUND'],
+    ['DELETE of an unknown session', '/sessions/nobody', { method: 'DELETE' }, 404, 'NOT_FOUND'],
+    ['an id with a slash', '/sessions/a/b/step', binary(one(0)), 404, 'NOT_FOUND'],
+  ];
+  for (const [what, path, request, status, code] of catalogue) {
+    const answer = await raw(path, request);
+    assert.is(answer.status, status, `${what}: ${answer.code} ${answer.message}`);
+    assert.is(answer.code, code, `${what}: ${answer.message}`);
+    assert.is((await session(server!.origin, id)).body.position, at, `${what}: the position moved`);
+  }
+  assert.is((await session(server!.origin, 'nobody')).status, 404, 'the unknown session was not created');
+
+  // the retry of the last request (tokens 0–4) gets its stored answer
+  const replay = await postStep(server!.origin, id, body(c, 0, 5, 'binary'));
+  assert.is(replay.status, 200);
+  assert.ok(replay.replayed);
+  assert.equal(bits(replay.outputs!), bits(c.expected.subarray(0, 5 * PER_V)));
+  // untouched: the next three tokens give Node's outputs
+  const next = await postStep(server!.origin, id, body(c, at, 3, 'binary'));
+  assert.is(next.status, 200, JSON.stringify(next.error));
+  assert.equal(bits(next.outputs!), bits(c.expected.subarray(at * PER_V, (at + 3) * PER_V)));
+  console.log(`    ${catalogue.length} bad requests refused with their codes; the session continued bit for bit`);
+});
+
+/** Changes one byte of every stored copy of `header` (a decoder state's first 48 bytes) in the storage files. */
+function corruptStoredStates(header: Uint8Array): number {
+  let found = 0;
+  const root = join(dir, 'storage');
+  for (const folder of readdirSync(root, { recursive: true, withFileTypes: true })) {
+    if (!folder.isFile() || !/\.sqlite(-wal)?$/.test(folder.name)) continue;
+    const path = join(folder.parentPath, folder.name);
+    const bytes = readFileSync(path);
+    for (let at = bytes.indexOf(header); at >= 0; at = bytes.indexOf(header, at + 1)) {
+      bytes[at + 10] ^= 0x01; // the third byte of dim: the state's checksum no longer matches
+      found++;
+    }
+    if (found) writeFileSync(path, bytes);
+  }
+  return found;
+}
+
+test('a stored state that fails its checks is refused with the reason, never reset', async () => {
+  if (!available) return;
+  const keep = await sessionAt('kept', 3, 101);
+  const broken = await sessionAt('broken', 7, 102);
+
+  // another deployment configuration: 409 with both fingerprints; the original one loads it again
+  await restart({ ...CONFIG, seed: CONFIG.seed + 1 });
+  const mismatch = await session(server!.origin, keep.id);
+  assert.is(mismatch.status, 409);
+  assert.is(mismatch.body.error.code, 'CONFIG_MISMATCH');
+  assert.match(mismatch.body.error.message, /"seed":7.*"seed":8/);
+  await restart();
+  assert.is((await session(server!.origin, keep.id)).body.position, 3, 'the session survived the other configuration');
+
+  // one changed byte on disk: 500 INVALID_STATE with the package's reason, on every route but DELETE
+  const decoder = attn.decoder({ heads: CONFIG.heads, valueDim: CONFIG.valueDim });
+  nodeOutputs(decoder, broken.q, broken.k, broken.v, 7);
+  const header = decoder.saveState().slice(0, 48); // position 7: only the 'broken' session has it
+  decoder.dispose();
+  await server!.stop('SIGTERM');
+  assert.ok(corruptStoredStates(header) > 0, 'the stored state was found on disk');
+  server = await startEdge(writeEdgeConfig(dir, port, CONFIG), port);
+  for (const answer of [await session(server.origin, broken.id), await session(server.origin, broken.id, 'PUT')]) {
+    assert.is(answer.status, 500);
+    assert.is(answer.body.error.code, 'INVALID_STATE');
+    assert.match(answer.body.error.message, /checksum mismatch/);
+  }
+  const stepped = await postStep(server.origin, broken.id, body(broken, 7, 1));
+  assert.is(stepped.status, 500);
+  assert.is(stepped.error!.code, 'INVALID_STATE');
+  assert.is((await session(server.origin, keep.id)).body.position, 3, 'the other sessions load');
+  // DELETE is the explicit way out
+  assert.is((await session(server.origin, broken.id, 'DELETE')).status, 200);
+  assert.is((await session(server.origin, broken.id)).status, 404);
+  assert.is((await session(server.origin, broken.id, 'PUT')).status, 201);
+});
+
+test.run();
