@@ -214,4 +214,17 @@
   ldc: i32;
   /** 0: C = op(A)·op(B); else C += op(A)·op(B). */
   accumulate: i32;
+  /** Which product: GEMM_NN, GEMM_NT, GEMM_TN, GEMM_NN_PACKED or GEMM_TN_PACKED. */
+  op: i32;
 }
+
+/** Gemm.op: C (+)= A·B. */
+export const GEMM_NN: i32 = 0;
+/** Gemm.op: C (+)= A·Bᵀ (B is N × K). */
+export const GEMM_NT: i32 = 1;
+/** Gemm.op: C (+)= Aᵀ·B (A is K × M). */
+export const GEMM_TN: i32 = 2;
+/** Gemm.op: GEMM_NN with B packed by gemm_pack_b (ldb unused). */
+export const GEMM_NN_PACKED: i32 = 3;
+/** Gemm.op: GEMM_TN with B packed by gemm_pack_b (ldb unused). */
+export const GEMM_TN_PACKED: i32 = 4;

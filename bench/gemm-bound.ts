@@ -4,7 +4,7 @@
 // (Context.measurePair), their time over the pass's is the favor table's "GEMM share": how close the pass
 // runs to its GEMMs, which run hot in cache here (an optimistic bound).
 import { randn } from './data.ts';
-import { GEMM_BYTES, runtime, writeGemm } from 'performer-wasm/internal';
+import { GEMM_BYTES, GEMM_NN, GEMM_NN_PACKED, GEMM_TN, runtime, writeGemm } from 'performer-wasm/internal';
 
 export interface PassShape {
   L: number;
@@ -37,19 +37,19 @@ export function passGemms(s: PassShape): { run: () => void; release: () => void 
   const desc = rt.heap.alloc(3 * GEMM_BYTES * sizesN.length);
   const calls = new Map(sizesN.map((n, i) => {
     const [project, state, readout] = [0, 1, 2].map((t) => desc + (3 * i + t) * GEMM_BYTES);
-    writeGemm(rt.data, project, { a: at.x, b: at.wtPacked, c: at.u, M: n, N: mp, K: d, lda: d, ldb: 0, ldc: mp, accumulate: 0 });
-    writeGemm(rt.data, state, { a: at.phi, b: at.v, c: at.tmpS, M: Mp, N: dv, K: n, lda: Mp, ldb: dv, ldc: dv, accumulate: 0 });
-    writeGemm(rt.data, readout, { a: at.phi, b: at.S, c: at.out, M: n, N: dv, K: Mp, lda: Mp, ldb: dv, ldc: dv, accumulate: 0 });
+    writeGemm(rt.data, project, { a: at.x, b: at.wtPacked, c: at.u, M: n, N: mp, K: d, lda: d, ldb: 0, ldc: mp, accumulate: 0, op: GEMM_NN_PACKED });
+    writeGemm(rt.data, state, { a: at.phi, b: at.v, c: at.tmpS, M: Mp, N: dv, K: n, lda: Mp, ldb: dv, ldc: dv, accumulate: 0, op: GEMM_TN });
+    writeGemm(rt.data, readout, { a: at.phi, b: at.S, c: at.out, M: n, N: dv, K: Mp, lda: Mp, ldb: dv, ldc: dv, accumulate: 0, op: GEMM_NN });
     return [n, { project, state, readout }];
   }));
   const run = () => {
     for (let head = 0; head < s.count; head++) {
       for (const n of rows) {
         const g = calls.get(n)!;
-        e.matmul_nn_packed(g.project); // keys
-        e.matmul_tn(g.state);
-        e.matmul_nn_packed(g.project); // queries
-        e.matmul_nn(g.readout);
+        e.matmul(g.project); // keys
+        e.matmul(g.state);
+        e.matmul(g.project); // queries
+        e.matmul(g.readout);
       }
     }
   };

@@ -4,6 +4,7 @@
 //   build/performer-relaxed.wasm          relaxed SIMD (fused multiply–add)
 //   build/performer-threads.wasm          baseline, importing a shared memory (thread pool)
 //   build/performer-relaxed-threads.wasm  relaxed, shared memory
+//   build/performer-testing.wasm          baseline, from assembly/testing.ts: the exports only tests need
 // src/generated/wasm-inline.ts carries the first two; src/generated/wasm-threads-inline.ts the
 // shared-memory ones, imported only when init() asks for threads.
 import asc from 'assemblyscript/asc';
@@ -15,10 +16,16 @@ const builds = {
   threads: 'build/performer-threads.wasm',
   'relaxed-threads': 'build/performer-relaxed-threads.wasm',
 };
-const targets = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(builds);
+// each build: its entry file, the asconfig.json target that holds its flags, and extra arguments
+const recipes = {
+  ...Object.fromEntries(Object.keys(builds).map((target) => [target, ['assembly/index.ts', target]])),
+  testing: ['assembly/testing.ts', 'baseline', '--outFile', 'build/performer-testing.wasm', '--textFile', 'build/performer-testing.wat'],
+};
+const targets = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(recipes);
 
 for (const target of targets) {
-  const { error, stderr } = await asc.main(['--config', 'asconfig.json', '--target', target], {
+  const [entry, config, ...extra] = recipes[target];
+  const { error, stderr } = await asc.main([entry, '--config', 'asconfig.json', '--target', config, ...extra], {
     stdout: process.stdout,
   });
   if (error) {

@@ -3,7 +3,7 @@
 export { runtime, type Runtime } from './runtime/wasm.ts';
 export { planWorkspace } from './runtime/workspace.ts';
 export type { KernelExports } from './runtime/abi.ts';
-export { GEMM_BYTES, writeGemm } from './runtime/descriptors.ts';
+export { GEMM_BYTES, GEMM_NN, GEMM_NN_PACKED, GEMM_NT, GEMM_TN, GEMM_TN_PACKED, writeGemm } from './runtime/descriptors.ts';
 export { KERNEL_NAMES } from './feature-maps/kernels.ts';
 export { rounds } from './threads/threaded.ts';
 export { threading } from './favor/attention.ts';

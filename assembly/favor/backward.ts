@@ -16,7 +16,7 @@ import { ABS, ELU1, EXP, mapFeaturesOf, rowStatsOf, GELU, HYPERBOLIC, isTwoBlock
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { exp4 } from '../linalg/math';
 import { normalizedRowGradient } from '../feature-maps/normalized';
-import { addToF64, carry, dot, stateToF32, zeroMaskedRows } from './state';
+import { addToF64, carry, dot, state_to_f32, zeroMaskedRows } from './state';
 import { FeatureMap, Gradients, Pass, Workspace } from '../descriptors';
 import { projection_gradient } from '../feature-maps/projection-grad';
 
@@ -454,7 +454,7 @@ function causalReverseChunk(fm: FeatureMap, ws: Workspace, g: Gradients, q: usiz
   // from the later chunks
   const rhoNow = <f32>load<f64>(rho);
   if (rhoNow != -Infinity) {
-    stateToF32(R, r, R32, r32, Mp, dv);
+    state_to_f32(R, r, R32, r32, Mp, dv);
     gemm_nt(v, R32, tmpK, rows, Mp, dv, dv, dv, Mp, 0);
     gemm_nn(phiK, R32, tmpV, rows, dv, Mp, Mp, dv, dv, 0);
     for (let j = 0; j < rows; j++) {

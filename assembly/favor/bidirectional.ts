@@ -4,7 +4,7 @@
 // from its first row, so every path gives the same bits.
 import { FeatureMap, Pass, Workspace } from '../descriptors';
 import { accumulateChunk, readoutChunk } from './favor';
-import { clearState, stateToF32 } from './state';
+import { state_clear, state_to_f32 } from './state';
 
 /** Adds the pass's keys and values (pass.keys rows at k, v, mask) to the lane's state, pass.chunk rows at a time. */
 export function favor_accumulate(fm: FeatureMap, pass: Pass, ws: Workspace): void {
@@ -32,8 +32,8 @@ export function favor_readout(fm: FeatureMap, pass: Pass, ws: Workspace): void {
 
 /** One whole head: empty the state, add every key, convert the state to f32, read out every query. */
 export function favor_bidirectional(fm: FeatureMap, pass: Pass, ws: Workspace): void {
-  clearState(ws.S, ws.z, ws.run, fm.Mp, pass.valueDim);
+  state_clear(ws.S, ws.z, ws.run, fm.Mp, pass.valueDim);
   favor_accumulate(fm, pass, ws);
-  stateToF32(ws.S, ws.z, ws.S32, ws.z32, fm.Mp, pass.valueDim);
+  state_to_f32(ws.S, ws.z, ws.S32, ws.z32, fm.Mp, pass.valueDim);
   favor_readout(fm, pass, ws);
 }

@@ -10,7 +10,7 @@ import { mapFeaturesOf, rowStatsOf, isTwoBlock } from '../feature-maps/features'
 import { queryFeatures, projectRowsOf } from './favor';
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { hsum } from '../linalg/simd';
-import { addChunkToState, carry, divideRow, dot, rescaleState, stateToF32, zeroMaskedRows } from './state';
+import { addChunkToState, carry, divideRow, dot, rescaleState, state_to_f32, zeroMaskedRows } from './state';
 import { accumulateRows } from './bidirectional';
 import { FeatureMap, Pass, Workspace } from '../descriptors';
 
@@ -77,7 +77,7 @@ export function causal_chunk_parts(kind: i32, q: usize, k: usize, v: usize, rows
 
   // queries, and the two parts of each output
   queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
-  stateToF32(S, z, S32, z32, Mp, dv);
+  state_to_f32(S, z, S32, z32, Mp, dv);
   gemm_nn(phiQ, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
   maskedBlock(phiQ, phiK, A, cK, rows, Mp, cPrev);
   for (let i = 0; i < rows; i++) {

@@ -11,7 +11,7 @@
 // is not read after φ (a smaller working set in cache), and leave phi unused.
 import { mapFeaturesOf, rowStatsOf, isTwoBlock } from '../feature-maps/features';
 import { gemm_nn, gemm_nn_packed, gemm_tn } from '../linalg/gemm';
-import { addChunkToState, divideRow, dot, rescaleState, stateToF32, zeroMaskedRows } from './state';
+import { addChunkToState, divideRow, dot, rescaleState, state_to_f32, zeroMaskedRows } from './state';
 import { FeatureMap, Workspace } from '../descriptors';
 import { PROJECTION_STRUCTURED, project_structured, projectionDescriptor } from '../projection/structured';
 
@@ -50,17 +50,24 @@ export function queryFeatures(kind: i32, x: usize, rows: i32, d: i32, wt: usize,
 }
 
 /**
- * Adds one chunk of keys (rows × d) and values (rows × dv) to the state. The key stabilizer only
- * grows: when this chunk's largest exponent passes it, S and z are first rescaled by exp(c_old − c_new).
- * Masked rows are left out of the stabilizer, of S and of z.
+ * Adds one chunk of keys (rows × d at k) and values (rows × dv at v) to the lane's state (ws.S, ws.z, ws.run). The key
+ * stabilizer only grows: when this chunk's largest exponent passes it, S and z are first rescaled by
+ * exp(c_old − c_new) (docs/design.md §1a). Masked rows are left out of the stabilizer, of S and of z.
  */
-export function favor_accumulate_chunk(kind: i32, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
-                                 hScale: f32, a: f32, eps: f32, mask: usize,
-                                 u: usize, phi: usize, h: usize, top: usize, c: usize, tmpS: usize, colSum: usize,
-                                 S: usize, z: usize, run: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
-  projectRowsOf(k, rows, d, wt, mp, u);
-  rowStatsOf(kind, k, u, rows, d, m, mp, hScale, h, top);
+export function accumulateChunk(fm: FeatureMap, ws: Workspace, k: usize, v: usize, mask: usize, rows: i32, dv: i32): void {
+  const kind = fm.kind;
+  const m = fm.m;
+  const mp = fm.mp;
+  const Mp = fm.Mp;
+  const u = ws.u;
+  const h = ws.h;
+  const top = ws.top;
+  const c = ws.c;
+  const S = ws.S;
+  const z = ws.z;
+  const run = ws.run;
+  projectRowsOf(k, rows, fm.dim, fm.wt, mp, u);
+  rowStatsOf(kind, k, u, rows, fm.dim, m, mp, fm.hScale, h, top);
   let chunkMax: f32 = -Infinity;
   for (let i = 0; i < rows; i++) {
     if (mask && !load<u8>(mask + i)) continue;
@@ -74,22 +81,11 @@ export function favor_accumulate_chunk(kind: i32, k: usize, v: usize, rows: i32,
   }
   const cNow = <f32>load<f64>(run);
   for (let i = 0; i < rows; i++) store<f32>(c + (<usize>i << 2), cNow);
-  if (Mp == mp) phi = u;
-  mapFeaturesOf(kind, u, rows, m, mp, h, c, a, eps, phi);
+  const phi = Mp == mp ? u : ws.phi; // the one-block maps write φ over u
+  mapFeaturesOf(kind, u, rows, m, mp, h, c, fm.a, fm.eps, phi);
   zeroMaskedRows(phi, mask, rows, Mp);
-  gemm_tn(phi, v, tmpS, Mp, dv, rows, Mp, dv, dv, 0);
-  addChunkToState(S, z, tmpS, phi, rows, Mp, dv, colSum);
-}
-
-/** One chunk of keys and values into the lane's state (favor_accumulate_chunk, with fm and ws). */
-export function accumulateChunk(fm: FeatureMap, ws: Workspace, k: usize, v: usize, mask: usize, rows: i32, dv: i32): void {
-  favor_accumulate_chunk(fm.kind, k, v, rows, fm.dim, dv, fm.wt, fm.m, fm.mp, fm.hScale, fm.a, fm.eps, mask,
-                         ws.u, ws.phi, ws.h, ws.top, ws.c, ws.tmpS, ws.colSum, ws.S, ws.z, ws.run);
-}
-
-/** S32 = S, z32 = z (f64 → f32), before the read-out. */
-export function favor_state_to_f32(S: usize, z: usize, S32: usize, z32: usize, Mp: i32, dv: i32): void {
-  stateToF32(S, z, S32, z32, Mp, dv);
+  gemm_tn(phi, v, ws.tmpS, Mp, dv, rows, Mp, dv, dv, 0);
+  addChunkToState(S, z, ws.tmpS, phi, rows, Mp, dv, ws.colSum);
 }
 
 /**

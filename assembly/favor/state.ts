@@ -9,7 +9,7 @@
 }
 
 /** Empties a state: S = 0, z = 0, c = −∞. */
-export function clearState(S: usize, z: usize, run: usize, Mp: i32, dv: i32): void {
+export function state_clear(S: usize, z: usize, run: usize, Mp: i32, dv: i32): void {
   memory.fill(S, 0, <usize>(Mp * dv) << 3);
   memory.fill(z, 0, <usize>Mp << 3);
   store<f64>(run, -Infinity);
@@ -68,7 +68,7 @@ export function addChunkToState(S: usize, z: usize, tmpS: usize, phi: usize, row
 }
 
 /** S32 = S, z32 = z (f64 → f32), for the f32 GEMMs of a read-out. */
-export function stateToF32(S: usize, z: usize, S32: usize, z32: usize, Mp: i32, dv: i32): void {
+export function state_to_f32(S: usize, z: usize, S32: usize, z32: usize, Mp: i32, dv: i32): void {
   toF32(S, S32, Mp * dv);
   toF32(z, z32, Mp);
 }
@@ -125,4 +125,24 @@ export function zeroMaskedRows(phi: usize, mask: usize, rows: i32, Mp: i32): voi
   for (let i = 0; i < rows; i++) {
     if (!load<u8>(mask + i)) memory.fill(phi + (<usize>(i * Mp) << 2), 0, <usize>Mp << 2);
   }
+}
+
+/** Merges state b into state a: both move to the larger stabilizer, then a += b (f64). */
+export function state_merge(Sa: usize, za: usize, runA: usize, Sb: usize, zb: usize, runB: usize, Mp: i32, dv: i32): void {
+  const ca = load<f64>(runA);
+  const cb = load<f64>(runB);
+  if (cb == -Infinity) return;
+  const c = max(ca, cb);
+  const fa = ca == -Infinity ? 0.0 : Math.exp(ca - c);
+  const fb = Math.exp(cb - c);
+  const n = Mp * dv;
+  for (let i = 0; i < n; i++) {
+    const p = Sa + (<usize>i << 3);
+    store<f64>(p, load<f64>(p) * fa + load<f64>(Sb + (<usize>i << 3)) * fb);
+  }
+  for (let i = 0; i < Mp; i++) {
+    const p = za + (<usize>i << 3);
+    store<f64>(p, load<f64>(p) * fa + load<f64>(zb + (<usize>i << 3)) * fb);
+  }
+  store<f64>(runA, c);
 }

@@ -162,12 +162,3 @@ const K2: f32 = 4.166664568298827e-2;
   v128.store(sinPtr, f32x4.mul(v128.xor(sinR, sinFlip), a));
   v128.store(cosPtr, f32x4.mul(v128.xor(cosR, cosFlip), a));
 }
-
-/** sinDst[i] = sin(src[i]), cosDst[i] = cos(src[i]) for i < n. n must be a multiple of 4 (test helper). */
-export function vsincos(src: usize, sinDst: usize, cosDst: usize, n: i32): void {
-  const one = f32x4.splat(1);
-  for (let i = 0; i < n; i += 4) {
-    const off = <usize>i << 2;
-    sincos4(v128.load(src + off), one, sinDst + off, cosDst + off);
-  }
-}

@@ -2,7 +2,9 @@
 import { randn } from '../data.ts';
 import { defineMode } from '../mode.ts';
 import { timedRow, timingColumns } from '../table.ts';
-import { GEMM_BYTES, planWorkspace, runtime, writeGemm } from 'performer-wasm/internal';
+import { GEMM_BYTES, GEMM_NN, GEMM_NN_PACKED, GEMM_NT, GEMM_TN, planWorkspace, runtime, writeGemm } from 'performer-wasm/internal';
+
+const OPS = { gemm_nn: GEMM_NN, gemm_nn_packed: GEMM_NN_PACKED, gemm_nt: GEMM_NT, gemm_tn: GEMM_TN } as const;
 
 type Kernel = 'gemm_nn' | 'gemm_nn_packed' | 'gemm_nt' | 'gemm_tn';
 
@@ -37,9 +39,8 @@ export const gemm = defineMode({
       const bp = kernel === 'gemm_nn_packed' ? rt.heap.alloc(4 * K * N) : 0;
       if (bp) e.gemm_pack_b(b, K, N, ldb, bp);
       // the Gemm descriptor is written once, as a pass writes its descriptors once per call
-      writeGemm(rt.data, g, { a, b: bp || b, c, M, N, K, lda, ldb, ldc: N, accumulate: 0 });
-      const matmul = e[kernel.replace('gemm_', 'matmul_') as `matmul_${'nn' | 'nn_packed' | 'nt' | 'tn'}`];
-      const run = () => matmul(g);
+      writeGemm(rt.data, g, { a, b: bp || b, c, M, N, K, lda, ldb, ldc: N, accumulate: 0, op: OPS[kernel] });
+      const run = () => e.matmul(g);
       const timing = ctx.measure(`${kernel} ${M}×${N}×${K}`, run);
       if (bp) rt.heap.release(bp);
       return timedRow({ kernel, M, N, K, role }, timing, 2 * M * N * K);

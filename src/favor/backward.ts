@@ -157,7 +157,7 @@ class HeadPass {
     const { rt, at, f, e, s, g } = this;
     this.resetState();
     this.accumulate(0, s.keys);
-    e.favor_state_to_f32(at.S, at.z, at.S32, at.z32, f.Mp, s.valueDim);
+    e.state_to_f32(at.S, at.z, at.S32, at.z32, f.Mp, s.valueDim);
     clear(rt, at.dS, f.Mp * s.valueDim);
     clear(rt, at.dz, f.Mp);
     for (const [i, n] of this.blocks(0, s.queries)) {
@@ -166,7 +166,7 @@ class HeadPass {
       e.favor_backward_queries(at.fm, at.pass, at.ws, at.grads);
       g.dq.set(rt.view(at.dq, n * s.dim), (this.qRow + i) * s.dim);
     }
-    e.favor_state_to_f32(at.dS, at.dz, at.dS32, at.dz32, f.Mp, s.valueDim);
+    e.state_to_f32(at.dS, at.dz, at.dS32, at.dz32, f.Mp, s.valueDim);
     this.keyGradients(0, s.keys, rt.f64[at.run >>> 3]);
   }
 

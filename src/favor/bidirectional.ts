@@ -62,7 +62,7 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, s: ResolvedShape,
     for (let hd = 0; hd < s.heads; hd++) {
       const head = b * s.heads + hd;
       accumulateStaged(rt, f, s, head, B, C, k, v, mask, { fm, pass, ws, k: at('k'), v: at('v'), mask: at('mask'), S: at('S'), z: at('z'), run: at('run') });
-      e.favor_state_to_f32(at('S'), at('z'), at('S32'), at('z32'), Mp, dv);
+      e.state_to_f32(at('S'), at('z'), at('S32'), at('z32'), Mp, dv);
       for (let i = 0; i < Lq; i += B) {
         const rows = Math.min(B, Lq - i);
         rt.write(at('q'), q.subarray((head * Lq + i) * d, (head * Lq + i + rows) * d));

@@ -3,7 +3,7 @@
 // Φ_Q, Φ_K are rows × M as FavorAttention.features returns them. The runtime's scratch holds the operands
 // for the duration of one call.
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
-import { GEMM_BYTES, writeGemm } from '../runtime/descriptors.ts';
+import { GEMM_BYTES, GEMM_NN, GEMM_NT, GEMM_TN, writeGemm } from '../runtime/descriptors.ts';
 import { runtime, type Runtime } from '../runtime/wasm.ts';
 import { planWorkspace } from '../runtime/workspace.ts';
 
@@ -16,12 +16,12 @@ function operands(rows: number, M: number) {
   return { rt, at };
 }
 
-/** C = op(A)·op(B) by the matmul export `kernel`, through the Gemm descriptor at `desc` (contiguous operands). */
-function matmul(rt: Runtime, kernel: 'matmul_nn' | 'matmul_nt' | 'matmul_tn', desc: number, a: number, b: number, c: number, M: number, N: number, K: number): void {
-  const lda = kernel === 'matmul_tn' ? M : K;
-  const ldb = kernel === 'matmul_nt' ? K : N;
-  writeGemm(rt.data, desc, { a, b, c, M, N, K, lda, ldb, ldc: N, accumulate: 0 });
-  rt.exports[kernel](desc);
+/** C = op(A)·op(B) (op: GEMM_NN, GEMM_NT or GEMM_TN) by the matmul export, through the Gemm descriptor at `desc` (contiguous operands). */
+function matmul(rt: Runtime, op: number, desc: number, a: number, b: number, c: number, M: number, N: number, K: number): void {
+  const lda = op === GEMM_TN ? M : K;
+  const ldb = op === GEMM_NT ? K : N;
+  writeGemm(rt.data, desc, { a, b, c, M, N, K, lda, ldb, ldc: N, accumulate: 0, op });
+  rt.exports.matmul(desc);
 }
 
 /** D = Φ_Q·Φ_Kᵀ (rows × rows). */
@@ -29,7 +29,7 @@ export function featureDots(phiQ: Float32Array, phiK: Float32Array, rows: number
   const { rt, at } = operands(rows, M);
   rt.write(at('q'), phiQ);
   rt.write(at('k'), phiK);
-  matmul(rt, 'matmul_nt', at('gemm'), at('q'), at('k'), at('g'), rows, rows, M);
+  matmul(rt, GEMM_NT, at('gemm'), at('q'), at('k'), at('g'), rows, rows, M);
   return rt.view(at('g'), rows * rows).slice();
 }
 
@@ -39,7 +39,7 @@ export function featureDotsBackward(G: Float32Array, phiQ: Float32Array, phiK: F
   rt.write(at('q'), phiQ);
   rt.write(at('k'), phiK);
   rt.write(at('g'), G);
-  matmul(rt, 'matmul_nn', at('gemm'), at('g'), at('k'), at('dq'), rows, M, rows);
-  matmul(rt, 'matmul_tn', at('gemm'), at('g'), at('q'), at('dk'), rows, M, rows);
+  matmul(rt, GEMM_NN, at('gemm'), at('g'), at('k'), at('dq'), rows, M, rows);
+  matmul(rt, GEMM_TN, at('gemm'), at('g'), at('q'), at('dk'), rows, M, rows);
   return { q: rt.view(at('dq'), rows * M).slice(), k: rt.view(at('dk'), rows * M).slice() };
 }

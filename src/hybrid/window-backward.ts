@@ -54,7 +54,7 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
       const head = b * s.heads + hd;
       // the FAVOR+ state of every key, as in the forward pass
       accumulateStaged(rt, f, s, head, Bk, C, k, v, mask, r as StagedRegions);
-      e.favor_state_to_f32(r.S, r.z, r.S32, r.z32, Mp, dv);
+      e.state_to_f32(r.S, r.z, r.S32, r.z32, Mp, dv);
       const cK = rt.f64[r.run >>> 3];
       rt.f64.fill(0, r.dS >>> 3, (r.dS >>> 3) + Mp * dv);
       rt.f64.fill(0, r.dz >>> 3, (r.dz >>> 3) + Mp);
@@ -76,7 +76,7 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
         }
       }
       // the keys' FAVOR+ gradients from (dS, dz), at the key stabilizer of the forward pass
-      e.favor_state_to_f32(r.dS, r.dz, r.dS32, r.dz32, Mp, dv);
+      e.state_to_f32(r.dS, r.dz, r.dS32, r.dz32, Mp, dv);
       rt.f32.fill(cK, r.c >>> 2, (r.c >>> 2) + C);
       for (let j = 0; j < Lk; j += C) {
         const n = Math.min(C, Lk - j);

@@ -92,7 +92,7 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, b
       const head = b * s.heads + hd;
       // the FAVOR+ state of every key, as in the plain pass
       accumulateStaged(rt, f, s, head, Bk, C, k, v, mask, r as StagedRegions);
-      e.favor_state_to_f32(r.S, r.z, r.S32, r.z32, Mp, dv);
+      e.state_to_f32(r.S, r.z, r.S32, r.z32, Mp, dv);
       // blocks of queries with the band of keys their windows reach
       for (let i = 0; i < Lq; i += Bq) {
         const rows = Math.min(Bq, Lq - i);

@@ -9,61 +9,27 @@ export type Pointer<Descriptor extends string> = number & { readonly descriptor?
 export interface KernelExports {
   readonly memory: WasmMemory;
   /**
-   * dst[i] = e^src[i] (exp4), or with base2 2^src[i] for src[i] ≤ 0 (exp2neg4: 0 below −125), for i < n. src and
-   * dst: f32 arrays in wasm memory (may alias), any alignment. For the tests of both functions.
-   * Source: assembly/linalg/math.ts.
+   * First free byte of linear memory: static data (lookup tables) lives below it and must never be written.
+   * Source: assembly/index.ts.
    */
-  vexp(src: number, dst: number, n: number, base2: number): void;
-  /**
-   * sinDst[i] = sin(src[i]), cosDst[i] = cos(src[i]) for i < n. n must be a multiple of 4 (test helper).
-   * Source: assembly/linalg/math.ts.
-   */
-  vsincos(src: number, sinDst: number, cosDst: number, n: number): void;
+  heapBase(): number;
   /**
    * dst = B (K×N, row stride ldb) packed: the 16-wide panels, then the edge panel. dst must not overlap B.
    * Source: assembly/linalg/gemm.ts.
    */
   gemm_pack_b(b: number, K: number, N: number, ldb: number, dst: number): void;
   /**
-   * C (+)= A·B: g holds a (M × K), b (K × N), c (M × N) and their leading dimensions.
+   * C (+)= op(A)·op(B) as g.op says: g holds a, b, c, their sizes and leading dimensions (assembly/descriptors.ts).
    * Source: assembly/linalg/gemm-calls.ts.
    */
-  matmul_nn(g: Pointer<'Gemm'>): void;
+  matmul(g: Pointer<'Gemm'>): void;
   /**
-   * matmul_nn with b packed by gemm_pack_b (g.ldb unused).
-   * Source: assembly/linalg/gemm-calls.ts.
+   * The largest |x| of n f32 values at x, as its bit pattern (sign cleared): for non-negative floats the
+   * order of the bits is the order of the values, and NaN and ±∞ are exactly the patterns ≥ 0x7f800000, so
+   * one integer maximum (one instruction per vector, where f32x4.max costs V8 about eight) finds both.
+   * Source: assembly/arguments/scan.ts.
    */
-  matmul_nn_packed(g: Pointer<'Gemm'>): void;
-  /**
-   * C (+)= A·Bᵀ: b is N × K.
-   * Source: assembly/linalg/gemm-calls.ts.
-   */
-  matmul_nt(g: Pointer<'Gemm'>): void;
-  /**
-   * C (+)= Aᵀ·B: a is K × M.
-   * Source: assembly/linalg/gemm-calls.ts.
-   */
-  matmul_tn(g: Pointer<'Gemm'>): void;
-  /**
-   * matmul_tn with b packed by gemm_pack_b (g.ldb unused).
-   * Source: assembly/linalg/gemm-calls.ts.
-   */
-  matmul_tn_packed(g: Pointer<'Gemm'>): void;
-  /**
-   * out = softmax(scale·Q·Kᵀ)·V for one head: pass.queries rows at pass.q into pass.out, pass.keys rows at pass.k,
-   * pass.v (pass.valueDim wide) and pass.mask (0 or one byte per key); q and k rows are dim wide. causal ≠ 0: query i
-   * sees keys j ≤ i + (keys − queries). scratch: exact_scratch_bytes(queries, keys, dim, valueDim) bytes.
-   * Source: assembly/exact/exact.ts.
-   */
-  exact_attention(pass: Pointer<'Pass'>, dim: number, scale: number, causal: number, scratch: number): void;
-  /**
-   * Bytes of scratch for exact_attention: 4·w·(d + dv + min(Lk, 128) + 4), w = min(64, Lq rounded up to 8).
-   * Computed in 64 bits; a size past 4 GiB − 1 returns 0xFFFFFFFF (it cannot exist in wasm32), never a wrapped
-   * small number: with Lq = Lk = 1 and d = 2^27 the true size is 4 GiB + 288 bytes while q and k are 512 MiB each.
-   * (The caller must read the i32 result unsigned: `>>> 0`.)
-   * Source: assembly/exact/exact.ts.
-   */
-  exact_scratch_bytes(Lq: number, Lk: number, d: number, dv: number): number;
+  max_abs_bits(x: number, n: number): number;
   /**
    * φ of `rows` projected rows u (mapFeaturesOf) for the feature map fm, row i stabilized by c[i].
    * Source: assembly/feature-maps/features.ts.
@@ -75,17 +41,11 @@ export interface KernelExports {
    */
   feature_row_stats(fm: Pointer<'FeatureMap'>, x: number, u: number, rows: number, h: number, top: number): void;
   /**
-   * Adds one chunk of keys (rows × d) and values (rows × dv) to the state. The key stabilizer only
-   * grows: when this chunk's largest exponent passes it, S and z are first rescaled by exp(c_old − c_new).
-   * Masked rows are left out of the stabilizer, of S and of z.
-   * Source: assembly/favor/favor.ts.
+   * acc (f64, mp × d) += Gᵀ·X for G = du (rows × mp, f32, pad columns zero) and X = x (rows × d, f32).
+   * tmp (mp × d, f32) is scratch. Rows whose G is zero (masked keys) add nothing.
+   * Source: assembly/feature-maps/projection-grad.ts.
    */
-  favor_accumulate_chunk(kind: number, k: number, v: number, rows: number, d: number, dv: number, wt: number, m: number, mp: number, hScale: number, a: number, eps: number, mask: number, u: number, phi: number, h: number, top: number, c: number, tmpS: number, colSum: number, S: number, z: number, run: number): void;
-  /**
-   * S32 = S, z32 = z (f64 → f32), before the read-out.
-   * Source: assembly/favor/favor.ts.
-   */
-  favor_state_to_f32(S: number, z: number, S32: number, z32: number, Mp: number, dv: number): void;
+  projection_gradient(du: number, x: number, rows: number, d: number, mp: number, tmp: number, acc: number): void;
   /**
    * u = X·Wᵀ for a block of rows: by the structured transform when the projection region's descriptor says
    * so (assembly/projection/structured.ts), else from the packed Wᵀ after wt; without projection, u = X
@@ -93,6 +53,21 @@ export interface KernelExports {
    * Source: assembly/favor/favor.ts.
    */
   project_rows(fm: Pointer<'FeatureMap'>, x: number, rows: number, u: number): void;
+  /**
+   * Empties a state: S = 0, z = 0, c = −∞.
+   * Source: assembly/favor/state.ts.
+   */
+  state_clear(S: number, z: number, run: number, Mp: number, dv: number): void;
+  /**
+   * Merges state b into state a: both move to the larger stabilizer, then a += b (f64).
+   * Source: assembly/favor/state.ts.
+   */
+  state_merge(Sa: number, za: number, runA: number, Sb: number, zb: number, runB: number, Mp: number, dv: number): void;
+  /**
+   * S32 = S, z32 = z (f64 → f32), for the f32 GEMMs of a read-out.
+   * Source: assembly/favor/state.ts.
+   */
+  state_to_f32(S: number, z: number, S32: number, z32: number, Mp: number, dv: number): void;
   /**
    * Adds the pass's keys and values (pass.keys rows at k, v, mask) to the lane's state, pass.chunk rows at a time.
    * Source: assembly/favor/bidirectional.ts.
@@ -109,11 +84,6 @@ export interface KernelExports {
    */
   favor_readout(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>): void;
   /**
-   * First free byte of linear memory: static data (lookup tables) lives below it and must never be written.
-   * Source: assembly/index.ts.
-   */
-  heapBase(): number;
-  /**
    * Causal FAVOR+ on the lane's state (ws.S, ws.z, ws.run), which it continues (the caller empties it for a new head):
    * first pass.prefix keys that every query sees (added to the state), then pass.queries queries against the next
    * pass.queries keys, pass.chunk rows per chunk from the first of each. k, v and mask (0 or one byte per key) start
@@ -124,23 +94,6 @@ export interface KernelExports {
    * Source: assembly/favor/causal.ts.
    */
   favor_causal(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>): void;
-  /**
-   * One token for each of pass.queries sequences: q, k (pass.queries × dim), v and out (× pass.valueDim) from the pass.
-   * ws.S, ws.z, ws.run hold the sequences' states side by side (above); ws.u, phi (the queries' φ), phiK, h, top and c
-   * are scratch of pass.queries rows; step.vd and step.acc are dv f64 each. Position t sees its own key.
-   * Source: assembly/decoder/decoder.ts.
-   */
-  decoder_step(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, step: Pointer<'DecoderStep'>): void;
-  /**
-   * Empties a state: S = 0, z = 0, c = −∞.
-   * Source: assembly/threads/heads.ts.
-   */
-  state_clear(S: number, z: number, run: number, Mp: number, dv: number): void;
-  /**
-   * Merges state b into state a: both move to the larger stabilizer, then a += b (f64).
-   * Source: assembly/threads/heads.ts.
-   */
-  state_merge(Sa: number, za: number, runA: number, Sb: number, zb: number, runB: number, Mp: number, dv: number): void;
   /**
    * Key side: pass.keys rows at pass.k, pass.v, pass.mask, pass.chunk rows at a time, each φ(k_j) at the
    * stabilizer in ws.c (f32, one per row of a chunk: the caller fills it), then dv = Φ_K·dS and
@@ -190,34 +143,12 @@ export interface KernelExports {
    */
   suffix_to_state_grad(R: number, r: number, rho: number, c: number, dS32: number, dz32: number, Mp: number, dv: number): void;
   /**
-   * acc (f64, mp × d) += Gᵀ·X for G = du (rows × mp, f32, pad columns zero) and X = x (rows × d, f32).
-   * tmp (mp × d, f32) is scratch. Rows whose G is zero (masked keys) add nothing.
-   * Source: assembly/feature-maps/projection-grad.ts.
+   * One token for each of pass.queries sequences: q, k (pass.queries × dim), v and out (× pass.valueDim) from the pass.
+   * ws.S, ws.z, ws.run hold the sequences' states side by side (above); ws.u, phi (the queries' φ), phiK, h, top and c
+   * are scratch of pass.queries rows; step.vd and step.acc are dv f64 each. Position t sees its own key.
+   * Source: assembly/decoder/decoder.ts.
    */
-  projection_gradient(du: number, x: number, rows: number, d: number, mp: number, tmp: number, acc: number): void;
-  /**
-   * g.dq, g.dk, g.dv (the caller's outputs) = the vector–Jacobian products of out = softmax(scale·Q·Kᵀ)·V with
-   * g.dOut, for pass.queries rows at pass.q and pass.keys rows at pass.k, pass.v (q, k rows dim wide, v rows
-   * pass.valueDim wide; pass.out unused). causal ≠ 0: query i sees keys j ≤ i + (keys − queries). pass.mask: 0 for
-   * none, else one byte per key, nonzero = keep. scratch: exact_backward_scratch_bytes(queries, keys, dim, valueDim)
-   * bytes. The other fields of g are unused.
-   * Source: assembly/exact/exact-backward.ts.
-   */
-  exact_attention_backward(pass: Pointer<'Pass'>, g: Pointer<'Gradients'>, dim: number, scale: number, causal: number, scratch: number): void;
-  /**
-   * Bytes of scratch for exact_attention_backward (see the layout above). Computed in 64 bits; a size past
-   * 4 GiB − 1 returns 0xFFFFFFFF (it cannot exist in wasm32), never a wrapped small number. The caller must read
-   * the i32 result unsigned: `>>> 0`.
-   * Source: assembly/exact/exact-backward.ts.
-   */
-  exact_backward_scratch_bytes(Lq: number, Lk: number, d: number, dv: number): number;
-  /**
-   * The largest |x| of n f32 values at x, as its bit pattern (sign cleared): for non-negative floats the
-   * order of the bits is the order of the values, and NaN and ±∞ are exactly the patterns ≥ 0x7f800000, so
-   * one integer maximum (one instruction per vector, where f32x4.max costs V8 about eight) finds both.
-   * Source: assembly/arguments/scan.ts.
-   */
-  max_abs_bits(x: number, n: number): number;
+  decoder_step(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, step: Pointer<'DecoderStep'>): void;
   /**
    * Bidirectional read-out of pass.queries queries (query i aligned to key hy.position + i), pass.chunk at a time, with
    * the window; the state ws.S32, ws.z32 is already f32 and ws.run holds the key stabilizer. Windows are clipped to
@@ -243,6 +174,19 @@ export interface KernelExports {
    */
   hybrid_tile_stride(w: number): number;
   /**
+   * One bidirectional head: every key (pass.keys rows at pass.k, pass.v, pass.mask; hy.first = 0, hy.keys = pass.keys)
+   * into an emptied state, then hybrid_bidirectional over every query (hy.cached = hy.cachedEnd = 0).
+   * Source: assembly/hybrid/heads.ts.
+   */
+  hybrid_bidirectional_head(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>): void;
+  /**
+   * One causal head, from its first query aligned to a key (hy.position ≥ 0): the keys older than that query's window
+   * into an emptied state, chunk by chunk from key 0, then hybrid_causal. pass.k, pass.v, pass.mask as hybrid_causal's:
+   * the head's keys from hy.first = −(w + 1), the rows before key 0 zero and masked.
+   * Source: assembly/hybrid/heads.ts.
+   */
+  hybrid_causal_head(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>): void;
+  /**
    * One token of pass.queries sequences (count) at position hy.position = t, window hy.window, β hy.beta: pass.q, pass.k
    * (count × dim), pass.v (count × valueDim) in, pass.out (count × valueDim) out. The state per sequence r is ws.S,
    * ws.z, ws.run at r·Mp·dv, r·Mp (f64) and r (f64); scratch ws.u count × mp, ws.phi, ws.phiK count × Mp, ws.h, ws.top,
@@ -250,19 +194,6 @@ export interface KernelExports {
    * Source: assembly/hybrid/ring.ts.
    */
   hybrid_decoder_step(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>, ring: Pointer<'HybridRing'>): void;
-  /**
-   * One bidirectional head: every key (pass.keys rows at pass.k, pass.v, pass.mask; hy.first = 0, hy.keys = pass.keys)
-   * into an emptied state, then hybrid_bidirectional over every query (hy.cached = hy.cachedEnd = 0).
-   * Source: assembly/threads/window-heads.ts.
-   */
-  hybrid_bidirectional_head(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>): void;
-  /**
-   * One causal head, from its first query aligned to a key (hy.position ≥ 0): the keys older than that query's window
-   * into an emptied state, chunk by chunk from key 0, then hybrid_causal. pass.k, pass.v, pass.mask as hybrid_causal's:
-   * the head's keys from hy.first = −(w + 1), the rows before key 0 zero and masked.
-   * Source: assembly/threads/window-heads.ts.
-   */
-  hybrid_causal_head(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>): void;
   /**
    * One chunk of the bidirectional backward pass: pass.queries queries at pass.q (query i aligned to key hy.position + i)
    * with their grad.dOut; pass.k, pass.v, pass.mask hold the chunk's band, the pass.keys keys from hy.first =
@@ -284,6 +215,37 @@ export interface KernelExports {
    * Source: assembly/hybrid/window-backward.ts.
    */
   hybrid_causal_backward_forward(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>, grad: Pointer<'HybridGradients'>): void;
+  /**
+   * out = softmax(scale·Q·Kᵀ)·V for one head: pass.queries rows at pass.q into pass.out, pass.keys rows at pass.k,
+   * pass.v (pass.valueDim wide) and pass.mask (0 or one byte per key); q and k rows are dim wide. causal ≠ 0: query i
+   * sees keys j ≤ i + (keys − queries). scratch: exact_scratch_bytes(queries, keys, dim, valueDim) bytes.
+   * Source: assembly/exact/exact.ts.
+   */
+  exact_attention(pass: Pointer<'Pass'>, dim: number, scale: number, causal: number, scratch: number): void;
+  /**
+   * Bytes of scratch for exact_attention: 4·w·(d + dv + min(Lk, 128) + 4), w = min(64, Lq rounded up to 8).
+   * Computed in 64 bits; a size past 4 GiB − 1 returns 0xFFFFFFFF (it cannot exist in wasm32), never a wrapped
+   * small number: with Lq = Lk = 1 and d = 2^27 the true size is 4 GiB + 288 bytes while q and k are 512 MiB each.
+   * (The caller must read the i32 result unsigned: `>>> 0`.)
+   * Source: assembly/exact/exact.ts.
+   */
+  exact_scratch_bytes(Lq: number, Lk: number, d: number, dv: number): number;
+  /**
+   * g.dq, g.dk, g.dv (the caller's outputs) = the vector–Jacobian products of out = softmax(scale·Q·Kᵀ)·V with
+   * g.dOut, for pass.queries rows at pass.q and pass.keys rows at pass.k, pass.v (q, k rows dim wide, v rows
+   * pass.valueDim wide; pass.out unused). causal ≠ 0: query i sees keys j ≤ i + (keys − queries). pass.mask: 0 for
+   * none, else one byte per key, nonzero = keep. scratch: exact_backward_scratch_bytes(queries, keys, dim, valueDim)
+   * bytes. The other fields of g are unused.
+   * Source: assembly/exact/exact-backward.ts.
+   */
+  exact_attention_backward(pass: Pointer<'Pass'>, g: Pointer<'Gradients'>, dim: number, scale: number, causal: number, scratch: number): void;
+  /**
+   * Bytes of scratch for exact_attention_backward (see the layout above). Computed in 64 bits; a size past
+   * 4 GiB − 1 returns 0xFFFFFFFF (it cannot exist in wasm32), never a wrapped small number. The caller must read
+   * the i32 result unsigned: `>>> 0`.
+   * Source: assembly/exact/exact-backward.ts.
+   */
+  exact_backward_scratch_bytes(Lq: number, Lk: number, d: number, dv: number): number;
 }
 
 /** The name of every kernel export. */

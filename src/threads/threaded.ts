@@ -134,7 +134,7 @@ function splitHead(pool: Pool, f: PreparedFeatures, chunk: number, s: ResolvedSh
     if (mask) rt.u8.set(mask.subarray(from, to), io.mask + from);
   });
   for (const r of regions.slice(1)) e.state_merge(io.S, io.z, io.run, r.S, r.z, r.run, f.Mp, dv);
-  e.favor_state_to_f32(io.S, io.z, io.S32, io.z32, f.Mp, dv);
+  e.state_to_f32(io.S, io.z, io.S32, io.z32, f.Mp, dv);
 
   // lanes with no queries (Lq < lanes) get no job; every lane reads lane 0's merged state
   const queryRanges = regions.map((_, l) => share(Lq, l)).filter(([from, to]) => to > from);

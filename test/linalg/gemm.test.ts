@@ -6,7 +6,7 @@ import { runtime } from '../../src/runtime/wasm.ts';
 import { planWorkspace } from '../../src/runtime/workspace.ts';
 import { checksum, randn, relError } from '../support/data.ts';
 import { gemmFloat32Order, gemmReference, type GemmVariant } from '../reference/gemm.ts';
-import { positional, type GemmCall } from '../support/gemm-call.ts';
+import { GEMM_OPS, positional, type GemmCall } from '../support/gemm-call.ts';
 import { GEMM_BYTES } from '../../src/runtime/descriptors.ts';
 
 // Tolerance. Each element of C is a float32 sum of K products (unit roundoff u = 2⁻²⁴). With N(0, 1)
@@ -34,11 +34,11 @@ interface Host {
 /** Where the default host's calls write their Gemm descriptor: one heap block, kept for the test run. */
 let descriptor = 0;
 
-/** The runtime's matmul_* export as a positional call. */
-function runtimeKernel(name: 'matmul_nn' | 'matmul_nt' | 'matmul_tn' | 'matmul_nn_packed' | 'matmul_tn_packed'): Fn {
+/** Product `op` of the runtime's matmul export as a positional call. */
+function runtimeKernel(op: keyof typeof GEMM_OPS): Fn {
   const rt = runtime();
   if (!descriptor) descriptor = rt.heap.alloc(GEMM_BYTES);
-  return positional(() => rt.exports.memory.buffer, () => descriptor, (g) => rt.exports[name](g));
+  return positional(() => rt.exports.memory.buffer, () => descriptor, (g) => rt.exports.matmul(g), op);
 }
 
 function defaultHost(): Host {
@@ -47,7 +47,7 @@ function defaultHost(): Host {
     scratch: (bytes) => rt.scratch(bytes),
     f32: () => rt.f32,
     u32: () => new Uint32Array(rt.exports.memory.buffer),
-    kernel: (v) => runtimeKernel(`matmul_${v}`),
+    kernel: (v) => runtimeKernel(v),
   };
 }
 
@@ -212,7 +212,7 @@ test('gemm: an element of C does not depend on M, N or where it falls in the reg
     const base = rt.scratch(plan.bytes);
     rt.write(base + plan.offsets.a, A);
     rt.write(base + plan.offsets.b, B);
-    const fn = runtimeKernel(`matmul_${v}`);
+    const fn = runtimeKernel(v);
     fn(base + plan.offsets.a, base + plan.offsets.b, base + plan.offsets.c, M, N, K, aCols, bCols, N, 0);
     const whole = rt.view(base + plan.offsets.c, M * N).slice();
     for (const [i0, j0, m, n] of [[35, 40, 2, 5], [33, 29, 4, 16], [3, 17, 1, 1], [0, 0, 5, 3], [17, 2, 20, 43]]) {
@@ -238,7 +238,7 @@ function packedHost(): Host {
   const packed = (v: 'nn' | 'tn'): Fn => (a, b, c, M, N, K, lda, ldb, ldc, accumulate) => {
     const bp = rt.heap.alloc(4 * K * N);
     rt.exports.gemm_pack_b(b, K, N, ldb, bp);
-    runtimeKernel(`matmul_${v}_packed`)(a, bp, c, M, N, K, lda, 0, ldc, accumulate);
+    runtimeKernel(`${v}_packed` as 'nn_packed' | 'tn_packed')(a, bp, c, M, N, K, lda, 0, ldc, accumulate);
     rt.heap.release(bp);
   };
   return { ...plain, kernel: (v) => (v === 'nt' ? plain.kernel(v) : packed(v)) };
@@ -313,7 +313,7 @@ test('gemm (relaxed build, if runnable): the odd shapes against float64', () => 
     },
     f32: () => new Float32Array(memory.buffer),
     u32: () => new Uint32Array(memory.buffer),
-    kernel: (v) => positional(() => memory.buffer, () => (heapBase + 63) & ~63, exports[`matmul_${v}`] as (g: number) => void),
+    kernel: (v) => positional(() => memory.buffer, () => (heapBase + 63) & ~63, exports.matmul as (g: number) => void, v),
   };
   let worst = 0;
   for (const t of cases) worst = Math.max(worst, check(host, t));

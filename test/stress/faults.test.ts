@@ -92,7 +92,7 @@ test('a genuine out-of-bounds trap in every kernel entry: KERNEL_FAULT, then cor
     ['exactAttention (exact_attention pass)', 'exact_attention', 0, () => exactAttention(q, k, v, shape, { causal: true })],
     ['forward (favor_accumulate ws)', 'favor_accumulate', 2, () => bi.forward(q, k, v, shape)],
     ['forward (favor_readout pass)', 'favor_readout', 1, () => bi.forward(q, k, v, shape)],
-    ['forward (favor_state_to_f32 S32)', 'favor_state_to_f32', 2, () => bi.forward(q, k, v, shape)],
+    ['forward (state_to_f32 S32)', 'state_to_f32', 2, () => bi.forward(q, k, v, shape)],
     ['causal forward (favor_causal pass)', 'favor_causal', 1, () => causal.forward(q, k, v, shape)],
     ['causal forward, a key prefix (favor_causal ws)', 'favor_causal', 2, () => causal.forward(q, kLong, vLong, { ...shape, keys: 45 })],
     ['hybrid forward (hybrid_bidirectional hy)', 'hybrid_bidirectional', 3, () => hybrid.forward(q, k, v, shape)],
