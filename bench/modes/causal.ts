@@ -1,14 +1,15 @@
 // Causal FAVOR+ (chunked prefix sums) beside bidirectional FAVOR+ and exact causal attention.
 import { ERROR_MAX_L, meanValueError, QK_SIGMA, randn, relError } from '../data.ts';
 import { defineMode, exactMaxFlag, favorFlags, shapeFlags, windowFlag } from '../mode.ts';
-import { prefixed, type Row } from '../table.ts';
+import { peerFlags, peerOptions } from '../peers/flags.ts';
+import { prefixed, type Row, type Table } from '../table.ts';
 import { exactAttention, FavorAttention } from 'performer-wasm';
 import { attentionOptions, exactTimed, sci } from './favor.ts';
 
 export const causal = defineMode({
   name: 'causal',
   summary: 'causal FAVOR+ ms beside bidirectional FAVOR+ and exact causal attention; error vs exact causal',
-  flags: { ...shapeFlags, ...favorFlags, ...exactMaxFlag, ...windowFlag },
+  flags: { ...shapeFlags, ...favorFlags, ...exactMaxFlag, ...windowFlag, ...peerFlags },
   notes: [
     'Defaults: --seq 1024,4096,16384 --heads 1 --dim 64 --features 256 --kernel softmax --batch 1 --exact-max 16384;',
     '  FavorAttention chunkSize 128 (its default). Both FAVOR+ instances share the seed 0 projection (--projection, default',
@@ -19,9 +20,12 @@ export const causal = defineMode({
     '  mean of v over positions ≤ i.',
     '--window w: the causal column is causal hybrid attention (exact window w); "vs plain" times it in alternation with',
     '  plain causal FAVOR+ (same projection): the median of the paired ratios hybrid / plain.',
+    '--peers: onnxruntime-web and onnxruntime-node run causal FAVOR+ through their contrib op com.microsoft.LinearAttention',
+    '  (update_rule linear) on positive features computed by ops with the projection matrix of ours (--projection), V with',
+    '  a ones column for the denominator; each must agree with our output within 1e-4 (relative) before it is timed.',
   ],
-  parse: (flags) => attentionOptions(flags, [1024, 4096, 16384], [1]),
-  async run(ctx, { seq, heads, dim, batch, features, kernel, projection, exactMax, window }) {
+  parse: (flags) => ({ ...attentionOptions(flags, [1024, 4096, 16384], [1]), peers: peerOptions(flags) }),
+  async run(ctx, { seq, heads, dim, batch, features, kernel, projection, exactMax, window, peers }) {
     const causalAttn = new FavorAttention({ dim, features, kernel, projection, seed: 0, causal: true, window });
     const plainCausal = window > 0 ? new FavorAttention({ dim, features, kernel, projection, seed: 0, causal: true }) : undefined;
     const bidirAttn = new FavorAttention({ dim, features, kernel, projection, seed: 0 });
@@ -76,7 +80,7 @@ export const causal = defineMode({
         rows.push(row);
       }
     }
-    return {
+    const table: Table = {
       mode: 'causal',
       title: `Causal FAVOR+ vs bidirectional FAVOR+ and exact causal (d = ${dim}, M = ${M}, kernel ${kernel}, projection ${projection}, batch ${batch}${window ? `, window ${window}` : ''})`,
       columns: [
@@ -96,5 +100,8 @@ export const causal = defineMode({
       ],
       rows,
     };
+    if (!peers.peers) return table;
+    const { causalPeers } = await import('../peers/hooks.ts');
+    return [table, ...(await causalPeers(table, { seq, heads, dim, batch, features, kernel, projection, window }, peers))];
   },
 });

@@ -1,7 +1,8 @@
 // Recurrent decoding: FavorDecoder.step (one token for every (batch, head)) and prefill throughput.
 import { QK_SIGMA, randn } from '../data.ts';
 import { defineMode, favorFlags, intFlag, kernelFlag, projectionFlag, shapeFlags, windowFlag, windowOf } from '../mode.ts';
-import { type Row } from '../table.ts';
+import { peerFlags, peerOptions } from '../peers/flags.ts';
+import { type Row, type Table } from '../table.ts';
 import { FavorAttention } from 'performer-wasm';
 
 /** Distinct tokens the timed steps cycle through (so the key stabilizer sees varied keys). */
@@ -15,6 +16,7 @@ export const decode = defineMode({
   flags: {
     heads: shapeFlags.heads, dim: shapeFlags.dim, batch: shapeFlags.batch, ...favorFlags, ...windowFlag,
     prefill: { type: 'string', value: '<n>', help: 'tokens per timed prefill call (default 4096)' },
+    ...peerFlags,
   },
   notes: [
     'Defaults: --heads 8 --batch 1 --dim 64 --features 256 --kernel softmax --prefill 4096; inputs as in favor.',
@@ -25,6 +27,9 @@ export const decode = defineMode({
     '  with the plain decoder\'s (same projection, same tokens): the median of the paired ratios hybrid / plain.',
     'vs orthogonal (--projection iid or structured): a decoder with the orthogonal projection (seed 0) timed in alternation',
     '  with this one, call by call: the median of the paired ratios orthogonal time / this time.',
+    '--peers: onnxruntime-web and onnxruntime-node step com.microsoft.LinearAttention one token at a time with its state',
+    `  (past_state), the same tokens and projection as ours; their outputs over ${POOL} steps from an empty state must agree`,
+    '  with our decoder\'s within 1e-4 (relative) before the step is timed in alternation with ours.',
   ],
   parse: (flags) => ({
     heads: intFlag(flags, 'heads', 8),
@@ -35,8 +40,10 @@ export const decode = defineMode({
     projection: projectionFlag(flags),
     prefill: intFlag(flags, 'prefill', 4096),
     window: windowOf(flags),
+    peers: peerOptions(flags),
   }),
-  async run(ctx, { heads, dim, batch, features, kernel, projection, prefill, window }) {
+  async run(ctx, { heads, dim, batch, features, kernel, projection, prefill, window, peers }) {
+    if (peers.peers && (kernel !== 'softmax' || window > 0)) throw new Error('--peers: the decoding peers compute plain causal FAVOR+ (--kernel softmax, no --window)');
     const attn = new FavorAttention({ dim, features, kernel, projection, seed: 0, causal: true, window });
     const M = attn.featureCount;
     const count = batch * heads;
@@ -80,7 +87,7 @@ export const decode = defineMode({
       if (plainDec) preRow.vsPlain = 1 / (await ctx.measurePair(`plain decoder prefill heads=${heads}`, prefiller(dec), prefiller(plainDec))).ratio;
       if (denseDec) preRow.vsDense = (await ctx.measurePair(`orthogonal prefill ${prefill} heads=${heads}`, prefiller(dec), prefiller(denseDec))).ratio;
       rows.push(preRow);
-      return {
+      const table: Table = {
         mode: 'decode',
         title: `FavorDecoder (batch ${batch}, heads ${heads}, d = ${dim}, M = ${M}, kernel ${kernel}, projection ${projection}${window ? `, window ${window}` : ''})`,
         columns: [
@@ -95,6 +102,9 @@ export const decode = defineMode({
         ],
         rows,
       };
+      if (!peers.peers) return table;
+      const { decodePeers } = await import('../peers/decode.ts');
+      return [table, await decodePeers({ attn, batch, heads, dim, tokens, ourStep: stepCall, resetEvery: RESET_EVERY }, peers)];
     } finally {
       dec.dispose();
       plainDec?.dispose();

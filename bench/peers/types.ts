@@ -1,8 +1,11 @@
 // What a peer is: another library that computes the same attention, timed side by side with ours.
 
+/** What a peer computes: bidirectional FAVOR+, exact attention, or causal FAVOR+. */
+export type PeerKind = 'favor' | 'exact' | 'causal';
+
 /** One case: inputs [count, L, d] (count = batch·heads), and for FAVOR+ the projection W (m×d). */
 export interface Problem {
-  kind: 'favor' | 'exact';
+  kind: PeerKind;
   count: number;
   L: number;
   d: number;

@@ -61,8 +61,8 @@ export const DataType = { FLOAT: 1, INT64: 7 } as const;
 
 export interface Attribute {
   name: string;
-  /** int → INT, number[] → INTS (all integers), float → FLOAT via { f } */
-  value: number | number[] | { f: number };
+  /** int → INT, number[] → INTS (all integers), float → FLOAT via { f }, string → STRING via { s } */
+  value: number | number[] | { f: number } | { s: string };
 }
 
 export interface Node {
@@ -100,7 +100,8 @@ function attribute(a: Attribute): Uint8Array {
   else if (Array.isArray(a.value)) {
     for (const v of a.value) w.int(8, v); // ints (negative axes are not used: pass positive ones)
     w.int(20, 7); // type INTS
-  } else w.float(2, a.value.f).int(20, 1); // f, type FLOAT
+  } else if ('s' in a.value) w.string(4, a.value.s).int(20, 3); // s, type STRING
+  else w.float(2, a.value.f).int(20, 1); // f, type FLOAT
   return w.finish();
 }
 
