@@ -24,7 +24,7 @@ const TINY = ['accuracy', '--data', DATA, '--head', 'l0h0,l0h1', '--features', '
 
 test.before(async () => {
   assertBuilt();
-  await init();
+  await init(undefined, { relaxedSimd: false }); // the baseline build, as every test file (support/setup.ts): the files after this one compare bits
 });
 
 const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
