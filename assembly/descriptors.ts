@@ -90,7 +90,7 @@
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Hybrid attention (exact window + FAVOR+, docs/design.md §1b): assembly/favor/window.ts and the files beside it.
+// Hybrid attention (exact window + FAVOR+, docs/design.md §1b): assembly/hybrid/window.ts and the files beside it.
 // The pass's k, v, mask hold a run of keys starting at absolute key `first` (causal: rows before key 0 zero and
 // masked, so that each chunk's lagged keys and its band are both read in place); the Workspace gives the FAVOR+
 // scratch and state (phi = φ(q) of a chunk, phiK = φ(k) of a chunk's band or lagged keys, c = their stabilizers).
@@ -119,7 +119,7 @@
   G: usize;
 }
 
-/** The decoder's ring of the last w + 1 keys and values of each sequence (assembly/decoder/ring.ts). */
+/** The decoder's ring of the last w + 1 keys and values of each sequence (assembly/hybrid/ring.ts). */
 @unmanaged export class HybridRing {
   /** count × 2(w + 1) × dim f32: every key twice, at slot j mod (w + 1) and j mod (w + 1) + w + 1. */
   keys: usize;
@@ -136,7 +136,7 @@
 }
 
 /**
- * The backward pass's regions (assembly/favor/window-backward.ts), one chunk of `rows` queries and its band of nb
+ * The backward pass's regions (assembly/hybrid/window-backward.ts), one chunk of `rows` queries and its band of nb
  * keys: dOut rows × dv (in); E rows × stride; tRow, fsRow, gam, dden rows; gU, dnum rows × dv; dphiQ rows × Mp;
  * dphiK nb × Mp; du max(rows, nb) × mp; dh max(rows, nb); dS, dz f64 (added to); dq rows × dim (out); dqx rows × dim,
  * dkx nb × dim scratch; dkb nb × dim, dvb nb × dv (out: the band keys' window gradients); Bq rows × rows.

@@ -111,7 +111,7 @@ export function readHeads(dir: string, only?: string[]): HeadsData {
   };
 }
 
-/** k − mean over the sequence's keys (softmax over keys is unchanged by a shift of every key; design notes §1b). */
+/** k − mean over the sequence's keys (softmax over keys is unchanged by a shift of every key; docs/design.md §1b). */
 export function centered(k: Float32Array, dim: number): Float32Array {
   const n = k.length / dim;
   const mean = new Float64Array(dim);

@@ -1,4 +1,4 @@
-// Bidirectional FAVOR+ (design notes §1, §3): keys and values are streamed chunk by chunk into the
+// Bidirectional FAVOR+ (docs/design.md §1, §3): keys and values are streamed chunk by chunk into the
 // state S = Σ_j φ(k_j)v_jᵀ (Mp × dv) and z = Σ_j φ(k_j) (Mp), kept in float64 with the running key
 // stabilizer c (f64 at `run`); then query chunks are read out as out_i = φ(q_i)ᵀS / φ(q_i)ᵀz.
 //

@@ -1,4 +1,4 @@
-// Feature maps φ of the paper, applied to one block of rows at a time (design notes §1).
+// Feature maps φ of the paper, applied to one block of rows at a time (docs/design.md §1).
 //
 // Memory contract: rows are padded to a multiple of four lanes. u is rows × mp (mp = m rounded up
 // to 4), the projected rows, with zeros in the pad columns; phi is rows × Mp with Mp = mp, or

@@ -1,4 +1,4 @@
-// Recurrent decoding with the exact window (hybrid attention, docs/design.md §1b; assembly/favor/window.ts): each
+// Recurrent decoding with the exact window (hybrid attention, docs/design.md §1b; assembly/hybrid/window.ts): each
 // sequence keeps a ring of its last R = w + 1 keys and values beside its FAVOR+ state. Step t reads the key
 // t − R (it leaves the window) out of the ring into the state, writes key t in its place, and reads out
 // query t against the state (keys ≤ t − R) plus the window [t − w, t] exactly, in one normalizer.

@@ -1,4 +1,4 @@
-// Backward pass of bidirectional hybrid attention (assembly/favor/window.ts, docs/design.md §1b), one chunk of
+// Backward pass of bidirectional hybrid attention (assembly/hybrid/window.ts, docs/design.md §1b), one chunk of
 // queries: the vector–Jacobian products of out_i = Σ_j A_ij v_j / Σ_j A_ij with A_ij = κ_ij = exp(q̂_i·k̂_j) on the
 // window and φ(q_i)·φ(k_j) elsewhere. All at the query's scale (stabilizers and the common factor exp(−t_i) are
 // constants that cancel, as in backward.ts). With D_i the normalizer, g_i = dOut_i / D_i, γ_i = −(dOut_i·out_i)/D_i,

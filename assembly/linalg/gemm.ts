@@ -1,7 +1,7 @@
 // Single-precision GEMM on f32x4: C (+)= op(A)·op(B), row-major, leading dimensions in elements.
 //
 // Each micro-kernel keeps a register block of C in at most 8 f32x4 accumulators: V8 has 16 xmm registers,
-// and 12 or more accumulators spill (design.md §4). The kernels allocate no scratch: gemm_nn, gemm_nt and
+// and 12 or more accumulators spill (docs/design.md §4). The kernels allocate no scratch: gemm_nn, gemm_nt and
 // gemm_tn read their operands in place, K cut into blocks so that what is read again stays in cache;
 // gemm_nn_packed and gemm_tn_packed read a B that the caller packed once (gemm_pack_b, end of the file).
 //

@@ -1,5 +1,5 @@
 // Structured orthogonal projection (SORF: Yu et al., "Orthogonal Random Features", NeurIPS 2016;
-// design.md §2): u = W·x where each d-block of W is diag(R)·Π·H·D₁·Π·H·D₂·Π·H·D₃, H the unnormalized
+// docs/design.md §2): u = W·x where each d-block of W is diag(R)·Π·H·D₁·Π·H·D₂·Π·H·D₃, H the unnormalized
 // Walsh–Hadamard matrix (H² = d·I), Dᵢ diagonal ±1/√d (the normalization folded into the sign steps, so
 // every stage is orthonormal and a large input cannot overflow where the GEMM would not), Π the output
 // order of the transform below and R the row scales (norm ρ_r times the kernel's d^(-1/4)). O(d log d) per

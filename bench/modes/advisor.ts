@@ -1,7 +1,7 @@
 // The accuracy advisor: `performer-bench accuracy --data DIR`. For every head of a folder of real
 // attention inputs (bench/heads.ts; research/real-models/dump-heads.ts writes one), the error against exact attention on
 // the held-out sequences of: mean(V); FAVOR+ at each m; with the keys centred; with an exact window of ±w
-// (hybrid attention, design notes §1b); with a feature map fitted on the train sequences; the time per token
+// (hybrid attention, docs/design.md §1b); with a feature map fitted on the train sequences; the time per token
 // of each setting at a serving length; and the cheapest setting within a target error.
 //
 // The window, centerKeys and learned-map columns use options that a build may not have yet: each is

@@ -1,5 +1,5 @@
 // Writes some heads' fitted hybrid maps from real-model-study.ts --save (JSON) as small files for a fast
-// test (test/real-heads.test.ts): per head NAME.projection.f32 (m × dim, little-endian float32) and, in
+// test (test/fit/real-heads.test.ts): per head NAME.projection.f32 (m × dim, little-endian float32) and, in
 // manifest.json, the other options (features, kernel, causal, window, estimateLogScale, centerKeys).
 //   node --import tsx research/real-models/export-fitted-maps.ts --fits /tmp/real-fits.json \
 //     --heads l0h0,l0h1,l1h3 --out test/data/fitted-maps

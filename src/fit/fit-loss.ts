@@ -2,7 +2,7 @@
 // in float64. Notation (docs/learned-feature-maps.md): for query i and key j of one window,
 //   exact weights      p_ij = softmax_j(q̂_i·k̂_j) over the keys query i sees (all, or j ≤ i when causal);
 //   estimated weights  p̂_ij = ŵ_ij / Σ_j ŵ_ij with ŵ_ij = exp(q̂_i·k̂_j) inside the window |i − j| ≤ w
-//                      (window > 0) and ŵ_ij = e^β·φ(q_i)·φ(k_j) outside it (the hybrid of design notes §1b);
+//                      (window > 0) and ŵ_ij = e^β·φ(q_i)·φ(k_j) outside it (the hybrid of docs/design.md §1b);
 //                      β, a log-scale of the estimate against the exact part, matters only with a window
 //                      (the normalized kernel's φ(q)·φ(k) ≤ 1/m is not on the scale of exp(q̂·k̂)); 0 without.
 // Losses, averaged over the query rows of every sample:

@@ -1,5 +1,5 @@
 // Hybrid attention (docs/design.md §1b): an exact window of w keys around each query, FAVOR+ for the others, in one
-// normalizer. The chunk loops are in assembly/favor/window.ts (hybrid_bidirectional, hybrid_causal); these passes
+// normalizer. The chunk loops are in assembly/hybrid/window.ts (hybrid_bidirectional, hybrid_causal); these passes
 // stage blocks of whole chunks of a head into a fixed workspace and call them. The workspace depends on the chunk,
 // w, dim, valueDim and features, never on the length.
 //

@@ -1,4 +1,4 @@
-// Random projection matrices W (m×d, rows ω_r) for the random-feature maps (design.md §2).
+// Random projection matrices W (m×d, rows ω_r) for the random-feature maps (docs/design.md §2).
 //
 // Random stream of drawProjection(m, d, kind, norms, seed), all from one `new Rng(seed)`:
 //   iid:         m·d normals, row-major, are the entries; with 'sqrt-d' each row is then rescaled.

@@ -1,4 +1,4 @@
-// Row norms ρ_r of the orthogonal and structured projections (design.md §2).
+// Row norms ρ_r of the orthogonal and structured projections (docs/design.md §2).
 import { Rng } from './rng.ts';
 
 /** How rows are scaled: 'chi' = the norm of an independent N(0, I_d) vector (unbiased), 'sqrt-d' = exactly √d. */

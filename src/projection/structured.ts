@@ -1,6 +1,6 @@
 // Structured orthogonal projections (SORF; Yu et al., "Orthogonal Random Features", NeurIPS 2016;
 // Choromanski et al., "The Unreasonable Effectiveness of Structured Random Orthogonal Embeddings",
-// NeurIPS 2017; design.md §2): each d-block of W is diag(ρ)·B with the orthogonal
+// NeurIPS 2017; docs/design.md §2): each d-block of W is diag(ρ)·B with the orthogonal
 //   B = Π·Ĥ·D₁·Π·Ĥ·D₂·Π·Ĥ·D₃,
 // Ĥ = H/√d the normalized Walsh–Hadamard matrix, Dᵢ random ±1 diagonals, ρ the row norms ('chi' or
 // 'sqrt-d', as for the dense orthogonal projection) and Π the output order of the wasm transform

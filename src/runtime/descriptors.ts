@@ -193,7 +193,7 @@ export function writeHybrid(view: DataView, at: number, fields: HybridFields): v
   view.setUint32(at + 36, fields.G ?? 0, true);
 }
 
-/** The decoder's ring of the last w + 1 keys and values of each sequence (assembly/decoder/ring.ts). */
+/** The decoder's ring of the last w + 1 keys and values of each sequence (assembly/hybrid/ring.ts). */
 export interface HybridRingFields {
   /** count × 2(w + 1) × dim f32: every key twice, at slot j mod (w + 1) and j mod (w + 1) + w + 1. */
   keys?: number;
@@ -222,7 +222,7 @@ export function writeHybridRing(view: DataView, at: number, fields: HybridRingFi
 }
 
 /**
- * The backward pass's regions (assembly/favor/window-backward.ts), one chunk of `rows` queries and its band of nb
+ * The backward pass's regions (assembly/hybrid/window-backward.ts), one chunk of `rows` queries and its band of nb
  * keys: dOut rows × dv (in); E rows × stride; tRow, fsRow, gam, dden rows; gU, dnum rows × dv; dphiQ rows × Mp;
  * dphiK nb × Mp; du max(rows, nb) × mp; dh max(rows, nb); dS, dz f64 (added to); dq rows × dim (out); dqx rows × dim,
  * dkx nb × dim scratch; dkb nb × dim, dvb nb × dv (out: the band keys' window gradients); Bq rows × rows.

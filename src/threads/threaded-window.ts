@@ -1,5 +1,5 @@
-// Hybrid attention (src/favor/window.ts) on the thread pool: heads go in rounds, one head per lane, each head whole
-// inside wasm (hybrid_bidirectional_head / hybrid_causal_head, assembly/threads/window-heads.ts: the same chunk loops
+// Hybrid attention (src/hybrid/window.ts) on the thread pool: heads go in rounds, one head per lane, each head whole
+// inside wasm (hybrid_bidirectional_head / hybrid_causal_head, assembly/hybrid/heads.ts: the same chunk loops
 // as the one-thread pass), so that a head's result is bit-identical to it.
 import type { PreparedFeatures } from '../feature-maps/features.ts';
 import { descriptorFloats, hybridFields } from '../hybrid/window.ts';

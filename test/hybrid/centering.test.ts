@@ -1,4 +1,4 @@
-// Key centring (design notes §1b): softmax is unchanged by k_j → k_j − c; FAVOR+ variance falls when the keys
+// Key centring (docs/design.md §1b): softmax is unchanged by k_j → k_j − c; FAVOR+ variance falls when the keys
 // share an offset and it is removed. Exactness against exact attention and the float64 reference; the variance
 // claim as a paired statistic over fixed seeds.
 import { test } from 'uvu';

@@ -1,4 +1,4 @@
-// Hybrid attention (exact window + FAVOR+, design notes §1b): against the float64 reference of the hybrid
+// Hybrid attention (exact window + FAVOR+, docs/design.md §1b): against the float64 reference of the hybrid
 // estimator (test/reference/window.ts), against exact attention when the window holds every key, bit for bit
 // against plain FAVOR+ with window 0, and the bad options.
 import { test } from 'uvu';

@@ -95,7 +95,7 @@ test('bias: 3 HD steps unbiased within 4 SE (hyperbolic, 2000 seeds, ‖s‖ 1.5
 
 // MSE of K̂/K at d 64, m 256, for ‖s‖ 1 and 1.25 along 16 fixed Gaussian directions (averaged per seed):
 // structured against dense ORF (both sampled, 300 seeds each) and against the exact i.i.d. closed forms
-// (design.md §1: (e^{‖s‖²} − 1)/m, hyperbolic ½(1 − e^{−‖s‖²}) of it). Pass, for the positive estimator
+// (docs/design.md §1: (e^{‖s‖²} − 1)/m, hyperbolic ½(1 − e^{−‖s‖²}) of it). Pass, for the positive estimator
 // (FAVOR+, the default): structured/ORF within ±10 % and structured/i.i.d. below 0.85. The ratio's standard
 // error is 3–4 % here (printed), so an implementation whose true ratio is 1 fails with probability
 // ≈ 5e-3 over the choice of seeds. The hyperbolic ratios are printed, not asserted: their MSE is 0.15–0.3×

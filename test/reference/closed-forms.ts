@@ -1,6 +1,6 @@
 // Closed-form mean squared errors of the random-feature estimators of the softmax kernel
 // SM(x, y) = exp(xᵀy), for m i.i.d. ω ~ N(0, I_d) (Choromanski et al., "Rethinking Attention with
-// Performers", ICLR 2021, Lemma 2; design notes §1). x, y are the scaled vectors x̂ = q·d^(-1/4),
+// Performers", ICLR 2021, Lemma 2; docs/design.md §1). x, y are the scaled vectors x̂ = q·d^(-1/4),
 // ŷ = k·d^(-1/4), in float64. Each estimator is an average of m i.i.d. terms T_r, so MSE = Var(T)/m:
 //
 //   positive   T = exp(ωᵀs − H),             s = x + y, H = (‖x‖² + ‖y‖²)/2, E exp(ωᵀs) = exp(‖s‖²/2):
@@ -12,7 +12,7 @@
 //              E cos² = (1 + exp(−2‖δ‖²))/2  ⇒  Var T = exp(2H)·(1 − exp(−‖δ‖²))²/2
 //                                            = exp(‖s‖²)·SM⁻²·(1 − exp(−‖δ‖²))²/2   (since 2H = ‖s‖² − 2xᵀy)
 //
-// All three agree with the design notes, with m = projection rows for every kernel (the hyperbolic
+// All three agree with docs/design.md §1, with m = projection rows for every kernel (the hyperbolic
 // factor ½ is exactly the 2m-vs-m feature count: its m cosh terms are each a pair of exp terms).
 
 export type SoftmaxEstimator = 'softmax' | 'softmax-hyperbolic' | 'softmax-trig';

@@ -1,4 +1,4 @@
-// Float64 reference of the FAVOR+ estimator with a given projection: the formulas of design notes §1,
+// Float64 reference of the FAVOR+ estimator with a given projection: the formulas of docs/design.md §1,
 // without stabilizers (they cancel mathematically), written for clarity, not speed.
 import type { KernelName } from '../../src/feature-maps/kernels.ts';
 

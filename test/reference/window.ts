@@ -1,4 +1,4 @@
-// Float64 reference of the hybrid estimator (design notes §1b), without stabilizers, written for clarity:
+// Float64 reference of the hybrid estimator (docs/design.md §1b), without stabilizers, written for clarity:
 //   out_i = (Σ_{j∈N(i)} exp(q̂_i·k̂_j)·v_j + Σ_{j∉N(i)} φ(q_i)·φ(k_j)·v_j) / (the same sums without v_j)
 // over unmasked keys j (and, causal, j ≤ p_i), with query i aligned to key p_i = i + (keys − queries) and
 // N(i) = [p_i − w, p_i + w] (bidirectional) or [p_i − w, p_i] (causal); w = 0 means no window (plain FAVOR+,

@@ -1,4 +1,4 @@
-// Hybrid attention on the thread pool: each head runs whole on one thread (assembly/threads/window-heads.ts),
+// Hybrid attention on the thread pool: each head runs whole on one thread (assembly/hybrid/heads.ts),
 // so the results are bit-identical to the one-thread pass (src/hybrid/window.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
