@@ -19,6 +19,11 @@ function replayRecord(decoder, config, input) {
   }
 }
 
+/** What a retry of the last request is recognized by, and answered with. */
+export function lastRequest(input, answer) {
+  return { kind: input.kind, from: input.position, tokens: input.tokens, digest: input.digest, answer };
+}
+
 const bytesOf = (floats) => new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength);
 
 export class Journal {
@@ -57,6 +62,7 @@ export class Journal {
         throw new ServiceError(500, 'INVALID_STATE', `session '${meta.id}': the stored snapshot (position ${decoder.position}, heads ${decoder.heads}, valueDim ${decoder.valueDim}) does not match its record (position ${meta.position})`);
       }
       let last = meta.last && { kind: 'step', ...meta.last, answer: new Float32Array(answer.slice().buffer) }; // format 1 had steps only
+      let lastRecord; // [input, answer] of the last record
       const keys = [];
       let bytes = 0;
       for (const record of records) {
@@ -70,10 +76,11 @@ export class Journal {
         if (fnv1a(replayed) !== answerDigest && !config.relaxedSimd) {
           throw new ServiceError(500, 'REPLAY_MISMATCH', `session '${meta.id}': the log record at position ${input.position} answers other bits when applied again (another build of the decoder?)`);
         }
-        last = { kind: input.kind, from: input.position, tokens: input.tokens, digest: input.digest, answer: replayed };
+        lastRecord = [input, replayed];
         keys.push(...record.keys);
         bytes += record.bytes.length;
       }
+      if (lastRecord) last = lastRequest(...lastRecord); // its digest only now: a long log is hashed once, its last record twice
       Object.assign(this, { meta, logKeys: keys, logTokens: decoder.position - meta.position, logBytes: bytes });
       return { id: meta.id, decoder, last };
     } catch (error) {
@@ -97,7 +104,7 @@ export class Journal {
     const { snapshotTokens, snapshotLogBytes } = this.config;
     const record = encodeRecord(input, fnv1a(answer));
     if (this.logTokens + input.tokens >= snapshotTokens || this.logBytes + record.length > snapshotLogBytes || record.length >= this.meta.stateBytes) {
-      const last = { kind: input.kind, from: input.position, tokens: input.tokens, digest: input.digest };
+      const { answer: _, ...last } = lastRequest(input, answer);
       await this.snapshot({ id, config: fingerprint(this.config), position: decoder.position, last }, decoder.saveState(), bytesOf(answer));
       return;
     }

@@ -32,16 +32,16 @@ export function encodeRecord(input, answerDigest) {
 export function decodeRecord(shape, bytes, position) {
   const fail = (reason) => new ServiceError(500, 'INVALID_LOG', `the log record at position ${position} ${reason}; the session cannot be restored past it (DELETE clears the session)`);
   if (bytes.byteLength < HEADER || bytes.byteLength % 4) throw fail(`has ${bytes.byteLength} bytes`);
-  const copy = bytes.slice(); // aligned, and the checksum field zeroed to check it
-  const view = new DataView(copy.buffer);
+  const copy = bytes.byteOffset % 4 ? bytes.slice() : bytes; // the floats are read in place
+  const view = new DataView(copy.buffer, copy.byteOffset, copy.byteLength);
   const checksum = view.getUint32(24, true);
-  view.setUint32(24, 0, true);
-  if (fnv1a(copy) !== checksum) throw fail('fails its checksum (a changed byte)');
+  // the record's bytes with the checksum field as 0
+  if (fnv1a(copy.subarray(28), fnv1a(new Uint8Array(4), fnv1a(copy.subarray(0, 24)))) !== checksum) throw fail('fails its checksum (a changed byte)');
   const kind = KINDS[view.getUint32(4, true)];
   const tokens = view.getUint32(16, true);
   const per = 4 * shape.heads * (2 * shape.dim + shape.valueDim);
   if (view.getUint32(0, true) !== MAGIC || !kind) throw fail('is not a record of this layout');
   if (view.getFloat64(8, true) !== position) throw fail(`names position ${view.getFloat64(8, true)}`);
   if (tokens < 1 || copy.byteLength !== HEADER + tokens * per) throw fail(`holds ${copy.byteLength} bytes for ${tokens} tokens`);
-  return { input: request(shape, kind, position, tokens, new Float32Array(copy.buffer, HEADER)), answerDigest: view.getUint32(20, true) };
+  return { input: request(shape, kind, position, tokens, new Float32Array(copy.buffer, copy.byteOffset + HEADER, (copy.byteLength - HEADER) / 4)), answerDigest: view.getUint32(20, true) };
 }

@@ -107,10 +107,19 @@ function decodeBinary(shape, body, route) {
   return request(shape, kind, position, tokens, new Float32Array(body.slice(HEADER_BYTES).buffer));
 }
 
-/** A decoded request: its floats (q, k, v one after the other, as sent and as logged) and views of them. */
+/**
+ * A decoded request: its floats (q, k, v one after the other, as sent and as logged), views of them,
+ * and the digest that recognizes its retry (computed when first read: a replayed log needs only its last).
+ */
 export function request(shape, kind, position, tokens, floats) {
   const qn = tokens * tokenSizes(shape).q;
-  return { kind, position, tokens, floats, q: floats.subarray(0, qn), k: floats.subarray(qn, 2 * qn), v: floats.subarray(2 * qn), digest: fnv1a(floats) };
+  let digest;
+  return {
+    kind, position, tokens, floats, q: floats.subarray(0, qn), k: floats.subarray(qn, 2 * qn), v: floats.subarray(2 * qn),
+    get digest() {
+      return (digest ??= fnv1a(floats));
+    },
+  };
 }
 
 function magicText(magic) {
@@ -195,11 +204,11 @@ export function decodeResult(bytes) {
 
 /**
  * FNV-1a (32-bit) of the bytes of a typed array (any single changed byte changes it): the digest that
- * recognizes a retried request, the digest of an answer, the checksum of a log record.
+ * recognizes a retried request, the digest of an answer, the checksum of a log record. `h`: the hash
+ * of the bytes before these (to hash a record in parts).
  */
-export function fnv1a(array) {
+export function fnv1a(array, h = 0x811c9dc5) {
   const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-  let h = 0x811c9dc5;
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
   return h >>> 0;
 }

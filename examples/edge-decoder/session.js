@@ -6,7 +6,7 @@
 import { FavorAttention, init, PerformerError } from 'performer-wasm';
 import { answerOf, applyRequest } from './apply.js';
 import { describeConfig, MAX_VALUES, readConfig, VALUE_BYTES } from './config.js';
-import { Journal } from './journal.js';
+import { Journal, lastRequest } from './journal.js';
 import { BINARY, decodeRequest, encodeResult, JSON_TYPE, ServiceError } from './protocol.js';
 
 // One wasm module and one FavorAttention (the projection) per isolate, shared by its sessions.
@@ -163,7 +163,7 @@ export class DecoderSession {
       await this.rollback();
       throw withPosition(error instanceof ServiceError ? error : new ServiceError(500, 'STORAGE_FAILED', `the request was not stored: ${error.message}`), this.session);
     }
-    s.last = { kind: input.kind, from: input.position, tokens: input.tokens, digest: input.digest, answer: outputs };
+    s.last = lastRequest(input, outputs);
     return { position: s.decoder.position, rows, outputs, replayed: false };
   }
 

@@ -36,6 +36,8 @@ function cut(entries, bytes, key) {
 
 /** The bytes of values key(0…chunks-1) joined; `fail(reason)` makes the error of a missing or oversized part. */
 function join(values, key, chunks, length, fail) {
+  const only = values.get(key(0));
+  if (chunks === 1 && only instanceof Uint8Array && only.length === length) return only;
   const bytes = new Uint8Array(length);
   let at = 0;
   for (let i = 0; i < chunks; i++) {
