@@ -20,6 +20,18 @@ export declare class ServiceError extends Error {
   extra: Record<string, unknown>;
   constructor(status: number, code: string, message: string, extra?: Record<string, unknown>);
 }
+/** A decoded request (the server's view, also a log record's). */
+export interface Request {
+  kind: RequestKind;
+  position: number;
+  tokens: number;
+  floats: Float32Array;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  readonly digest: number;
+}
+export declare function request(shape: StepShape, kind: RequestKind, position: number, tokens: number, floats: Float32Array): Request;
 export declare function tokenSizes(shape: StepShape): { q: number; v: number };
 export declare function requestBytes(shape: StepShape, tokens: number): number;
 export declare function encodeRequest(shape: StepShape, kind: RequestKind, position: number, q: Float32Array, k: Float32Array, v: Float32Array): Uint8Array<ArrayBuffer>;
