@@ -9,17 +9,14 @@
 //     FavorDecoder on the same requests, bit for bit (nothing applied twice, nothing skipped).
 // The deployment snapshots every 12 tokens or 8 KiB of log, so the kills land on logs, on snapshots
 // and on prefills larger than the log's budget. Locally a missing workerd is skipped with a note; in CI it fails.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { FavorAttention, init } from 'performer-wasm';
+import type { FavorAttention } from 'performer-wasm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { postStep, requestBody, session, SessionSocket, type StepAnswer } from '../examples/edge-decoder/client.ts';
 import { startEdge, writeEdgeConfig, type DecoderConfig, type EdgeServer } from '../examples/edge-decoder/launch.ts';
 import { encodeRequest, type RequestKind } from '../examples/edge-decoder/protocol.js';
-import { assertBuilt, findBinary, freePort, orSkip } from './runtimes/harness.ts';
 import { uniform } from './runtimes/smoke.js';
+import { closeEdge, openEdge } from './support/edge-server.ts';
 import { rng } from './support/data.ts';
 import { firstDifference, nodeAnswers, type Planned } from './support/edge-reference.ts';
 
@@ -72,23 +69,13 @@ let server: EdgeServer | undefined;
 let available = false;
 
 test.before(async () => {
-  assertBuilt();
-  await init(undefined, { relaxedSimd: false });
-  attn = new FavorAttention({ dim: CONFIG.dim, features: CONFIG.features, kernel: CONFIG.kernel, seed: CONFIG.seed, causal: true });
-  await orSkip('workerd (edge decoder chaos)', async () => {
-    findBinary('workerd');
-    available = true;
-  });
-  if (!available) return;
-  dir = mkdtempSync(join(tmpdir(), 'edge-chaos-'));
-  port = await freePort();
-  server = await startEdge(writeEdgeConfig(dir, port, CONFIG), port);
+  const fixture = await openEdge('edge-chaos', CONFIG);
+  if (!fixture) return;
+  ({ attn, dir, port, server } = fixture);
+  available = true;
 });
 
-test.after(async () => {
-  await server?.stop('SIGTERM');
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+test.after(() => closeEdge(server, dir));
 
 function makeClient(index: number): Client {
   const q = uniform(TOKENS * PER_Q, 5000 + 3 * index, 0.75);

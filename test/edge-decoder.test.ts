@@ -21,14 +21,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FavorAttention, init, type FavorDecoder } from 'performer-wasm';
+import type { FavorAttention, FavorDecoder } from 'performer-wasm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { postPrefill, postStep, requestBody, session, SessionSocket, stepBody, type Format, type StepAnswer } from '../examples/edge-decoder/client.ts';
 import { startEdge, writeEdgeConfig, type DecoderConfig, type EdgeServer } from '../examples/edge-decoder/launch.ts';
 import { encodeRequest, encodeStep, fnv1a, PREFILL_ALL_MAGIC, REQUEST_MAGIC } from '../examples/edge-decoder/protocol.js';
-import { assertBuilt, findBinary, freePort, orSkip } from './runtimes/harness.ts';
+import { freePort } from './runtimes/harness.ts';
 import { uniform } from './runtimes/smoke.js';
+import { closeEdge, openEdge } from './support/edge-server.ts';
 import { bits, corruptOnDisk, nodeAnswers } from './support/edge-reference.ts';
 
 const CONFIG = { dim: 16, heads: 4, valueDim: 16, features: 32, seed: 7, kernel: 'softmax' as const, maxBodyBytes: 64 * 1024, snapshotTokens: 8 } satisfies DecoderConfig;
@@ -98,23 +99,13 @@ async function restart(config: DecoderConfig = CONFIG): Promise<void> {
 }
 
 test.before(async () => {
-  assertBuilt();
-  await init(undefined, { relaxedSimd: false });
-  attn = new FavorAttention({ dim: CONFIG.dim, features: CONFIG.features, kernel: CONFIG.kernel, seed: CONFIG.seed, causal: true });
-  await orSkip('workerd (edge decoder)', async () => {
-    findBinary('workerd');
-    available = true;
-  });
-  if (!available) return;
-  dir = mkdtempSync(join(tmpdir(), 'edge-decoder-'));
-  port = await freePort();
-  server = await startEdge(writeEdgeConfig(dir, port, CONFIG), port);
+  const fixture = await openEdge('edge-decoder', CONFIG);
+  if (!fixture) return;
+  ({ attn, dir, port, server } = fixture);
+  available = true;
 });
 
-test.after(async () => {
-  await server?.stop('SIGTERM');
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+test.after(() => closeEdge(server, dir));
 
 test('32 sessions × 128 tokens, SIGKILL and restart mid-run: bit-identical to Node, nothing lost or applied twice', async () => {
   if (!available) return;
