@@ -4,7 +4,8 @@
 // Not a test: run it with
 //   npm run bench:edge -- [--dim 64] [--heads 8] [--features 128] [--steps 64] [--runs 3] [--sessions 1,8,32]
 //                         [--prompt 1024] [--replay 1000]
-// Rows: closed-loop clients (each session sends single-token binary steps, over HTTP or one WebSocket)
+// Rows: closed-loop clients (each session sends single-token binary steps, over HTTP (node:http,
+// keep-alive) or one WebSocket)
 // with 1, 8 and 32 concurrent sessions: steps/s, p50/p99 latency, bytes written per token (the runs of
 // each row interleaved with the other rows', medians over the runs); the bytes per token over a long
 // session; a prompt through the prefill route against the same tokens as single steps; the first
@@ -16,9 +17,9 @@ import { parseArgs } from 'node:util';
 import { FavorAttention, init } from 'performer-wasm';
 import { freePort } from '../../test/runtimes/harness.ts';
 import { uniform } from '../../test/runtimes/smoke.js';
-import { postPrefill, postStep, requestBody, session, SessionSocket, stepBody } from './client.ts';
+import { httpAgent, postBinary, session, SessionSocket } from './client.ts';
 import { startEdge, writeEdgeConfig } from './launch.ts';
-import { encodeStep } from './protocol.js';
+import { encodeRequest, encodeStep } from './protocol.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -68,7 +69,7 @@ async function stepLoop(origin, id, seed, count, transport, from = 0) {
       const start = performance.now();
       const answer = socket
         ? await socket.request(encodeStep(shape, t, slice(q, t, 1), slice(k, t, 1), slice(v, t, 1)))
-        : await postStep(origin, id, stepBody(shape, t, slice(q, t, 1), slice(k, t, 1), slice(v, t, 1), 'binary'));
+        : await postBinary(origin, id, 'step', encodeStep(shape, t, slice(q, t, 1), slice(k, t, 1), slice(v, t, 1)));
       latencies.push(performance.now() - start);
       if (answer.status !== 200) throw new Error(`${id} at ${t}: ${JSON.stringify(answer.error)}`);
     }
@@ -95,9 +96,9 @@ async function run(origin, n, transport, tag) {
 async function prefillOnce(origin, id) {
   await created(origin, id);
   const [q, k, v] = tokens(7, promptTokens);
-  const body = requestBody(shape, 'prefill-last', 0, q, k, v, 'binary');
+  const body = encodeRequest(shape, 'prefill-last', 0, q, k, v);
   const t0 = performance.now();
-  const answer = await postPrefill(origin, id, body, 120_000);
+  const answer = await postBinary(origin, id, 'prefill', body);
   const ms = performance.now() - t0;
   if (answer.status !== 200) throw new Error(`prefill: ${JSON.stringify(answer.error)}`);
   return ms;
@@ -106,7 +107,7 @@ async function prefillOnce(origin, id) {
 /** Median µs of FavorDecoder.step, and ms of one prefill of the prompt, in Node (baseline build). */
 function nodeCompute() {
   const attn = new FavorAttention({ dim: base.dim, features: base.features, kernel: base.kernel, seed: base.seed, causal: true });
-  const [q, k, v] = tokens(1, promptTokens);
+  const [q, k, v] = tokens(1, Math.max(200, promptTokens));
   const stepTimes = [];
   const prefillTimes = [];
   for (let r = 0; r < 5; r++) {
@@ -116,7 +117,7 @@ function nodeCompute() {
     stepTimes.push(((performance.now() - t0) / 200) * 1000);
     decoder.reset();
     t0 = performance.now();
-    decoder.prefill(q, k, v, promptTokens);
+    decoder.prefill(slice(q, 0, promptTokens), slice(k, 0, promptTokens), slice(v, 0, promptTokens), promptTokens); // (timing only: any layout)
     prefillTimes.push(performance.now() - t0);
     decoder.dispose();
   }
@@ -187,6 +188,7 @@ try {
   }
   console.log(`restart (SIGKILL, then the first GET of the session): ${logged.logTokens} logged steps (${logged.logBytes} bytes of log) after the snapshot ${median(restarts.replayed).toFixed(1)} ms; a snapshot only ${median(restarts.snapshot).toFixed(1)} ms (medians of ${runs} restarts)`);
 } finally {
+  httpAgent.destroy();
   for (const d of Object.values(deployments)) await d.server.stop('SIGTERM');
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,5 +1,6 @@
 // A small client of the edge decoder service (the test and the bench use it): HTTP steps and prefills,
 // and a session's WebSocket.
+import { Agent, request } from 'node:http';
 import { BINARY, decodeResult, encodeRequest, JSON_TYPE, type RequestKind, type StepShape } from './protocol.js';
 import { SocketClient } from './socket-client.ts';
 
@@ -42,6 +43,30 @@ export async function postStep(origin: string, id: string, body: Body, timeoutMs
 /** POST /sessions/:id/prefill. */
 export function postPrefill(origin: string, id: string, body: Body, timeoutMs = 30_000): Promise<StepAnswer> {
   return postStep(origin, id, body, timeoutMs, 'prefill');
+}
+
+/** The keep-alive connections of postBinary (destroy() closes them). */
+export const httpAgent = new Agent({ keepAlive: true });
+
+/**
+ * POST of a binary request to /sessions/:id/<route> over node:http with keep-alive connections: the
+ * bench's client, lighter than fetch (whose own cost per request would otherwise count in the figures).
+ */
+export function postBinary(origin: string, id: string, route: 'step' | 'prefill', bytes: Uint8Array): Promise<StepAnswer> {
+  const url = new URL(`${origin}/sessions/${id}/${route}`);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent: httpAgent, headers: { 'content-type': BINARY, 'content-length': bytes.length } }, (response) => {
+      const parts: Buffer[] = [];
+      response.on('data', (part: Buffer) => parts.push(part));
+      response.on('error', reject);
+      response.on('end', () => {
+        const headers = Object.entries(response.headers).map(([key, value]) => [key, String(value)] as [string, string]);
+        readAnswer(new Response(Buffer.concat(parts), { status: response.statusCode, headers })).then(resolve, reject);
+      });
+    });
+    req.on('error', reject);
+    req.end(bytes);
+  });
 }
 
 /** Reads an answer: binary or JSON outputs on 200, the error object otherwise. */

@@ -41,12 +41,14 @@ export class DecoderSession {
 
   async fetch(request) {
     try {
-      const route = /\/(step|prefill|socket)$/.exec(new URL(request.url).pathname)?.[1] ?? 'session';
+      const path = new URL(request.url).pathname;
+      const match = /^\/sessions\/([^/]+)(?:\/(step|prefill|socket))?$/.exec(path); // (worker.js checked the id)
+      if (!match) throw new ServiceError(404, 'NOT_FOUND', `no route ${path}`);
+      const [, id, route = 'session'] = match;
       const method = request.method;
       if (!METHODS[route].includes(method)) throw new ServiceError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here (allowed: ${METHODS[route].join(', ')})`);
       if (method === 'DELETE') return await this.serially(() => this.remove());
       if (this.failure) throw this.failure;
-      const id = request.headers.get('x-session-id');
       if (route === 'socket') return this.accept(request, id);
       if (method === 'PUT') return await this.serially(() => this.create(id));
       if (method === 'GET') return await this.serially(() => json(200, this.describe(this.existing(id))));

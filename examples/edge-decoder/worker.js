@@ -29,10 +29,7 @@ export default {
     if (!match) {
       return Response.json({ error: { code: 'NOT_FOUND', message: `no route ${url.pathname}: /sessions/:id (id: 1–128 of A–Z a–z 0–9 . _ ~ -) or /sessions/:id/step, /prefill, /socket` } }, { status: 404 });
     }
-    const id = match[1];
-    const stub = env.SESSIONS.get(env.SESSIONS.idFromName(id));
-    const forwarded = new Request(request);
-    forwarded.headers.set('x-session-id', id);
-    return stub.fetch(forwarded);
+    // the object reads the session id from the same path: the request goes on as it came
+    return env.SESSIONS.get(env.SESSIONS.idFromName(match[1])).fetch(request);
   },
 };
