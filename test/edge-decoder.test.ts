@@ -26,7 +26,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { postPrefill, postStep, requestBody, session, SessionSocket, stepBody, type Format, type StepAnswer } from '../examples/edge-decoder/client.ts';
 import { startEdge, writeEdgeConfig, type DecoderConfig, type EdgeServer } from '../examples/edge-decoder/launch.ts';
-import { encodeRequest, encodeStep, fnv1a, PREFILL_ALL_MAGIC, REQUEST_MAGIC } from '../examples/edge-decoder/protocol.js';
+import { encodeRequest, encodeStep, fnv1aWords, PREFILL_ALL_MAGIC, REQUEST_MAGIC } from '../examples/edge-decoder/protocol.js';
 import { freePort } from './runtimes/harness.ts';
 import { uniform } from './runtimes/smoke.js';
 import { closeEdge, openEdge } from './support/edge-server.ts';
@@ -431,7 +431,7 @@ test('a stored session that fails its checks is refused with the reason, never r
   const view = new DataView(recordHeader.buffer);
   view.setUint32(0, 0x474c5750, true);
   view.setUint32(16, 3, true);
-  view.setUint32(20, fnv1a(torn.expected.subarray(0, 3 * PER_V)), true);
+  view.setUint32(20, fnv1aWords(torn.expected.subarray(0, 3 * PER_V)), true);
   await server!.stop('SIGTERM');
   assert.ok(corruptOnDisk(join(dir, 'storage'), stateHeader, 10) > 0, 'the snapshot was found on disk');
   assert.ok(corruptOnDisk(join(dir, 'storage'), recordHeader, 33) > 0, 'the log record was found on disk');

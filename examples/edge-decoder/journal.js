@@ -7,7 +7,7 @@
 import { answerOf, applyRequest } from './apply.js';
 import { fingerprint } from './config.js';
 import { decodeRecord, encodeRecord } from './log-record.js';
-import { fnv1a, ServiceError } from './protocol.js';
+import { fnv1aWords, ServiceError } from './protocol.js';
 import { appendRecord, checkStateSize, loadSession, saveSnapshot, storedBytes } from './storage.js';
 
 /** A record's request applied again; a refusal by the decoder means a damaged log (500 INVALID_LOG). */
@@ -73,7 +73,7 @@ export class Journal {
         const outputs = replayRecord(decoder, config, input);
         const replayed = answerOf(config, input, outputs);
         // the baseline build gives the same bits on every machine; the relaxed build only on the same one
-        if (fnv1a(replayed) !== answerDigest && !config.relaxedSimd) {
+        if (fnv1aWords(replayed) !== answerDigest && !config.relaxedSimd) {
           throw new ServiceError(500, 'REPLAY_MISMATCH', `session '${meta.id}': the log record at position ${input.position} answers other bits when applied again (another build of the decoder?)`);
         }
         lastRecord = [input, replayed];
@@ -102,7 +102,7 @@ export class Journal {
    */
   async commit(id, decoder, input, answer) {
     const { snapshotTokens, snapshotLogBytes } = this.config;
-    const record = encodeRecord(input, fnv1a(answer));
+    const record = encodeRecord(input, fnv1aWords(answer));
     if (this.logTokens + input.tokens >= snapshotTokens || this.logBytes + record.length > snapshotLogBytes || record.length >= this.meta.stateBytes) {
       const { answer: _, ...last } = lastRequest(input, answer);
       await this.snapshot({ id, config: fingerprint(this.config), position: decoder.position, last }, decoder.saveState(), bytesOf(answer));

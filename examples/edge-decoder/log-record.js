@@ -2,10 +2,10 @@
 // deterministic), written in the same atomic put that acknowledges the request. Little-endian:
 //    0  u32 magic "PWLG"       4  u32 kind (0 step, 1 prefill answering the last output, 2 prefill answering all)
 //    8  f64 position before the request                       16  u32 tokens n
-//   20  u32 digest of the answer (fnv1a of its output floats)  24  u32 checksum (fnv1a of the record, this field 0)
+//   20  u32 digest of the answer (fnv1aWords of its output floats)  24  u32 checksum (fnv1aWords of the record, this field 0)
 //   28  u32 0
 //   32  the request's floats: q, k, v of its n tokens, token-major (as the request carried them)
-import { fnv1a, KINDS, request, ServiceError } from './protocol.js';
+import { fnv1aWords, KINDS, request, ServiceError } from './protocol.js';
 
 const MAGIC = 0x474c5750; // "PWLG"
 const HEADER = 32;
@@ -20,7 +20,7 @@ export function encodeRecord(input, answerDigest) {
   view.setUint32(16, input.tokens, true);
   view.setUint32(20, answerDigest, true);
   bytes.set(new Uint8Array(input.floats.buffer, input.floats.byteOffset, input.floats.byteLength), HEADER);
-  view.setUint32(24, fnv1a(bytes), true);
+  view.setUint32(24, fnv1aWords(bytes), true);
   return bytes;
 }
 
@@ -36,7 +36,7 @@ export function decodeRecord(shape, bytes, position) {
   const view = new DataView(copy.buffer, copy.byteOffset, copy.byteLength);
   const checksum = view.getUint32(24, true);
   // the record's bytes with the checksum field as 0
-  if (fnv1a(copy.subarray(28), fnv1a(new Uint8Array(4), fnv1a(copy.subarray(0, 24)))) !== checksum) throw fail('fails its checksum (a changed byte)');
+  if (fnv1aWords(copy.subarray(28), fnv1aWords(new Uint32Array(1), fnv1aWords(copy.subarray(0, 24)))) !== checksum) throw fail('fails its checksum (a changed byte)');
   const kind = KINDS[view.getUint32(4, true)];
   const tokens = view.getUint32(16, true);
   const per = 4 * shape.heads * (2 * shape.dim + shape.valueDim);

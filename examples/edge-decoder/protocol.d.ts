@@ -38,4 +38,5 @@ export declare function encodeRequest(shape: StepShape, kind: RequestKind, posit
 export declare function encodeStep(shape: StepShape, position: number, q: Float32Array, k: Float32Array, v: Float32Array): Uint8Array<ArrayBuffer>;
 export declare function encodeResult(position: number, rows: number, outputs: Float32Array, replayed?: boolean): Uint8Array<ArrayBuffer>;
 export declare function decodeResult(bytes: Uint8Array): { position: number; tokens: number; outputs: Float32Array; replayed: boolean };
-export declare function fnv1a(array: ArrayBufferView, h?: number): number;
+export declare function fnv1a(array: ArrayBufferView): number;
+export declare function fnv1aWords(array: ArrayBufferView, h?: number): number;

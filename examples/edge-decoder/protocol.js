@@ -202,13 +202,21 @@ export function decodeResult(bytes) {
   };
 }
 
-/**
- * FNV-1a (32-bit) of the bytes of a typed array (any single changed byte changes it): the digest that
- * recognizes a retried request, the digest of an answer, the checksum of a log record. `h`: the hash
- * of the bytes before these (to hash a record in parts).
- */
-export function fnv1a(array, h = 0x811c9dc5) {
+/** FNV-1a (32-bit) of the bytes of a typed array: the digest that recognizes a retried request. */
+export function fnv1a(array) {
+  let h = 0x811c9dc5;
   const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * FNV-1a's steps over the 32-bit words of a typed array (4-byte aligned), four times fewer than over its
+ * bytes; any single changed word changes the result. The digest of an answer and the checksum of a log
+ * record (a restart hashes every record). `h`: the hash of the words before these (to hash in parts).
+ */
+export function fnv1aWords(array, h = 0x811c9dc5) {
+  const words = new Uint32Array(array.buffer, array.byteOffset, array.byteLength >>> 2);
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
   return h >>> 0;
 }
