@@ -52,7 +52,7 @@ export const httpAgent = new Agent({ keepAlive: true });
  * POST of a binary request to /sessions/:id/<route> over node:http with keep-alive connections: the
  * bench's client, lighter than fetch (whose own cost per request would otherwise count in the figures).
  */
-export function postBinary(origin: string, id: string, route: 'step' | 'prefill', bytes: Uint8Array): Promise<StepAnswer> {
+export function postBinary(origin: string, id: string, route: 'step' | 'prefill', bytes: Uint8Array, retry = true): Promise<StepAnswer> {
   const url = new URL(`${origin}/sessions/${id}/${route}`);
   return new Promise((resolve, reject) => {
     const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent: httpAgent, headers: { 'content-type': BINARY, 'content-length': bytes.length } }, (response) => {
@@ -64,7 +64,12 @@ export function postBinary(origin: string, id: string, route: 'step' | 'prefill'
         readAnswer(new Response(Buffer.concat(parts), { status: response.statusCode, headers })).then(resolve, reject);
       });
     });
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      // the server closed an idle kept-alive connection as it was reused: the same request again (a
+      // retry is safe: at worst the stored answer of an applied request comes back)
+      if (retry && req.reusedSocket && error.code === 'ECONNRESET') postBinary(origin, id, route, bytes, false).then(resolve, reject);
+      else reject(error);
+    });
     req.end(bytes);
   });
 }
