@@ -18,9 +18,11 @@ export interface DecoderConfig {
   kernel?: string;
   relaxedSimd?: boolean;
   maxBodyBytes?: number;
+  snapshotTokens?: number;
+  snapshotLogBytes?: number;
 }
 
-const EXAMPLE_MODULES = ['worker.js', 'session.js', 'protocol.js', 'config.js', 'storage.js'];
+const EXAMPLE_MODULES = ['worker.js', 'session.js', 'apply.js', 'journal.js', 'log-record.js', 'protocol.js', 'config.js', 'storage.js'];
 
 /**
  * Writes `dir`/config.capnp: the Worker (its modules, then the package's),
@@ -72,7 +74,7 @@ export interface EdgeServer {
   child: ChildProcess;
   /** What workerd printed (for failure messages). */
   output(): string;
-  /** SIGKILL (a crash) or SIGTERM; resolves when the process is gone. */
+  /** SIGKILL (a crash) or SIGTERM (then SIGKILL after 3 s: workerd waits for open WebSockets); resolves when the process is gone. */
   stop(signal?: 'SIGKILL' | 'SIGTERM'): Promise<void>;
 }
 
@@ -92,7 +94,9 @@ export async function startEdge(config: string, port: number, timeoutMs = 60_000
     output: () => output,
     async stop(signal = 'SIGTERM') {
       if (!gone) child.kill(signal);
+      const late = setTimeout(() => gone || child.kill('SIGKILL'), 3000);
       await exited;
+      clearTimeout(late);
     },
   };
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline && !gone;) {

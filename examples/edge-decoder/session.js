@@ -1,11 +1,13 @@
 // DecoderSession: the Durable Object of one generation session. It owns a FavorDecoder, applies the
-// steps in the order of their positions, and persists the decoder's saved state (and its last response,
-// for retries) before it answers. When the object starts (a fresh process, an eviction, a restart) it
-// restores the decoder from storage; a state that fails its checks is reported, never reset.
+// requests (steps and prefills, over HTTP or a WebSocket) in the order of their positions, and makes each
+// durable (journal.js: a log record, or a snapshot) before it answers. When the object starts (a fresh
+// process, an eviction, a restart, a wake from hibernation) it restores the decoder from the snapshot and
+// the log; a snapshot or a record that fails its checks is reported, never skipped or reset.
 import { FavorAttention, init, PerformerError } from 'performer-wasm';
-import { describeConfig, fingerprint, readConfig } from './config.js';
-import { BINARY, decodeStep, encodeResult, ServiceError } from './protocol.js';
-import { checkStateSize, loadSession, saveSession, storedBytes } from './storage.js';
+import { answerOf, applyRequest } from './apply.js';
+import { describeConfig, MAX_VALUES, readConfig, VALUE_BYTES } from './config.js';
+import { Journal, lastRequest } from './journal.js';
+import { BINARY, decodeRequest, encodeResult, JSON_TYPE, ServiceError } from './protocol.js';
 
 // One wasm module and one FavorAttention (the projection) per isolate, shared by its sessions.
 // init() runs once: a second init() would retire the decoders built on the first module.
@@ -16,11 +18,14 @@ function attention(config) {
   return ready;
 }
 
+/** The methods of each route of a session (worker.js routes /sessions/:id[/step|/prefill|/socket] here). */
+const METHODS = { session: ['GET', 'PUT', 'DELETE'], step: ['POST'], prefill: ['POST'], socket: ['GET'] };
+
 export class DecoderSession {
   constructor(ctx, env) {
-    this.storage = ctx.storage;
-    this.session = undefined; // { id, decoder, state (the stored bytes), last, meta }
-    this.failure = undefined; // a ServiceError when the configuration or the stored state is unusable
+    this.ctx = ctx;
+    this.session = undefined; // { id, decoder, last } (last: the request a retry is answered from)
+    this.failure = undefined; // a ServiceError when the configuration or the stored session is unusable
     this.queue = Promise.resolve();
     ctx.blockConcurrencyWhile(() => this.start(env).catch((error) => { this.failure = asServiceError(error); }));
   }
@@ -30,43 +35,68 @@ export class DecoderSession {
     this.attn = await attention(this.config).catch((error) => {
       throw new ServiceError(500, 'CONFIG_INVALID', `DECODER_CONFIG: ${error.message}`);
     });
-    const stored = await loadSession(this.storage);
-    if (!stored) return;
-    const { meta, state } = stored;
-    if (meta.config !== fingerprint(this.config)) {
-      throw new ServiceError(409, 'CONFIG_MISMATCH', `session '${meta.id}' was stored with ${meta.config}; this deployment has ${fingerprint(this.config)}`);
-    }
-    let decoder;
-    try {
-      decoder = this.attn.decoderFromState(state); // checks the state's magic, version, checksum, sizes, projection
-    } catch (error) {
-      throw new ServiceError(500, error.code ?? 'INVALID_STATE', `session '${meta.id}': the stored decoder state does not load: ${error.message}`);
-    }
-    if (decoder.position !== meta.position || decoder.heads !== this.config.heads || decoder.valueDim !== this.config.valueDim) {
-      decoder.dispose();
-      throw new ServiceError(500, 'INVALID_STATE', `session '${meta.id}': the stored state (position ${decoder.position}, heads ${decoder.heads}, valueDim ${decoder.valueDim}) does not match its record (position ${meta.position})`);
-    }
-    this.session = { id: meta.id, decoder, state, last: meta.last, meta };
+    this.journal = new Journal(this.ctx.storage, this.config);
+    this.session = await this.journal.restore(this.attn);
   }
 
   async fetch(request) {
     try {
-      const url = new URL(request.url);
-      const step = url.pathname.endsWith('/step');
+      const path = new URL(request.url).pathname;
+      const match = /^\/sessions\/([^/]+)(?:\/(step|prefill|socket))?$/.exec(path); // (worker.js checked the id)
+      if (!match) throw new ServiceError(404, 'NOT_FOUND', `no route ${path}`);
+      const [, id, route = 'session'] = match;
       const method = request.method;
-      if (step && method !== 'POST') throw methodNotAllowed(method, 'POST');
-      if (!step && !['GET', 'PUT', 'DELETE'].includes(method)) throw methodNotAllowed(method, 'GET, PUT, DELETE');
+      if (!METHODS[route].includes(method)) throw new ServiceError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here (allowed: ${METHODS[route].join(', ')})`);
       if (method === 'DELETE') return await this.serially(() => this.remove());
       if (this.failure) throw this.failure;
-      const id = request.headers.get('x-session-id');
+      if (route === 'socket') return this.accept(request, id);
       if (method === 'PUT') return await this.serially(() => this.create(id));
       if (method === 'GET') return await this.serially(() => json(200, this.describe(this.existing(id))));
       const body = await readBody(request, this.config.maxBodyBytes); // before the queue: a slow upload does not hold up the session's other requests
-      const input = decodeStep(this.config, body, request.headers.get('content-type'));
-      return await this.serially(() => this.step(id, input, request.headers.get('content-type')));
+      const type = request.headers.get('content-type');
+      const input = decodeRequest(this.config, body, type, route);
+      const answer = await this.serially(() => this.apply(id, input));
+      const headers = { 'x-position': String(answer.position), 'x-replayed': String(answer.replayed) };
+      if ((type ?? '').startsWith(BINARY)) return new Response(encodeAnswer(answer), { status: 200, headers: { ...headers, 'content-type': BINARY } });
+      return json(200, { position: answer.position, tokens: answer.rows, outputs: Array.from(answer.outputs), replayed: answer.replayed }, headers);
     } catch (error) {
       const e = asServiceError(error);
-      return json(e.status, { error: { code: e.code, message: e.message, ...e.extra } });
+      return json(e.status, errorBody(e));
+    }
+  }
+
+  /** GET …/socket with Upgrade: websocket: a socket of this session (hibernatable: the object may sleep between frames). */
+  accept(request, id) {
+    if ((request.headers.get('upgrade') ?? '').toLowerCase() !== 'websocket') throw new ServiceError(426, 'UPGRADE_REQUIRED', 'GET …/socket opens a WebSocket (Upgrade: websocket)');
+    this.existing(id);
+    const [client, server] = Object.values(new WebSocketPair());
+    this.ctx.acceptWebSocket(server);
+    server.serializeAttachment({ id });
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** A frame: a binary request, answered in order by a binary answer or a text frame { status, error }. */
+  async webSocketMessage(ws, message) {
+    await this.serially(async () => {
+      let reply;
+      try {
+        if (this.failure) throw this.failure;
+        const bytes = typeof message === 'string' ? new TextEncoder().encode(message) : new Uint8Array(message);
+        if (bytes.byteLength > this.config.maxBodyBytes) throw new ServiceError(413, 'BODY_TOO_LARGE', `the frame has ${bytes.byteLength} bytes; the limit is ${this.config.maxBodyBytes}`);
+        const input = decodeRequest(this.config, bytes, typeof message === 'string' ? JSON_TYPE : BINARY, 'socket');
+        reply = encodeAnswer(await this.apply(ws.deserializeAttachment().id, input));
+      } catch (error) {
+        reply = JSON.stringify(errorBody(asServiceError(error)));
+      }
+      ws.send(reply);
+    });
+  }
+
+  webSocketClose(ws, code) {
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, 'closed');
+    } catch {
+      // already closed
     }
   }
 
@@ -86,16 +116,13 @@ export class DecoderSession {
   async create(id) {
     if (this.session) return json(200, this.describe(this.session));
     const decoder = this.attn.decoder({ heads: this.config.heads, valueDim: this.config.valueDim });
-    const state = decoder.saveState();
-    checkStateSize(state.length);
-    let meta;
     try {
-      meta = await saveSession(this.storage, { id, config: fingerprint(this.config), position: 0, last: undefined }, state);
+      await this.journal.create(id, decoder);
     } catch (error) {
       decoder.dispose();
-      throw new ServiceError(500, 'STORAGE_FAILED', `the session could not be stored: ${error.message}`);
+      throw error instanceof ServiceError ? error : new ServiceError(500, 'STORAGE_FAILED', `the session could not be stored: ${error.message}`);
     }
-    this.session = { id, decoder, state, last: undefined, meta };
+    this.session = { id, decoder, last: undefined };
     return json(201, this.describe(this.session));
   }
 
@@ -103,7 +130,7 @@ export class DecoderSession {
   async remove() {
     if (!this.session && !this.failure) throw new ServiceError(404, 'NOT_FOUND', 'no such session');
     const position = this.session?.decoder.position;
-    await this.storage.deleteAll();
+    await this.journal.clear();
     this.session?.decoder.dispose();
     this.session = undefined;
     this.failure = undefined;
@@ -111,82 +138,84 @@ export class DecoderSession {
   }
 
   /**
-   * POST /step: applies the tokens if the request expects the session's position; a retry of the last
-   * applied request (same position, same tokens) gets its stored answer; anything else is a 409.
+   * A step or prefill request: applied if it expects the session's position, then made durable, then
+   * answered ({ position, rows, outputs, replayed }); a retry of the last applied request (same kind,
+   * position, tokens) gets its answer again; anything else is a 409.
    */
-  async step(id, input, contentType) {
+  async apply(id, input) {
     const s = this.existing(id);
-    const { decoder } = s;
-    if (input.position !== decoder.position) return this.replay(s, input, contentType);
+    if (input.position !== s.decoder.position) return this.replay(s, input);
     const { heads, valueDim } = this.config;
-    const per = heads * this.config.dim;
-    const outputs = new Float32Array(input.tokens * heads * valueDim);
-    let t = 0;
-    try {
-      for (; t < input.tokens; t++) {
-        decoder.step(input.q.subarray(t * per, (t + 1) * per), input.k.subarray(t * per, (t + 1) * per),
-          input.v.subarray(t * heads * valueDim, (t + 1) * heads * valueDim), outputs.subarray(t * heads * valueDim, (t + 1) * heads * valueDim));
-      }
-    } catch (error) {
-      this.rollback(s);
-      if (error instanceof PerformerError) {
-        const status = error.code === 'KERNEL_FAULT' ? 500 : 400;
-        throw new ServiceError(status, error.code, `token ${t} of the request (position ${input.position + t}): ${error.message}`, { position: s.decoder.position });
-      }
-      throw error;
+    const rows = input.kind === 'prefill-last' ? 1 : input.tokens;
+    if (this.journal.meta.stateChunks + Math.ceil((4 * rows * heads * valueDim) / VALUE_BYTES) > MAX_VALUES) {
+      throw new ServiceError(413, 'TOO_MANY_TOKENS', `the outputs of ${rows} tokens do not fit one atomic write beside the state: ask for the last output only, or send fewer tokens`);
     }
-    const last = { from: input.position, tokens: input.tokens, digest: input.digest, outputs: new Uint8Array(outputs.buffer) };
-    const state = decoder.saveState();
-    let meta;
+    let outputs;
     try {
-      meta = await saveSession(this.storage, { id: s.id, config: fingerprint(this.config), position: decoder.position, last }, state);
+      outputs = answerOf(this.config, input, applyRequest(s.decoder, this.config, input));
     } catch (error) {
-      this.rollback(s);
-      throw new ServiceError(500, 'STORAGE_FAILED', `the step was not stored (the session stays at ${s.decoder.position}): ${error.message}`);
+      // a refused token after others were applied, or a wasm trap: back to the stored session
+      if (s.decoder.position !== input.position || error.code === 'KERNEL_FAULT') await this.rollback();
+      throw withPosition(error, this.session);
     }
-    Object.assign(s, { state, last, meta });
-    return result(decoder.position, input.tokens, outputs, contentType, false);
+    try {
+      await this.journal.commit(s.id, s.decoder, input, outputs);
+      await this.ctx.storage.sync(); // (the output gate holds the answer until the write is durable anyway)
+    } catch (error) {
+      await this.rollback();
+      throw withPosition(error instanceof ServiceError ? error : new ServiceError(500, 'STORAGE_FAILED', `the request was not stored: ${error.message}`), this.session);
+    }
+    s.last = lastRequest(input, outputs);
+    return { position: s.decoder.position, rows, outputs, replayed: false };
   }
 
-  /** A request whose position is not the session's: the stored answer of a retried last request, or a 409. */
-  replay(s, input, contentType) {
+  /** A request whose position is not the session's: the answer of a retried last request, or a 409. */
+  replay(s, input) {
     const at = s.decoder.position;
     const last = s.last;
-    if (last && input.position === last.from && input.tokens === last.tokens && input.digest === last.digest) {
-      return result(last.from + last.tokens, last.tokens, new Float32Array(last.outputs.slice().buffer), contentType, true);
+    if (last && input.kind === last.kind && input.position === last.from && input.tokens === last.tokens && input.digest === last.digest) {
+      return { position: last.from + last.tokens, rows: last.kind === 'prefill-last' ? 1 : last.tokens, outputs: last.answer, replayed: true };
     }
     if (input.position < at) {
-      const lastText = last ? `only the last request (position ${last.from}, ${last.tokens} token(s), the same tokens) is replayed` : 'nothing can be replayed';
+      const lastText = last ? `only the last request (${last.kind} at position ${last.from}, ${last.tokens} token(s), the same tokens) is answered again` : 'nothing can be answered again';
       throw new ServiceError(409, 'ALREADY_APPLIED', `position ${input.position} was already applied: the session is at ${at}; ${lastText}`, { position: at });
     }
     throw new ServiceError(409, 'POSITION_MISMATCH', `the session is at position ${at}, the request expects ${input.position}`, { position: at });
   }
 
-  /** Back to the stored state after a failed request: the session is untouched. */
-  rollback(s) {
-    s.decoder.dispose();
-    s.decoder = this.attn.decoderFromState(s.state);
+  /** Back to the stored session after a failed request (nothing of it was stored): the session is untouched. */
+  async rollback() {
+    this.session?.decoder.dispose();
+    this.session = undefined;
+    try {
+      this.session = await this.journal.restore(this.attn);
+    } catch (error) {
+      this.failure = asServiceError(error);
+    }
   }
 
   describe(s) {
-    return { id: s.id, position: s.decoder.position, config: describeConfig(this.config), stateBytes: s.state.length, stateChunks: s.meta.stateChunks, storedBytes: storedBytes(s.meta) };
+    return { id: s.id, position: s.decoder.position, config: describeConfig(this.config), ...this.journal.describe() };
   }
 }
 
-function result(position, tokens, outputs, contentType, replayed) {
-  const headers = { 'x-position': String(position), 'x-replayed': String(replayed) };
-  if ((contentType ?? '').startsWith(BINARY)) {
-    return new Response(encodeResult(position, tokens, outputs), { status: 200, headers: { ...headers, 'content-type': BINARY } });
-  }
-  return json(200, { position, tokens, outputs: Array.from(outputs), replayed }, headers);
+/** The error with the session's position (after a rollback) in error.position. */
+function withPosition(error, session) {
+  const e = asServiceError(error);
+  if (session) e.extra = { ...e.extra, position: session.decoder.position };
+  return e;
+}
+
+function encodeAnswer(answer) {
+  return encodeResult(answer.position, answer.rows, answer.outputs, answer.replayed);
+}
+
+function errorBody(e) {
+  return { status: e.status, error: { code: e.code, message: e.message, ...e.extra } };
 }
 
 function json(status, body, headers = {}) {
   return new Response(JSON.stringify(body), { status, headers: { ...headers, 'content-type': 'application/json' } });
-}
-
-function methodNotAllowed(method, allowed) {
-  return new ServiceError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed here (allowed: ${allowed})`);
 }
 
 /** A PerformerError keeps its code (a 400: the input was refused before any work); anything else is a 500. */

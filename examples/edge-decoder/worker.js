@@ -2,16 +2,18 @@
 // that session (binding SESSIONS, class DecoderSession), which owns its FavorDecoder. docs/edge.md
 // documents the routes, the binary layout and the status codes.
 //
-//   PUT    /sessions/:id        create (201), or describe an existing session (200)
-//   GET    /sessions/:id        { id, position, config, stateBytes, stateChunks, storedBytes }
-//   POST   /sessions/:id/step   one or more tokens' q, k, v at an expected position → outputs, position
-//   DELETE /sessions/:id        forget the session
-//   GET    /                    the service's configuration (a readiness probe)
+//   PUT    /sessions/:id          create (201), or describe an existing session (200)
+//   GET    /sessions/:id          { id, position, config, storage figures }
+//   POST   /sessions/:id/step     one or more tokens' q, k, v at an expected position → outputs, position
+//   POST   /sessions/:id/prefill  a prompt of many tokens in one parallel pass → the last output (or all)
+//   GET    /sessions/:id/socket   a WebSocket: binary step/prefill frames, answered in order
+//   DELETE /sessions/:id          forget the session
+//   GET    /                      the service's configuration (a readiness probe)
 import { describeConfig, readConfig } from './config.js';
 
 export { DecoderSession } from './session.js';
 
-const ROUTE = /^\/sessions\/([A-Za-z0-9._~-]{1,128})(\/step)?$/;
+const ROUTE = /^\/sessions\/([A-Za-z0-9._~-]{1,128})(\/step|\/prefill|\/socket)?$/;
 
 export default {
   async fetch(request, env) {
@@ -25,12 +27,9 @@ export default {
     }
     const match = ROUTE.exec(url.pathname);
     if (!match) {
-      return Response.json({ error: { code: 'NOT_FOUND', message: `no route ${url.pathname}: /sessions/:id (id: 1–128 of A–Z a–z 0–9 . _ ~ -) or /sessions/:id/step` } }, { status: 404 });
+      return Response.json({ error: { code: 'NOT_FOUND', message: `no route ${url.pathname}: /sessions/:id (id: 1–128 of A–Z a–z 0–9 . _ ~ -) or /sessions/:id/step, /prefill, /socket` } }, { status: 404 });
     }
-    const id = match[1];
-    const stub = env.SESSIONS.get(env.SESSIONS.idFromName(id));
-    const forwarded = new Request(request);
-    forwarded.headers.set('x-session-id', id);
-    return stub.fetch(forwarded);
+    // the object reads the session id from the same path: the request goes on as it came
+    return env.SESSIONS.get(env.SESSIONS.idFromName(match[1])).fetch(request);
   },
 };

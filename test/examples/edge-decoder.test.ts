@@ -8,24 +8,31 @@
 //      position is between its acknowledged and its sent position) and none is applied twice (the final
 //      outputs equal Node's); and a step whose answer is lost (dropped by the client, then SIGKILL) is
 //      answered from the stored last response when retried after the restart, and applied once;
-//      A state of two storage values (120 KiB each at most) is restored after a SIGKILL too;
-//   3. a catalogue of bad requests gets its status and code, and leaves the session untouched (its
-//      position, and its next output still equals Node's); a stored state that fails its checks
-//      (another configuration, a changed byte on disk) is refused with the reason, never reset.
+//      A state of two storage values (120 KiB each at most) is restored after a SIGKILL too, in the
+//      mode that writes a snapshot at every request;
+//   3. prefills (the last output or all, binary and JSON) and WebSocket steps (pipelined frames, errors
+//      as text frames, a retry after a SIGKILL answered again) equal Node's answers bit for bit;
+//   4. a catalogue of bad requests gets its status and code, and leaves the session untouched (its
+//      position, and its next output still equals Node's); a stored session that fails its checks
+//      (another configuration, a changed byte in a snapshot or in a log record on disk) is refused
+//      with the reason, never reset or skipped.
+// The deployment snapshots every 8 tokens, so sessions are restored from snapshots and logs.
 // Locally a missing workerd is skipped with a note; in CI (CI=true) it fails.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FavorAttention, init, type FavorDecoder } from 'performer-wasm';
+import type { FavorAttention, FavorDecoder } from 'performer-wasm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { postStep, session, stepBody, type Format, type StepAnswer } from '../../examples/edge-decoder/client.ts';
+import { postPrefill, postStep, requestBody, session, SessionSocket, stepBody, type Format, type StepAnswer } from '../../examples/edge-decoder/client.ts';
 import { startEdge, writeEdgeConfig, type DecoderConfig, type EdgeServer } from '../../examples/edge-decoder/launch.ts';
-import { encodeStep, REQUEST_MAGIC } from '../../examples/edge-decoder/protocol.js';
-import { assertBuilt, findBinary, freePort, orSkip } from '../package/runtimes/harness.ts';
+import { encodeRequest, encodeStep, fnv1aWords, PREFILL_ALL_MAGIC, REQUEST_MAGIC } from '../../examples/edge-decoder/protocol.js';
+import { freePort } from '../package/runtimes/harness.ts';
 import { uniform } from '../package/runtimes/smoke.js';
+import { closeEdge, openEdge } from '../support/edge-server.ts';
+import { bits, corruptOnDisk, nodeAnswers } from '../support/edge-reference.ts';
 
-const CONFIG = { dim: 16, heads: 4, valueDim: 16, features: 32, seed: 7, kernel: 'softmax' as const, maxBodyBytes: 64 * 1024 } satisfies DecoderConfig;
+const CONFIG = { dim: 16, heads: 4, valueDim: 16, features: 32, seed: 7, kernel: 'softmax' as const, maxBodyBytes: 64 * 1024, snapshotTokens: 8 } satisfies DecoderConfig;
 const SHAPE = { heads: CONFIG.heads, dim: CONFIG.dim, valueDim: CONFIG.valueDim };
 const SESSIONS = 32;
 const STEPS = 128;
@@ -57,7 +64,6 @@ let server: EdgeServer | undefined;
 let available = false;
 
 const tokens = (t: number, n: number, per: number) => [t * per, (t + n) * per] as const;
-const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
 /** Node's outputs for a session's tokens, one step per token (the service also steps token by token). */
 function nodeOutputs(decoder: FavorDecoder, q: Float32Array, k: Float32Array, v: Float32Array, count: number): Float32Array {
@@ -93,23 +99,13 @@ async function restart(config: DecoderConfig = CONFIG): Promise<void> {
 }
 
 test.before(async () => {
-  assertBuilt();
-  await init(undefined, { relaxedSimd: false });
-  attn = new FavorAttention({ dim: CONFIG.dim, features: CONFIG.features, kernel: CONFIG.kernel, seed: CONFIG.seed, causal: true });
-  await orSkip('workerd (edge decoder)', async () => {
-    findBinary('workerd');
-    available = true;
-  });
-  if (!available) return;
-  dir = mkdtempSync(join(tmpdir(), 'edge-decoder-'));
-  port = await freePort();
-  server = await startEdge(writeEdgeConfig(dir, port, CONFIG), port);
+  const fixture = await openEdge('edge-decoder', CONFIG);
+  if (!fixture) return;
+  ({ attn, dir, port, server } = fixture);
+  available = true;
 });
 
-test.after(async () => {
-  await server?.stop('SIGTERM');
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+test.after(() => closeEdge(server, dir));
 
 test('32 sessions × 128 tokens, SIGKILL and restart mid-run: bit-identical to Node, nothing lost or applied twice', async () => {
   if (!available) return;
@@ -222,9 +218,9 @@ test('an answer lost in a crash: the retry after the restart gets the stored ans
   assert.equal(bits(next.outputs!), bits(c.expected.subarray(5 * PER_V, 6 * PER_V)), 'applied once: the next token continues');
 });
 
-test('a state of several storage values (valueDim 128: 132 KB) survives SIGKILL and continues bit for bit', async () => {
+test('a snapshot at every request (snapshotTokens 1), of several storage values (valueDim 128: 132 KB), survives SIGKILL and continues bit for bit', async () => {
   if (!available) return;
-  const wide = { ...CONFIG, valueDim: 128 };
+  const wide = { ...CONFIG, valueDim: 128, snapshotTokens: 1 };
   const wideShape = { ...SHAPE, valueDim: 128 };
   const perV = CONFIG.heads * wide.valueDim;
   const wideDir = mkdtempSync(join(tmpdir(), 'edge-decoder-wide-'));
@@ -245,7 +241,7 @@ test('a state of several storage values (valueDim 128: 132 KB) survives SIGKILL 
     wideServer = await startEdge(writeEdgeConfig(wideDir, widePort, wide), widePort);
     const info = (await session(wideServer.origin, 'wide')).body;
     assert.is(info.stateChunks, 2, `state of ${info.stateBytes} bytes`);
-    assert.is(info.position, 3);
+    assert.equal([info.position, info.snapshotPosition, info.logRecords], [3, 3, 0]);
     const rest = await send(wideServer.origin, 3, 3);
     assert.is(rest.status, 200, JSON.stringify(rest.error));
     assert.equal(bits(first.outputs!), bits(expected.subarray(0, 3 * perV)));
@@ -254,6 +250,68 @@ test('a state of several storage values (valueDim 128: 132 KB) survives SIGKILL 
     await wideServer.stop('SIGTERM');
     rmSync(wideDir, { recursive: true, force: true });
   }
+});
+
+test("prefill (the last output or all, binary and JSON) and WebSocket steps: Node's answers bit for bit; retries answered again, also after SIGKILL", async () => {
+  if (!available) return;
+  const c = makeClient(105);
+  c.id = 'prompted';
+  const plan = [
+    { kind: 'prefill-all', from: 0, tokens: 20 }, { kind: 'prefill-last', from: 20, tokens: 10 }, // HTTP: binary, then JSON
+    { kind: 'step', from: 30, tokens: 1 }, { kind: 'step', from: 31, tokens: 2 }, { kind: 'prefill-last', from: 33, tokens: 5 }, { kind: 'step', from: 38, tokens: 1 }, // one socket, pipelined
+    { kind: 'step', from: 39, tokens: 1 }, // after a SIGKILL, on a new socket
+  ] as const;
+  const expected = nodeAnswers(attn, SHAPE, c.q, c.k, c.v, [...plan]);
+  const frame = (i: number) => {
+    const { kind, from, tokens: n } = plan[i]!;
+    return encodeRequest(SHAPE, kind, from, c.q.subarray(...tokens(from, n, PER_Q)), c.k.subarray(...tokens(from, n, PER_Q)), c.v.subarray(...tokens(from, n, PER_V)));
+  };
+  const http = (i: number, format: Format) => {
+    const { kind, from, tokens: n } = plan[i]!;
+    return postPrefill(server!.origin, c.id, requestBody(SHAPE, kind, from, c.q.subarray(...tokens(from, n, PER_Q)), c.k.subarray(...tokens(from, n, PER_Q)), c.v.subarray(...tokens(from, n, PER_V)), format));
+  };
+  const same = (answer: StepAnswer, i: number, what: string) => {
+    assert.is(answer.status, 200, `${what}: ${JSON.stringify(answer.error)}`);
+    assert.is(answer.position, plan[i]!.from + plan[i]!.tokens, `${what}: position`);
+    assert.equal(bits(answer.outputs!), bits(expected[i]!), `${what}: Node's bits`);
+  };
+  assert.is((await session(server!.origin, c.id, 'PUT')).status, 201);
+  const all = await http(0, 'binary');
+  same(all, 0, 'prefill of 20, every output');
+  // the layout: the parallel pass agrees with stepping the same tokens (float32 rounding apart; 1e-4 relative to the largest output)
+  const stepped = c.expected.subarray(0, 20 * PER_V);
+  const scale = stepped.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+  const worst = all.outputs!.reduce((m, x, i) => Math.max(m, Math.abs(x - stepped[i]!)), 0);
+  assert.ok(worst <= 1e-4 * scale, `prefill vs steps: ${worst} > 1e-4 · ${scale}`);
+  same(await http(1, 'json'), 1, 'JSON prefill of 10, the last output');
+  const again = await http(1, 'binary');
+  same(again, 1, 'the prefill retried (binary)');
+  assert.ok(again.replayed, 'answered again, not applied twice');
+
+  // one socket: four requests sent at once, answered in order; a wrong position is an error frame; a retry is answered again
+  let socket = await SessionSocket.open(server!.origin, c.id);
+  for (const i of [2, 3, 4, 5]) socket.send(frame(i));
+  for (const i of [2, 3, 4, 5]) same(await socket.answer(), i, `socket request ${i}`);
+  const ahead = await socket.request(frame(6).slice().fill(0, 8, 16)); // position 0: already applied
+  assert.equal([ahead.status, ahead.error?.code, ahead.position], [409, 'ALREADY_APPLIED', 39]);
+  const bad = await socket.request(new Uint8Array(16));
+  assert.equal([bad.status, bad.error?.code], [400, 'BAD_REQUEST']);
+  const retried = await socket.request(frame(5));
+  same(retried, 5, 'the last request retried on the socket');
+  assert.ok(retried.replayed);
+
+  // SIGKILL with the socket open: the client reconnects, retries its last request, and continues
+  await server!.stop('SIGKILL');
+  await socket.answer().then(() => assert.unreachable('the socket survived the kill'), () => {});
+  server = await startEdge(writeEdgeConfig(dir, port, CONFIG), port);
+  socket = await SessionSocket.open(server.origin, c.id);
+  const afterKill = await socket.request(frame(5));
+  same(afterKill, 5, 'the last request retried after the restart');
+  assert.ok(afterKill.replayed);
+  same(await socket.request(frame(6)), 6, 'the next step after the restart');
+  socket.close();
+  const info = (await session(server.origin, c.id)).body;
+  assert.equal([info.position, info.snapshotPosition, info.logRecords], [40, 38, 2], 'a snapshot when the log reached 8 tokens, then two records');
 });
 
 test('bad requests: status and code; the session is untouched and continues bit for bit', async () => {
@@ -281,6 +339,8 @@ test('bad requests: status and code; the session is untouched and continues bit 
   const goodJson = JSON.parse(body(c, at, 1, 'json').body as string) as Record<string, unknown>;
   const jsonWith = (patch: Record<string, unknown>) => JSON.stringify({ ...goodJson, ...patch });
   const step = `/sessions/${id}/step`;
+  const prefill = `/sessions/${id}/prefill`;
+  const prompt = (kind: 'prefill-last' | 'prefill-all', position = at) => encodeRequest(SHAPE, kind, position, c.q.subarray(...tokens(at, 3, PER_Q)), c.k.subarray(...tokens(at, 3, PER_Q)), c.v.subarray(...tokens(at, 3, PER_V)));
 
   const catalogue: Array<[string, string, RequestInit, number, string]> = [
     ['a float missing', step, binary(one().subarray(0, one().length - 4)), 400, 'INVALID_LENGTH'],
@@ -309,6 +369,16 @@ test('bad requests: status and code; the session is untouched and continues bit 
     ['GET of an unknown session', '/sessions/nobody', { method: 'GET' }, 404, 'NOT_FOUND'],
     ['DELETE of an unknown session', '/sessions/nobody', { method: 'DELETE' }, 404, 'NOT_FOUND'],
     ['an id with a slash', '/sessions/a/b/step', binary(one(0)), 404, 'NOT_FOUND'],
+    ['a step on /prefill', prefill, binary(one()), 400, 'BAD_REQUEST'],
+    ['a prefill on /step', step, binary(prompt('prefill-all')), 400, 'BAD_REQUEST'],
+    ['a prefill with NaN in v', prefill, binary(withFloat(prompt('prefill-last'), 3 * 2 * PER_Q + 5, NaN)), 400, 'NON_FINITE'],
+    ['a prefill of too many tokens', prefill, binary(header(PREFILL_ALL_MAGIC, 1e6, at)), 413, 'TOO_MANY_TOKENS'],
+    ['a prefill ahead of the session', prefill, binary(prompt('prefill-all', at + 2)), 409, 'POSITION_MISMATCH'],
+    ['JSON prefill: outputs "some"', prefill, jsonPost(jsonWith({ outputs: 'some' })), 400, 'UNKNOWN_OPTION'],
+    ['JSON step: an outputs field', step, jsonPost(jsonWith({ outputs: 'all' })), 400, 'UNKNOWN_OPTION'],
+    ['GET on /prefill', prefill, { method: 'GET' }, 405, 'METHOD_NOT_ALLOWED'],
+    ['GET on /socket without Upgrade', `/sessions/${id}/socket`, { method: 'GET' }, 426, 'UPGRADE_REQUIRED'],
+    ['POST on /socket', `/sessions/${id}/socket`, binary(one()), 405, 'METHOD_NOT_ALLOWED'],
   ];
   for (const [what, path, request, status, code] of catalogue) {
     const answer = await raw(path, request);
@@ -330,27 +400,16 @@ test('bad requests: status and code; the session is untouched and continues bit 
   console.log(`    ${catalogue.length} bad requests refused with their codes; the session continued bit for bit`);
 });
 
-/** Changes one byte of every stored copy of `header` (a decoder state's first 48 bytes) in the storage files. */
-function corruptStoredStates(header: Uint8Array): number {
-  let found = 0;
-  const root = join(dir, 'storage');
-  for (const folder of readdirSync(root, { recursive: true, withFileTypes: true })) {
-    if (!folder.isFile() || !/\.sqlite(-wal)?$/.test(folder.name)) continue;
-    const path = join(folder.parentPath, folder.name);
-    const bytes = readFileSync(path);
-    for (let at = bytes.indexOf(header); at >= 0; at = bytes.indexOf(header, at + 1)) {
-      bytes[at + 10] ^= 0x01; // the third byte of dim: the state's checksum no longer matches
-      found++;
-    }
-    if (found) writeFileSync(path, bytes);
-  }
-  return found;
-}
-
-test('a stored state that fails its checks is refused with the reason, never reset', async () => {
+test('a stored session that fails its checks is refused with the reason, never reset or skipped', async () => {
   if (!available) return;
   const keep = await sessionAt('kept', 3, 101);
-  const broken = await sessionAt('broken', 7, 102);
+  const broken = await sessionAt('broken', 9, 102); // 9 tokens ≥ snapshotTokens: a snapshot at 9
+  const torn = await sessionAt('torn', 3, 104); // a log record of tokens 0–2 after the snapshot at 0
+  const tornNext = await postStep(server!.origin, torn.id, body(torn, 3, 1, 'binary')); // and one of token 3
+  assert.is(tornNext.status, 200);
+  const describe = async (id: string) => (await session(server!.origin, id)).body;
+  assert.equal([(await describe(broken.id)).snapshotPosition, (await describe(broken.id)).logRecords], [9, 0]);
+  assert.equal([(await describe(torn.id)).snapshotPosition, (await describe(torn.id)).logRecords], [0, 2]);
 
   // another deployment configuration: 409 with both fingerprints; the original one loads it again
   await restart({ ...CONFIG, seed: CONFIG.seed + 1 });
@@ -361,27 +420,45 @@ test('a stored state that fails its checks is refused with the reason, never res
   await restart();
   assert.is((await session(server!.origin, keep.id)).body.position, 3, 'the session survived the other configuration');
 
-  // one changed byte on disk: 500 INVALID_STATE with the package's reason, on every route but DELETE
+  // one changed byte in a snapshot: the state's header at position 9 (only 'broken' has it), its third byte of dim
   const decoder = attn.decoder({ heads: CONFIG.heads, valueDim: CONFIG.valueDim });
-  nodeOutputs(decoder, broken.q, broken.k, broken.v, 7);
-  const header = decoder.saveState().slice(0, 48); // position 7: only the 'broken' session has it
+  nodeOutputs(decoder, broken.q, broken.k, broken.v, 9);
+  const stateHeader = decoder.saveState().slice(0, 48);
   decoder.dispose();
+  // one changed byte in a log record: the record of tokens 0–2 of 'torn', found by its header (magic
+  // "PWLG", kind 0, position 0, 3 tokens, the digest of its answer), changed in its first q float
+  const recordHeader = new Uint8Array(24);
+  const view = new DataView(recordHeader.buffer);
+  view.setUint32(0, 0x474c5750, true);
+  view.setUint32(16, 3, true);
+  view.setUint32(20, fnv1aWords(torn.expected.subarray(0, 3 * PER_V)), true);
   await server!.stop('SIGTERM');
-  assert.ok(corruptStoredStates(header) > 0, 'the stored state was found on disk');
+  assert.ok(corruptOnDisk(join(dir, 'storage'), stateHeader, 10) > 0, 'the snapshot was found on disk');
+  assert.ok(corruptOnDisk(join(dir, 'storage'), recordHeader, 33) > 0, 'the log record was found on disk');
   server = await startEdge(writeEdgeConfig(dir, port, CONFIG), port);
-  for (const answer of [await session(server.origin, broken.id), await session(server.origin, broken.id, 'PUT')]) {
-    assert.is(answer.status, 500);
-    assert.is(answer.body.error.code, 'INVALID_STATE');
-    assert.match(answer.body.error.message, /checksum mismatch/);
+
+  // 500 with a code and the reason, on every route but DELETE
+  for (const [c, code, reason, at] of [[broken, 'INVALID_STATE', /snapshot does not load.*checksum mismatch/, 9], [torn, 'INVALID_LOG', /log record at position 0 fails its checksum/, 4]] as const) {
+    for (const answer of [await session(server.origin, c.id), await session(server.origin, c.id, 'PUT')]) {
+      assert.is(answer.status, 500, `${c.id}: ${JSON.stringify(answer.body)}`);
+      assert.is(answer.body.error.code, code);
+      assert.match(answer.body.error.message, reason);
+    }
+    const stepped = await postStep(server.origin, c.id, body(c, at, 1));
+    assert.is(stepped.status, 500);
+    assert.is(stepped.error!.code, code);
+    const socket = await SessionSocket.open(server.origin, c.id).catch((error: { status?: number; body?: string }) => error);
+    assert.ok(!(socket instanceof SessionSocket), 'no socket opens on a session that does not load');
+    assert.is((socket as { status?: number }).status, 500);
+    assert.match((socket as { body: string }).body, code);
   }
-  const stepped = await postStep(server.origin, broken.id, body(broken, 7, 1));
-  assert.is(stepped.status, 500);
-  assert.is(stepped.error!.code, 'INVALID_STATE');
   assert.is((await session(server.origin, keep.id)).body.position, 3, 'the other sessions load');
   // DELETE is the explicit way out
-  assert.is((await session(server.origin, broken.id, 'DELETE')).status, 200);
-  assert.is((await session(server.origin, broken.id)).status, 404);
-  assert.is((await session(server.origin, broken.id, 'PUT')).status, 201);
+  for (const c of [broken, torn]) {
+    assert.is((await session(server.origin, c.id, 'DELETE')).status, 200);
+    assert.is((await session(server.origin, c.id)).status, 404);
+    assert.is((await session(server.origin, c.id, 'PUT')).status, 201);
+  }
 });
 
 test.run();

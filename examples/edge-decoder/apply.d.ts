@@ -1,0 +1,5 @@
+// Types of apply.js for the TypeScript tests.
+import type { FavorDecoder } from 'performer-wasm';
+import type { Request, StepShape } from './protocol.js';
+export declare function applyRequest(decoder: FavorDecoder, config: StepShape, input: Request): Float32Array;
+export declare function answerOf(config: StepShape, input: Request, outputs: Float32Array): Float32Array;
