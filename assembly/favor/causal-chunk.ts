@@ -20,11 +20,6 @@ const PANEL: i32 = 16;
 
 /** One chunk of `rows` aligned queries and keys: outputs to out, then the state (S, z, run and the packed S32, z32) takes the keys. */
 export function causalChunkPacked(fm: FeatureMap, ws: Workspace, q: usize, k: usize, v: usize, mask: usize, out: usize, rows: i32, dv: i32): void {
-  const kind = fm.kind;
-  const d = fm.dim;
-  const wt = fm.wt;
-  const m = fm.m;
-  const mp = fm.mp;
   const Mp = fm.Mp;
   const phi = ws.phi;
   const phiKT = ws.phiK;
@@ -35,7 +30,7 @@ export function causalChunkPacked(fm: FeatureMap, ws: Workspace, q: usize, k: us
   const cPrev = <f32>load<f64>(ws.run);
 
   // keys: φ(k_j) at c_j, packed transposed for the block; then at c_last for the state's update
-  keyFeaturesCausal(kind, k, rows, d, wt, m, mp, fm.hScale, fm.a, fm.eps, mask, ws.u, ws.h, ws.top, cK, phi, cPrev);
+  keyFeaturesCausal(fm.kind, k, rows, fm.dim, fm.wt, fm.m, fm.mp, fm.hScale, fm.a, fm.eps, mask, ws.u, ws.h, ws.top, cK, phi, cPrev);
   gemm_pack_bt(phi, Mp, rows, Mp, phiKT);
   const cLast = load<f32>(cK + (<usize>(rows - 1) << 2));
   const grows = cLast != cPrev;
@@ -52,7 +47,7 @@ export function causalChunkPacked(fm: FeatureMap, ws: Workspace, q: usize, k: us
   }
 
   // queries: the state's part, the block's, then the division
-  queryFeatures(kind, q, rows, d, wt, m, mp, fm.hScale, fm.a, fm.eps, ws.u, ws.h, ws.top, phi);
+  queryFeatures(fm.kind, q, rows, fm.dim, fm.wt, fm.m, fm.mp, fm.hScale, fm.a, fm.eps, ws.u, ws.h, ws.top, phi);
   gemm_nn_packed(phi, ws.S32, out, rows, dv, Mp, Mp, dv, 0);
   gemm_nn_packed_lower(phi, phiKT, A, rows, rows, Mp, Mp, rows);
   trilScaled(A, cK, rows, grows);

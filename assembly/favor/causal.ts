@@ -21,8 +21,9 @@ import { FeatureMap, Pass, Workspace } from '../descriptors';
  * pass.queries keys, pass.chunk rows per chunk from the first of each. k, v and mask (0 or one byte per key) start
  * at the first prefix key; q and out (pass.queries rows × dim, × valueDim) at the first aligned row; pass.keys is
  * not read. Scratch in ws (causal-chunk.ts): u, phi, phiK, h, top, c, den, A, tmpS, colSum, and S32, z32 (the
- * state's packed f32 copy, written from S and z first: a pure function of them). Every caller cuts a head into the same chunks (staged blocks of whole chunks, a pool
- * job's whole head, the decoder's prefill), so every path gives the same bits.
+ * state's packed f32 copy, written from S and z first: a pure function of them). Every caller cuts a head into the
+ * same chunks (staged blocks of whole chunks, a pool job's whole head, the decoder's prefill), so every path gives
+ * the same bits.
  */
 export function favor_causal(fm: FeatureMap, pass: Pass, ws: Workspace): void {
   const prefix = pass.prefix;
