@@ -10,7 +10,8 @@ import { mapFeaturesOf, rowStatsOf, isTwoBlock } from '../feature-maps/features'
 import { queryFeatures, projectRowsOf } from './favor';
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { hsum } from '../linalg/simd';
-import { addChunkToState, carry, divideRow, dot, rescaleState, state_to_f32, zeroMaskedRows } from './state';
+import { addChunkToState, carry, divideRow, dot, rescaleState, state_to_f32, stateToPacked, zeroMaskedRows } from './state';
+import { causalChunkPacked } from './causal-chunk';
 import { accumulateRows } from './bidirectional';
 import { FeatureMap, Pass, Workspace } from '../descriptors';
 
@@ -19,9 +20,10 @@ import { FeatureMap, Pass, Workspace } from '../descriptors';
  * first pass.prefix keys that every query sees (added to the state), then pass.queries queries against the next
  * pass.queries keys, pass.chunk rows per chunk from the first of each. k, v and mask (0 or one byte per key) start
  * at the first prefix key; q and out (pass.queries rows × dim, × valueDim) at the first aligned row; pass.keys is
- * not read. Scratch in ws: u, phi (the queries' φ), phiK, h, top, c (the keys' stabilizers), den, A, S32, z32, and
- * tmpS, colSum for the prefix. Every caller cuts a head into the same chunks (staged blocks of whole chunks, a pool
- * job's whole head, the decoder's prefill), so every path gives the same bits.
+ * not read. Scratch in ws (causal-chunk.ts): u, phi, phiK, h, top, c, den, A, tmpS, colSum, and S32, z32 (the
+ * state's packed f32 copy, written from S and z first: a pure function of them). Every caller cuts a head into the
+ * same chunks (staged blocks of whole chunks, a pool job's whole head, the decoder's prefill), so every path gives
+ * the same bits.
  */
 export function favor_causal(fm: FeatureMap, pass: Pass, ws: Workspace): void {
   const prefix = pass.prefix;
@@ -34,17 +36,11 @@ export function favor_causal(fm: FeatureMap, pass: Pass, ws: Workspace): void {
   const v = pass.v + <usize>prefix * vRow;
   const mask = pass.mask ? pass.mask + <usize>prefix : 0;
   const rows = pass.queries;
+  stateToPacked(ws.S, ws.z, ws.S32, ws.z32, fm.Mp, dv);
   for (let i = 0; i < rows; i += C) {
-    causalChunk(fm, ws, pass.q + <usize>i * xRow, k + <usize>i * xRow, v + <usize>i * vRow, mask ? mask + <usize>i : 0,
-                pass.out + <usize>i * vRow, min(C, rows - i), dv);
+    causalChunkPacked(fm, ws, pass.q + <usize>i * xRow, k + <usize>i * xRow, v + <usize>i * vRow, mask ? mask + <usize>i : 0,
+                      pass.out + <usize>i * vRow, min(C, rows - i), dv);
   }
-}
-
-/** One chunk of aligned rows: the read-out against the state and the block, then the state takes the chunk's keys. */
-function causalChunk(fm: FeatureMap, ws: Workspace, q: usize, k: usize, v: usize, mask: usize, out: usize, rows: i32, dv: i32): void {
-  causal_chunk_read(fm.kind, q, k, v, rows, fm.dim, dv, fm.wt, fm.m, fm.mp, fm.hScale, fm.a, fm.eps, mask, ws.u, ws.phi, ws.phiK,
-                    ws.h, ws.top, ws.c, ws.den, ws.A, ws.S32, ws.z32, out, ws.S, ws.z, ws.run);
-  causal_chunk_update(fm.kind, v, rows, dv, fm.mp, ws.c, ws.phiK, ws.S32, ws.z32, ws.S, ws.z, ws.run);
 }
 
 /**
@@ -80,6 +76,16 @@ export function causal_chunk_parts(kind: i32, q: usize, k: usize, v: usize, rows
   state_to_f32(S, z, S32, z32, Mp, dv);
   gemm_nn(phiQ, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
   maskedBlock(phiQ, phiK, A, cK, rows, Mp, cPrev);
+  stateToQueries(out, den, phiQ, z32, A, cK, rows, Mp, dv, cPrev);
+  gemm_nn(A, v, out, rows, dv, rows, rows, dv, dv, 1);
+}
+
+/**
+ * The state's part of a chunk's outputs, moved to each query's scale: out_i (= φ(q_i)ᵀS at cPrev) times
+ * exp(cPrev − c_i), and den_i = exp(cPrev − c_i)·φ(q_i)ᵀz + Σ_{j≤i} A_ij (the block's part of the normalizer).
+ */
+export function stateToQueries(out: usize, den: usize, phiQ: usize, z32: usize, A: usize, cK: usize, rows: i32, Mp: i32, dv: i32,
+                               cPrev: f32): void {
   for (let i = 0; i < rows; i++) {
     const fromState = carry(cPrev, load<f32>(cK + (<usize>i << 2)));
     const outRow = out + (<usize>(i * dv) << 2);
@@ -87,7 +93,6 @@ export function causal_chunk_parts(kind: i32, q: usize, k: usize, v: usize, rows
     const di = fromState * dot(phiQ + (<usize>(i * Mp) << 2), z32, Mp) + sumPrefix(A + (<usize>(i * rows) << 2), i + 1);
     store<f32>(den + (<usize>i << 2), di);
   }
-  gemm_nn(A, v, out, rows, dv, rows, rows, dv, dv, 1);
 }
 
 /** Keys of a causal chunk: cK[j] = the running maximum of key exponents up to j (from cPrev), φ(k_j) at cK[j]. */

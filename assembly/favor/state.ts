@@ -38,8 +38,14 @@ export function addToF64(acc: usize, x: usize, n: i32): void {
  */
 export function addChunkToState(S: usize, z: usize, tmpS: usize, phi: usize, rows: i32, Mp: i32, dv: i32, colSum: usize): void {
   addToF64(S, tmpS, Mp * dv);
-  // each column is summed over the rows in order; four groups of columns at a time, so that four chains of
-  // additions overlap instead of each waiting on its own previous sum
+  columnSums(phi, rows, Mp, colSum);
+  addToF64(z, colSum, Mp);
+}
+
+/** colSum[f] = Σ_i phi[i][f] (phi rows × Mp, f32), each column summed over the rows in order. */
+export function columnSums(phi: usize, rows: i32, Mp: i32, colSum: usize): void {
+  // four groups of columns at a time, so that four chains of additions overlap instead of each waiting on its
+  // own previous sum
   const rowBytes = <usize>Mp << 2;
   let f = 0;
   for (; f + 16 <= Mp; f += 16) {
@@ -64,7 +70,6 @@ export function addChunkToState(S: usize, z: usize, tmpS: usize, phi: usize, row
     }
     v128.store(colSum + (<usize>f << 2), acc);
   }
-  addToF64(z, colSum, Mp);
 }
 
 /** S32 = S, z32 = z (f64 → f32), for the f32 GEMMs of a read-out. */
@@ -76,6 +81,68 @@ export function state_to_f32(S: usize, z: usize, S32: usize, z32: usize, Mp: i32
 function toF32(src: usize, dst: usize, n: i32): void {
   for (let i = 0; i < n; i += 2) {
     v128.store64_lane(dst + (<usize>i << 2), f32x4.demote_f64x2_zero(v128.load(src + (<usize>i << 3))), 0);
+  }
+}
+
+/**
+ * The f32 copy of a state that the causal read-out multiplies with: S32 = S packed for gemm_nn_packed (K = Mp,
+ * N = dv, gemm_pack_b's layout) and z32 = z. After stateToPacked, updateStatePacked keeps it up to date.
+ */
+export function stateToPacked(S: usize, z: usize, S32: usize, z32: usize, Mp: i32, dv: i32): void {
+  packState(S, z, 0, 0, 1, Mp, dv, S32, z32, false);
+}
+
+/**
+ * S = S·factor + tmpS and z = z·factor + colSum (f64 += f32, each rounded as rescaleState then addToF64 would),
+ * writing the packed f32 copy (stateToPacked) in the same pass.
+ */
+export function updateStatePacked(S: usize, z: usize, tmpS: usize, colSum: usize, factor: f64, Mp: i32, dv: i32, S32: usize, z32: usize): void {
+  packState(S, z, tmpS, colSum, factor, Mp, dv, S32, z32, true);
+}
+
+@inline function packState(S: usize, z: usize, tmpS: usize, colSum: usize, factor: f64, Mp: i32, dv: i32, S32: usize, z32: usize,
+                           update: bool): void {
+  const N16 = dv & ~15;
+  const w = dv - N16;
+  const pstride = <usize>Mp << 6; // bytes per 16-column panel
+  const edge = S32 + <usize>(N16 >> 4) * pstride;
+  const fv = f64x2.splat(factor);
+  for (let f = 0; f < Mp; f++) {
+    const srow = S + (<usize>(f * dv) << 3);
+    const trow = tmpS + (<usize>(f * dv) << 2);
+    let out = S32 + (<usize>f << 6);
+    for (let j = 0; j < N16; j += 16, out += pstride) {
+      for (let t = 0; t < 16; t += 4) {
+        const p = srow + (<usize>(j + t) << 3);
+        let lo = v128.load(p), hi = v128.load(p, 16);
+        if (update) {
+          const x = v128.load(trow + (<usize>(j + t) << 2));
+          lo = f64x2.add(f64x2.mul(lo, fv), f64x2.promote_low_f32x4(x));
+          hi = f64x2.add(f64x2.mul(hi, fv), f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 2, 3)));
+          v128.store(p, lo);
+          v128.store(p, hi, 16);
+        }
+        v128.store(out + (<usize>t << 2), v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+      }
+    }
+    for (let t = N16; t < dv; t++) {
+      const p = srow + (<usize>t << 3);
+      let s = load<f64>(p);
+      if (update) {
+        s = s * factor + <f64>load<f32>(trow + (<usize>t << 2));
+        store<f64>(p, s);
+      }
+      store<f32>(edge + (<usize>(f * w + t - N16) << 2), <f32>s);
+    }
+  }
+  for (let f = 0; f < Mp; f += 2) {
+    const p = z + (<usize>f << 3);
+    let zv = v128.load(p);
+    if (update) {
+      zv = f64x2.add(f64x2.mul(zv, fv), f64x2.promote_low_f32x4(v128.load64_zero(colSum + (<usize>f << 2))));
+      v128.store(p, zv);
+    }
+    v128.store64_lane(z32 + (<usize>f << 2), f32x4.demote_f64x2_zero(zv), 0);
   }
 }
 

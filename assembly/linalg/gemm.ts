@@ -389,3 +389,79 @@ export function gemm_tn_packed(a: usize, bp: usize, c: usize, M: i32, N: i32, K:
   if (K <= 0) return emptySum(c, M, N, ldc, accumulate);
   splatGemmPacked(a, 4, <usize>lda << 2, bp, c, M, N, K, ldc, accumulate, TN_KC);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Block-lower products (the masked block of causal attention): only the panels of B that start at or before a
+// row are multiplied with it, so about half of a square product is skipped. B is packed, here usually from the
+// rows of an X with B = Xᵀ (gemm_pack_bt).
+
+/**
+ * dst = Xᵀ packed like gemm_pack_b packs a K×N B, where X is N rows of K (row stride ldx): B(k, j) = X(j, k).
+ * 4×4 tiles are transposed in registers. dst must not overlap X.
+ */
+export function gemm_pack_bt(x: usize, K: i32, N: i32, ldx: i32, dst: usize): void {
+  const N16 = N & ~15;
+  const K4 = K & ~3;
+  const rx = <usize>ldx << 2;
+  for (let j = 0; j < N16; j += 16) {
+    const panel = dst + <usize>j * (<usize>K << 2); // panel j/16 starts at (j/16)·K·64 bytes
+    for (let t = 0; t < 16; t += 4) {
+      const r0 = x + <usize>(j + t) * rx, r1 = r0 + rx, r2 = r1 + rx, r3 = r2 + rx;
+      let out = panel + (<usize>t << 2);
+      let k = 0;
+      for (; k < K4; k += 4) {
+        const off = <usize>k << 2;
+        const a = v128.load(r0 + off), b = v128.load(r1 + off), c = v128.load(r2 + off), d = v128.load(r3 + off);
+        const ab01 = v128.shuffle<f32>(a, b, 0, 4, 1, 5), ab23 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+        const cd01 = v128.shuffle<f32>(c, d, 0, 4, 1, 5), cd23 = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
+        v128.store(out, v128.shuffle<f32>(ab01, cd01, 0, 1, 4, 5));
+        v128.store(out, v128.shuffle<f32>(ab01, cd01, 2, 3, 6, 7), 64);
+        v128.store(out, v128.shuffle<f32>(ab23, cd23, 0, 1, 4, 5), 128);
+        v128.store(out, v128.shuffle<f32>(ab23, cd23, 2, 3, 6, 7), 192);
+        out += 256;
+      }
+      for (; k < K; k++) {
+        const off = <usize>k << 2;
+        store<f32>(out, load<f32>(r0 + off)); store<f32>(out, load<f32>(r1 + off), 4);
+        store<f32>(out, load<f32>(r2 + off), 8); store<f32>(out, load<f32>(r3 + off), 12);
+        out += 64;
+      }
+    }
+  }
+  const w = N - N16;
+  const edge = dst + <usize>N16 * (<usize>K << 2);
+  for (let t = 0; t < w; t++) {
+    const row = x + <usize>(N16 + t) * rx;
+    for (let k = 0; k < K; k++) store<f32>(edge + (<usize>(k * w + t) << 2), load<f32>(row + (<usize>k << 2)));
+  }
+}
+
+/**
+ * The block-lower part of C = A·B for a packed B (gemm_pack_b, gemm_pack_bt): C(i, j) for the columns of the
+ * panels that start at or before row i (j < 16·⌊i/16⌋ + 16), bit for bit as gemm_nn_packed computes them; C's
+ * other elements are not written. One panel at a time against the rows that meet it (K in blocks of LOWER_KC),
+ * so that the panel stays in L1 while A streams.
+ */
+export function gemm_nn_packed_lower(a: usize, bp: usize, c: usize, M: i32, N: i32, K: i32, lda: i32, ldc: i32): void {
+  if (K <= 0) {
+    for (let i = 0; i < M; i++) memory.fill(c + <usize>i * (<usize>ldc << 2), 0, <usize>min(N, (i & ~15) + 16) << 2);
+    return;
+  }
+  const ra = <usize>lda << 2;
+  const rc = <usize>ldc << 2;
+  const N16 = N & ~15;
+  const pstride = <usize>K << 6;
+  const edge = bp + <usize>(N16 >> 4) * pstride;
+  const ke = <usize>(N - N16) << 2;
+  for (let k0 = 0; k0 < K; k0 += LOWER_KC) {
+    const kc = min(LOWER_KC, K - k0);
+    const ak = a + (<usize>k0 << 2);
+    for (let j = 0; j < N && j < M; j += 16) {
+      const pa = ak + <usize>j * ra;
+      const pc = c + <usize>j * rc + (<usize>j << 2);
+      if (j < N16) splatBlock(pa, ra, 4, bp + <usize>(j >> 4) * pstride + (<usize>k0 << 6), 64, 64, 0, 0, pc, rc, M - j, 16, kc, k0 > 0);
+      else splatBlock(pa, ra, 4, 0, 64, 64, edge + <usize>k0 * ke, ke, pc, rc, M - j, N - N16, kc, k0 > 0);
+    }
+  }
+}
+const LOWER_KC: i32 = 128;

@@ -88,9 +88,10 @@ export interface KernelExports {
    * first pass.prefix keys that every query sees (added to the state), then pass.queries queries against the next
    * pass.queries keys, pass.chunk rows per chunk from the first of each. k, v and mask (0 or one byte per key) start
    * at the first prefix key; q and out (pass.queries rows × dim, × valueDim) at the first aligned row; pass.keys is
-   * not read. Scratch in ws: u, phi (the queries' φ), phiK, h, top, c (the keys' stabilizers), den, A, S32, z32, and
-   * tmpS, colSum for the prefix. Every caller cuts a head into the same chunks (staged blocks of whole chunks, a pool
-   * job's whole head, the decoder's prefill), so every path gives the same bits.
+   * not read. Scratch in ws (causal-chunk.ts): u, phi, phiK, h, top, c, den, A, tmpS, colSum, and S32, z32 (the
+   * state's packed f32 copy, written from S and z first: a pure function of them). Every caller cuts a head into the
+   * same chunks (staged blocks of whole chunks, a pool job's whole head, the decoder's prefill), so every path gives
+   * the same bits.
    * Source: assembly/favor/causal.ts.
    */
   favor_causal(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>): void;

@@ -87,4 +87,54 @@ test('causal: prefix consistency, also when a later key has a far larger norm', 
   }
 });
 
+// The chunk works on 16-row panels (the block-lower product and A·V): chunk sizes and value widths that are not
+// multiples of 16 take the edge paths.
+test('causal: panel edges, chunk sizes not a multiple of 16, keys with large norms (stabilizer growth inside chunks)', () => {
+  for (const kernel of ['softmax', 'softmax-hyperbolic', 'softmax-trig', 'exp', 'relu'] as const) {
+    for (const [n, chunkSize, valueDim] of [[200, 37, 20], [130, 64, 17], [90, 20, 1], [33, 128, 16]] as const) {
+      const s = shape(n, 8, { valueDim, batch: 1, heads: 2 });
+      const attn = new FavorAttention({ dim: 8, features: 21, kernel, seed: 11, causal: true, chunkSize });
+      const { q, k, v } = inputs(s, 900 + n, sigmaFor(kernel));
+      // keys with a 6× larger norm, inside chunks and on their first and last rows: the stabilizer grows mid-chunk
+      for (const j of [5, 36, 37, 64, 100, 150]) if (j < n) for (let t = 0; t < 8; t++) k[j * 8 + t] *= kernel === 'softmax-trig' ? 2 : 6;
+      const out = attn.forward(q, k, v, s);
+      assert.ok(allFinite(out));
+      const ref = favorCausalReference({ kernel, dim: 8, w: attn.projection }, q, k, v, s);
+      const err = relError(out, ref);
+      assert.ok(err <= FIDELITY, `${kernel} n ${n} chunk ${chunkSize} dv ${valueDim}: ${err.toExponential(2)}`);
+    }
+  }
+});
+
+test('causal: every key of the first chunks masked (the state starts later), against the float64 quadratic form', () => {
+  const s = shape(100, 6, { batch: 2, valueDim: 5 });
+  const keyMask = new Uint8Array(2 * 100).fill(1);
+  keyMask.fill(0, 0, 40); // batch 0: keys 0..39 (two and a half chunks of 16) masked
+  keyMask.fill(0, 150, 170); // batch 1: a masked run in the middle
+  for (const kernel of ['softmax', 'relu'] as const) {
+    const attn = new FavorAttention({ dim: 6, features: 24, kernel, seed: 2, causal: true, chunkSize: 16 });
+    const { q, k, v } = inputs(s, 950, 0.5);
+    const out = attn.forward(q, k, v, s, { keyMask });
+    assert.ok(out.subarray(0, 40 * 5).every((x) => x === 0), 'queries that see no key get zeros');
+    const ref = favorCausalQuadratic({ kernel, dim: 6, w: attn.projection }, q, k, v, s, keyMask);
+    assert.ok(relError(out, ref) <= FIDELITY, `${kernel}: ${relError(out, ref).toExponential(2)}`);
+  }
+});
+
+test('causal: prefix consistency bit for bit at chunk and panel boundaries, also when the stabilizer grows', () => {
+  const n = 150;
+  for (const [kernel, chunkSize, valueDim] of [['softmax', 64, 20], ['softmax-hyperbolic', 20, 5], ['relu', 64, 16], ['exp', 37, 3]] as const) {
+    const s = shape(n, 8, { valueDim });
+    const attn = new FavorAttention({ dim: 8, features: 30, kernel, seed: 4, causal: true, chunkSize });
+    const { q, k, v } = inputs(s, 990, 0.5);
+    for (let t = 0; t < 8; t++) k[70 * 8 + t] *= 10;
+    const full = attn.forward(q, k, v, s);
+    for (const i of [0, 1, 14, 15, 16, 17, 19, 20, 31, 36, 37, 63, 64, 65, 69, 70, 71, 127, 148]) {
+      const prefix = attn.forward(q.subarray(0, (i + 1) * 8), k.subarray(0, (i + 1) * 8), v.subarray(0, (i + 1) * valueDim), shape(i + 1, 8, { valueDim }));
+      const differ = prefix.findIndex((x, t) => x !== full[t]);
+      assert.is(differ, -1, `${kernel} chunk ${chunkSize}: output ${differ} of the ${i + 1}-row prefix differs`);
+    }
+  }
+});
+
 test.run();
