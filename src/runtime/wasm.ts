@@ -39,10 +39,8 @@ export class Runtime {
   retired: 'reinit' | 'fault' | undefined = undefined;
   /** SCAN_FLOATS floats for the input scans, allocated with the instance so that a scan never grows memory. */
   readonly scanBlock: number;
-  private f32View: Float32Array;
-  private u8View: Uint8Array;
-  private f64View: Float64Array;
-  private dataView: DataView;
+  /** The views over memory's current buffer (a grown memory detaches old views: they are remade on first use after). */
+  private views: MemoryViews;
   private scratchPtr = 0;
   private scratchSize = 0;
 
@@ -55,33 +53,32 @@ export class Runtime {
     this.pool = pool;
     this.reserved = reserved;
     this.heap = new Heap(this.exports.memory, this.exports.heapBase() + reserved);
-    this.f32View = new Float32Array(this.exports.memory.buffer);
-    this.u8View = new Uint8Array(this.exports.memory.buffer);
-    this.f64View = new Float64Array(this.exports.memory.buffer);
-    this.dataView = new DataView(this.exports.memory.buffer);
+    this.views = memoryViews(this.exports.memory.buffer);
     this.scanBlock = this.heap.alloc(4 * SCAN_FLOATS);
   }
 
   /** Float32 view of all of memory; recreated after growth (a grown memory detaches old views). */
   get f32(): Float32Array {
-    if (this.f32View.buffer !== this.exports.memory.buffer) this.f32View = new Float32Array(this.exports.memory.buffer);
-    return this.f32View;
+    return this.current().f32;
   }
 
   get u8(): Uint8Array {
-    if (this.u8View.buffer !== this.exports.memory.buffer) this.u8View = new Uint8Array(this.exports.memory.buffer);
-    return this.u8View;
+    return this.current().u8;
   }
 
   get f64(): Float64Array {
-    if (this.f64View.buffer !== this.exports.memory.buffer) this.f64View = new Float64Array(this.exports.memory.buffer);
-    return this.f64View;
+    return this.current().f64;
   }
 
-  /** A DataView of all of memory, for writing descriptors (src/runtime/descriptors.ts); recreated after growth. */
+  /** A DataView of all of memory, for writing descriptors (src/runtime/descriptors.ts). */
   get data(): DataView {
-    if (this.dataView.buffer !== this.exports.memory.buffer) this.dataView = new DataView(this.exports.memory.buffer);
-    return this.dataView;
+    return this.current().data;
+  }
+
+  private current(): MemoryViews {
+    const buffer = this.exports.memory.buffer;
+    if (this.views.data.buffer !== buffer) this.views = memoryViews(buffer);
+    return this.views;
   }
 
   /** A scratch block of at least `bytes`, shared by all calls (one call runs at a time). Grows only. */
@@ -105,6 +102,17 @@ export class Runtime {
   view(ptr: number, length: number): Float32Array {
     return this.f32.subarray(ptr >>> 2, (ptr >>> 2) + length);
   }
+}
+
+interface MemoryViews {
+  f32: Float32Array;
+  u8: Uint8Array;
+  f64: Float64Array;
+  data: DataView;
+}
+
+function memoryViews(buffer: ArrayBufferLike): MemoryViews {
+  return { f32: new Float32Array(buffer), u8: new Uint8Array(buffer), f64: new Float64Array(buffer), data: new DataView(buffer) };
 }
 
 /** The running instance, or NOT_INITIALIZED. */
