@@ -9,8 +9,8 @@ import { featureRows, loadSavedState, readSavedState, writeSavedState, type Deco
 import { hybridCausalWorkspace, runHybridCausalHead } from '../hybrid/window.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { featureMapFloats, writeFeatures, type PreparedFeatures } from '../feature-maps/features.ts';
-import { DECODER_STEP_BYTES, HYBRID_BYTES, HYBRID_RING_BYTES, PASS_BYTES, WORKSPACE_BYTES, writeDecoderStep, writeHybrid, writeHybridRing, writePass,
-         writeWorkspace } from '../runtime/descriptors.ts';
+import { DECODER_STEP_BYTES, fieldOffset, HYBRID_BYTES, HYBRID_LAYOUT, HYBRID_RING_BYTES, PASS_BYTES, WORKSPACE_BYTES, writeDecoderStep, writeHybrid,
+         writeHybridRing, writePass, writeWorkspace } from '../runtime/descriptors.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { checkInput } from '../runtime/finite.ts';
@@ -19,6 +19,10 @@ import { runtime, type Runtime } from '../runtime/wasm.ts';
 import { planWorkspace } from '../runtime/workspace.ts';
 
 // Frees a decoder's wasm block when the decoder is garbage-collected without dispose().
+/** Byte offsets of the Hybrid descriptor's fields that a step changes. */
+const HYBRID_KEYS = fieldOffset(HYBRID_LAYOUT, 'keys');
+const HYBRID_POSITION = fieldOffset(HYBRID_LAYOUT, 'position');
+
 const finalizer = typeof FinalizationRegistry === 'undefined'
   ? undefined
   : new FinalizationRegistry<{ rt: Runtime; ptr: number }>(({ rt, ptr }) => rt.heap.release(ptr));
@@ -30,7 +34,6 @@ function stepWorkspace(f: PreparedFeatures, count: number, d: number, dv: number
     q: count * d, k: count * d, v: count * dv, u: count * f.mp, phiQ: count * f.Mp, phiK: count * f.Mp,
     h: count, top: count, cRow: count, vd: 2 * dv, acc: 2 * dv, out: count * dv,
     den: count, Lg: tile, G: tile, kLag: tile ? count * d : 0, vLag: tile ? count * dv : 0,
-    hy: tile ? HYBRID_BYTES / 4 : 0,
   });
   checkWorkspaceBytes(plan.bytes);
   return plan;
@@ -55,7 +58,7 @@ export class FavorDecoder {
   private readonly ringV: number;
   private tokens = 0;
   /** The ring step's fm, pass, ws, ring descriptors (in the decoder's block), and the scratch address they were written for. */
-  private readonly stepDescriptors: Record<'pass' | 'ws' | 'step' | 'ring', number>;
+  private readonly stepDescriptors: Record<'pass' | 'ws' | 'step' | 'ring' | 'hy', number>;
   private stepBase = -1;
   private stepPlan: ReturnType<typeof stepWorkspace> | undefined;
 
@@ -75,6 +78,7 @@ export class FavorDecoder {
       ringK: ringRows * this.dim, ringV: ringRows * valueDim,
       // the step's descriptors that stay put while the scratch does (stepKernel)
       pass: PASS_BYTES / 4, ws: WORKSPACE_BYTES / 4, step: DECODER_STEP_BYTES / 4, ring: ringRows ? HYBRID_RING_BYTES / 4 : 0,
+      hy: ringRows ? HYBRID_BYTES / 4 : 0,
     });
     checkWorkspaceBytes(plan.bytes);
     this.block = this.rt.heap.alloc(plan.bytes);
@@ -86,7 +90,7 @@ export class FavorDecoder {
     this.ringV = this.block + plan.offsets.ringV;
     this.fm = writeFeatures(this.rt, f, this.block + plan.offsets.fm);
     this.stepDescriptors = { pass: this.block + plan.offsets.pass, ws: this.block + plan.offsets.ws, step: this.block + plan.offsets.step,
-                             ring: this.block + plan.offsets.ring };
+                             ring: this.block + plan.offsets.ring, hy: this.block + plan.offsets.hy };
     this.reset();
   }
 
@@ -140,19 +144,23 @@ export class FavorDecoder {
     rt.write(base + o.k, k);
     rt.write(base + o.v, v);
     const at = (region: keyof typeof o) => base + o[region];
-    const { pass, ws, step, ring } = this.stepDescriptors;
+    const { pass, ws, step, ring, hy } = this.stepDescriptors;
     if (base !== this.stepBase) { // written once per scratch address: descriptor writes cost about as much as a step's arithmetic
       writePass(rt.data, pass, { q: at('q'), k: at('k'), v: at('v'), out: at('out'), queries: count, keys: count, prefix: 0, valueDim: dv, chunk: 1 });
       writeWorkspace(rt.data, ws, { u: at('u'), phi: at('phiQ'), phiK: at('phiK'), h: at('h'), top: at('top'), c: at('cRow'), den: at('den'),
                                     S: this.S, z: this.z, run: this.run });
       writeDecoderStep(rt.data, step, { vd: at('vd'), acc: at('acc') });
-      if (w > 0) writeHybridRing(rt.data, ring, { keys: this.ringK, values: this.ringV, kLag: at('kLag'), vLag: at('vLag'), vd: at('vd'), acc: at('acc') });
+      if (w > 0) {
+        writeHybridRing(rt.data, ring, { keys: this.ringK, values: this.ringV, kLag: at('kLag'), vLag: at('vLag'), vd: at('vd'), acc: at('acc') });
+        writeHybrid(rt.data, hy, { window: w, beta: this.id.estimateLogScale, keys: 0, position: 0, first: 0, cached: 0, cachedEnd: 0, Lg: at('Lg'), G: at('G') });
+      }
       this.stepBase = base;
     }
     if (w > 0) {
-      writeHybrid(rt.data, at('hy'), { window: w, beta: this.id.estimateLogScale, keys: this.tokens + 1, position: this.tokens, first: 0,
-                                       cached: 0, cachedEnd: 0, Lg: at('Lg'), G: at('G') });
-      rt.exports.hybrid_decoder_step(this.fm, pass, ws, at('hy'), ring);
+      // per step only the position changes (keys [0, t] exist)
+      rt.data.setInt32(hy + HYBRID_KEYS, this.tokens + 1, true);
+      rt.data.setInt32(hy + HYBRID_POSITION, this.tokens, true);
+      rt.exports.hybrid_decoder_step(this.fm, pass, ws, hy, ring);
     } else rt.exports.decoder_step(this.fm, pass, ws, step);
     result.set(rt.view(base + o.out, count * dv));
   }

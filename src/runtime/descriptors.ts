@@ -8,6 +8,11 @@ type Layout = readonly (readonly [name: string, type: FieldType])[];
 type Fields<L extends Layout> = { [F in L[number] as F[1] extends 'usize' ? F[0] : never]?: number } &
   { [F in L[number] as F[1] extends 'usize' ? never : F[0]]: number };
 
+/** The byte offset of field `name` in a descriptor of this layout. */
+export function fieldOffset<L extends Layout>(layout: L, name: L[number][0]): number {
+  return 4 * layout.findIndex(([field]) => field === name);
+}
+
 function writeFields<L extends Layout>(view: DataView, at: number, layout: L, fields: Fields<L>): void {
   const values = fields as Record<string, number | undefined>;
   for (let i = 0; i < layout.length; i++) {
