@@ -260,13 +260,16 @@ export class MultiHeadAttention extends layers.Layer {
     const betas = w.logScale?.read().dataSync();
     const centers = w.keyCenter?.read().dataSync() as Float32Array | undefined;
     const outs: tf.Tensor[] = [];
+    let fixed: Float32Array | undefined;
     for (let h = 0; h < H; h++) {
       const config: FavorOpConfig = {
         kernel: f.kernel, causal, ...(f.projection === 'none' ? { projection: 'none' } : { features: f.features }),
         ...(f.window ? { window: f.window, estimateLogScale: betas![h] } : {}),
         ...(centers ? { centerKeys: centers.slice(h * K, (h + 1) * K) } : f.centerKeys === true ? { centerKeys: true } : {}),
       };
-      const projection = w.projection ? tf.reshape(tf.slice(w.projection.read(), [h, 0, 0], [1, f.features, K]), [f.features, K]) : undefined;
+      // a trainable projection is an input of the op (its gradient is dW); a fixed one is part of the configuration
+      const projection = w.projection && f.trainableProjection ? tf.reshape(tf.slice(w.projection.read(), [h, 0, 0], [1, f.features, K]), [f.features, K]) : undefined;
+      if (w.projection && !projection) config.projection = (fixed ??= w.projection.read().dataSync() as Float32Array).slice(h * f.features * K, (h + 1) * f.features * K);
       const one = (x: tf.Tensor4D, len: number, dim: number) => tf.slice(x, [0, h, 0, 0], [B, 1, len, dim]);
       outs.push(favorAttention(one(q, T, K), one(k, S, K), one(v, S, V), config, { keyMask, ...(projection ? { projection } : {}) }));
     }

@@ -58,7 +58,7 @@ export interface MultiHeadAttentionArgs {
   centerKeys?: boolean | 'fitted';
   /** β of the hybrid (the same for every head until performerize fits one per head). Default 0. */
   estimateLogScale?: number;
-  /** Whether the projection is a trainable weight. Default false. */
+  /** Whether the projection is a trainable weight (attention 'favor' only). Default false. */
   trainableProjection?: boolean;
 
   // tfjs-layers' base layer arguments
@@ -142,6 +142,9 @@ export function checkLayerArgs(args: MultiHeadAttentionArgs): LayerOptions {
   const estimateLogScale = a.estimateLogScale ?? 0;
   if (typeof estimateLogScale !== 'number' || !Number.isFinite(estimateLogScale)) {
     throw new PerformerError('INVALID_OPTION', `estimateLogScale must be a finite number, got ${describe(estimateLogScale)}`);
+  }
+  if (a.trainableProjection === true && window > 0) {
+    throw new PerformerError('INVALID_OPTION', `trainableProjection needs attention 'favor': the hybrid's backward pass has no projection gradient (performerize fits hybrid maps with fitFeatureMap)`);
   }
   options.favor = {
     features: checkSize('features', a.features ?? 256),
