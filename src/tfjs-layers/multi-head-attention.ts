@@ -344,7 +344,8 @@ export class MultiHeadAttention extends layers.Layer {
   }
 
   static override fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: tf.serialization.ConfigDict): T {
-    const layer = new cls(config) as unknown as MultiHeadAttention;
+    const { customObjects: _, ...args } = config; // added by tfjs's deserializer
+    const layer = new cls(args) as unknown as MultiHeadAttention;
     const { queryShape, keyShape, valueShape } = config as Record<string, Shape | null>;
     if (queryShape && valueShape) layer.buildFromSignature(queryShape, valueShape, keyShape);
     return layer as unknown as T;
