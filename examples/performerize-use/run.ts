@@ -92,7 +92,7 @@ for (let epoch = 0; epoch < epochs; epoch++) {
     times.push(performance.now() - started);
     tf.dispose([input, target, cost]);
   }
-  console.log(`   epoch ${epoch + 1}: mean training loss (1 − cos) ${(loss / train.length).toExponential(3)}`);
+  console.log(`   epoch ${epoch + 1}: mean training loss (1 − cos) ${(loss / train.length).toExponential(3)}, ${(times.slice(-train.length).reduce((a, b) => a + b, 0) / 1000).toFixed(0)} s`);
 }
 const after = evaluate('fine-tuned');
 times.sort((a, b) => a - b);

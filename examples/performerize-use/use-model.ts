@@ -62,7 +62,8 @@ export interface UseModel {
 export function buildUseModel(use: UseLite): UseModel {
   const d0 = 2 * use.inverseTimescales.length;
   const ids = tf.input({ shape: [null], dtype: 'int32' });
-  let x = tf.layers.embedding({ inputDim: use.embeddings.length / d0, outputDim: d0, weights: [tf.tensor2d(use.embeddings, [use.embeddings.length / d0, d0])] })
+  // the embedding table (2 M values) stays fixed when fine-tuning: the attention and what follows it adapt
+  let x = tf.layers.embedding({ inputDim: use.embeddings.length / d0, outputDim: d0, trainable: false, weights: [tf.tensor2d(use.embeddings, [use.embeddings.length / d0, d0])] })
     .apply(ids) as tf.SymbolicTensor;
   x = new TimingSignal(use.inverseTimescales).apply(x) as tf.SymbolicTensor;
   const attention: MultiHeadAttention[] = [];
