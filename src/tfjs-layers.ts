@@ -15,5 +15,4 @@ tf.serialization.registerClass(PerformerAttention);
 
 export { MultiHeadAttention, PerformerAttention, type AttentionCallArgs } from './tfjs-layers/multi-head-attention.ts';
 export type { AttentionMode, MultiHeadAttentionArgs } from './tfjs-layers/options.ts';
-export { denseAttention } from './tfjs-layers/dense-attention.ts';
 export { performerize, type HeadReport, type LayerReport, type PerformerizeOptions, type PerformerizeProgress, type PerformerizeReport, type SampleInput } from './tfjs-layers/performerize.ts';

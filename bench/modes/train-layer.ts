@@ -66,10 +66,12 @@ export const trainLayer = defineMode({
           const t = ctx.measure(`${v.name} L=${L}`, step);
           medians[v.name] = t.medianMs;
           rows.push({ L, heads, dim, variant: v.name, ...t });
+          v.layer.weights.forEach((w) => w.dispose());
         } catch (error) {
+          // e.g. the T × T weights of the tfjs-ops attention beyond the wasm backend's 4 GiB: its module is unusable after
           rows.push({ L, heads, dim, variant: v.name, medianMs: NaN, note: `failed: ${(error as Error).message.slice(0, 60)}` });
+          break;
         }
-        v.layer.weights.forEach((w) => w.dispose());
       }
       for (const r of rows.filter((r) => r.L === L)) {
         if (r.variant !== 'hybrid' && Number.isFinite(medians[String(r.variant)])) r.vsHybrid = medians[String(r.variant)] / medians.hybrid;
