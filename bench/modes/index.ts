@@ -7,5 +7,6 @@ import { exact } from './exact.ts';
 import { favor } from './favor.ts';
 import { gemm } from './gemm.ts';
 import { train } from './train.ts';
+import { trainLayer } from './train-layer.ts';
 
-export const modes: Mode<any>[] = [gemm, exact, favor, causal, decode, accuracy, train];
+export const modes: Mode<any>[] = [gemm, exact, favor, causal, decode, accuracy, train, trainLayer];

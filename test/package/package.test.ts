@@ -52,15 +52,17 @@ test('the tarball holds dist (JS, types, both wasm builds), README and package.j
   for (const js of paths().filter((p) => p.endsWith('.js'))) assert.ok(paths().includes(js.replace(/\.js$/, '.d.ts')), `${js} has no .d.ts`);
 });
 
-test('zero runtime dependencies: two optional peers, for the tfjs op and for the bench CLI only', () => {
+test('zero runtime dependencies: three optional peers, for the tfjs op and layer and for the bench CLI only', () => {
   assert.equal(Object.keys(pkg.dependencies ?? {}), [], 'dependencies');
-  assert.equal(Object.keys(pkg.peerDependencies ?? {}).sort(), ['@tensorflow/tfjs-core', 'benchmark'], 'peerDependencies');
+  assert.equal(Object.keys(pkg.peerDependencies ?? {}).sort(), ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers', 'benchmark'], 'peerDependencies');
   for (const peer of Object.keys(pkg.peerDependencies ?? {})) assert.equal(pkg.peerDependenciesMeta?.[peer], { optional: true }, `${peer} is optional`);
   assert.is(pkg.bundleDependencies, undefined);
   // the library proper imports neither: only the tfjs subpath and the bench CLI do
   const library = paths().filter((p) => p.endsWith('.js') && !p.startsWith('dist/bench/'));
   const importers = (name: string) => library.filter((p) => readFileSync(join(ROOT, p), 'utf8').includes(`'${name}'`));
-  assert.equal(importers('@tensorflow/tfjs-core'), ['dist/tfjs-node.js', 'dist/tfjs.js']); // tfjs-node.js: the `node` condition, which checks first that tfjs is installed
+  // tfjs-node.js: the `node` condition, which checks first that tfjs is installed; tfjs-layers*: the layer's subpath
+  assert.equal(importers('@tensorflow/tfjs-core').filter((p) => !p.startsWith('dist/tfjs-layers')), ['dist/tfjs-node.js', 'dist/tfjs.js']);
+  assert.equal(importers('@tensorflow/tfjs-layers').filter((p) => !p.startsWith('dist/tfjs-layers')), []);
   assert.equal(importers('benchmark'), []);
 });
 
