@@ -2,8 +2,8 @@
 // sequences (batch × heads) has its own state: S (Mp × dv f64) at S + r·Mp·dv·8, z (Mp f64) at
 // z + r·Mp·8, and its key stabilizer c (f64) at run + r·8. Cost per token O(M·(d + dv)), whatever the position.
 // q, k: count × d; v, out: count × dv. cRow: count f32 scratch; vd, acc: dv f64 scratch each.
-import { mapFeaturesOf, rowStatsOf, isTwoBlock } from '../feature-maps/features';
-import { queryFeatures, projectRowsOf } from '../favor/favor';
+import { feature_map, feature_row_stats } from '../feature-maps/features';
+import { project_rows, queryFeatures } from '../favor/favor';
 import { carry, rescaleState } from '../favor/state';
 import { DecoderStep, FeatureMap, Pass, Workspace } from '../descriptors';
 
@@ -13,28 +13,10 @@ import { DecoderStep, FeatureMap, Pass, Workspace } from '../descriptors';
  * are scratch of pass.queries rows; step.vd and step.acc are dv f64 each. Position t sees its own key.
  */
 export function decoder_step(fm: FeatureMap, pass: Pass, ws: Workspace, step: DecoderStep): void {
-  const kind = fm.kind;
-  const d = fm.dim;
-  const wt = fm.wt;
-  const m = fm.m;
-  const mp = fm.mp;
-  const Mp = fm.Mp;
-  const hScale = fm.hScale;
-  const a = fm.a;
-  const eps = fm.eps;
-  const count = pass.queries;
-  const dv = pass.valueDim;
-  const phiQ = ws.phi;
-  const phiK = ws.phiK;
-  const S = ws.S;
-  const z = ws.z;
-  const vd = step.vd;
-  const acc = step.acc;
-  const v = pass.v;
-  const out = pass.out;
-  const stateBytes = <usize>(Mp * dv) << 3;
-  decoderKeys(kind, pass.k, count, d, dv, wt, m, mp, hScale, a, eps, ws.u, phiK, ws.h, ws.top, ws.c, S, z, ws.run);
-  queryFeatures(kind, pass.q, count, d, wt, m, mp, hScale, a, eps, ws.u, ws.h, ws.top, phiQ);
+  const Mp = fm.Mp, count = pass.queries, dv = pass.valueDim, phiQ = ws.phi, phiK = ws.phiK, S = ws.S, z = ws.z;
+  const vd = step.vd, acc = step.acc, v = pass.v, out = pass.out, stateBytes = <usize>(Mp * dv) << 3;
+  decoderKeys(fm, ws, pass.k, count, dv);
+  queryFeatures(fm, pass.q, count, ws.u, ws.h, ws.top, phiQ);
 
   for (let r = 0; r < count; r++) {
     updateAndRead(phiQ + (<usize>(r * Mp) << 2), phiK + (<usize>(r * Mp) << 2), v + (<usize>(r * dv) << 2),
@@ -42,13 +24,16 @@ export function decoder_step(fm: FeatureMap, pass: Pass, ws: Workspace, step: De
   }
 }
 
-/** The keys of a step: each state's stabilizer grows to cover its new key (rescaling S and z when it does); φ(k) at it in phiK, c in cRow. */
-export function decoderKeys(kind: i32, k: usize, count: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
-                            u: usize, phiK: usize, h: usize, top: usize, cRow: usize, S: usize, z: usize, run: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+/**
+ * The keys of a step (count rows at k): each state's stabilizer (ws.run) grows to cover its new key (rescaling ws.S and
+ * ws.z when it does); φ(k) at it in ws.phiK, c in ws.c (ws.u, ws.h, ws.top scratch).
+ */
+export function decoderKeys(fm: FeatureMap, ws: Workspace, k: usize, count: i32, dv: i32): void {
+  const Mp = fm.Mp;
+  const u = ws.u, h = ws.h, top = ws.top, cRow = ws.c, S = ws.S, z = ws.z, run = ws.run;
   const stateBytes = <usize>(Mp * dv) << 3;
-  projectRowsOf(k, count, d, wt, mp, u);
-  rowStatsOf(kind, k, u, count, d, m, mp, hScale, h, top);
+  project_rows(fm, k, count, u);
+  feature_row_stats(fm, k, u, count, h, top);
   for (let r = 0; r < count; r++) {
     const runPtr = run + (<usize>r << 3);
     const cOld = <f32>load<f64>(runPtr);
@@ -59,7 +44,7 @@ export function decoderKeys(kind: i32, k: usize, count: i32, d: i32, dv: i32, wt
     }
     store<f32>(cRow + (<usize>r << 2), cNew);
   }
-  mapFeaturesOf(kind, u, count, m, mp, h, cRow, a, eps, phiK);
+  feature_map(fm, u, count, h, cRow, ws.phiK);
 }
 
 /** updateAndReadParts, then out = num / den in f32 (the denominator guarded, the result clamped to the f32 range). */

@@ -11,8 +11,8 @@
 // chunk loops (fm, pass, ws, g: assembly/descriptors.ts), called for staged blocks of whole chunks
 // (src/favor/backward.ts) or for one chunk (src/hybrid/window-backward.ts).
 import { causal_chunk_read, causal_chunk_update, scaleRow, trilScaled } from './causal';
-import { queryFeatures, projectRowsOf } from './favor';
-import { ABS, ELU1, EXP, mapFeaturesOf, rowStatsOf, GELU, HYPERBOLIC, isTwoBlock, NORMALIZED, POSITIVE, RELU, TRIG } from '../feature-maps/features';
+import { keyFeatures, queryFeatures } from './favor';
+import { ABS, ELU1, EXP, GELU, HYPERBOLIC, NORMALIZED, POSITIVE, RELU, TRIG } from '../feature-maps/features';
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { exp4 } from '../linalg/math';
 import { normalizedRowGradient } from '../feature-maps/normalized';
@@ -23,7 +23,7 @@ import { projection_gradient } from '../feature-maps/projection-grad';
 // ── through the feature map ────────────────────────────────────────────────────────────────────────
 
 /**
- * dx (rows × d) from dφ (rows × Mp) for φ of x as computed by the forward pass: u (rows × mp, the
+ * dx (rows × d) from dφ (rows × Mp) for the feature map fm's φ of x as computed by the forward pass: u (rows × mp, the
  * projection), phi (rows × Mp, stabilized), c (the stabilizer of each row, used by 'exp' for its ε
  * term). du (rows × mp) and dh (rows) are scratch. With x̂ = s·x, u = W·x̂ (wt = s·Wᵀ) and h = ‖x̂‖²/2:
  *   positive    du = g,          dh = −Σ g,               g = dφ ⊙ φ
@@ -33,9 +33,9 @@ import { projection_gradient } from '../feature-maps/projection-grad';
  *   normalized  du = g₊ − g₋ through each half's softmax (normalized.ts), dh = 0
  * then dx = du·(s·W) + 2·hScale·dh·x.
  */
-export function feature_backward(kind: i32, x: usize, u: usize, phi: usize, dphi: usize, rows: i32, d: i32, m: i32, mp: i32,
-                                 hScale: f32, a: f32, eps: f32, c: usize, wt: usize, du: usize, dh: usize, dx: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+export function feature_backward(fm: FeatureMap, x: usize, u: usize, phi: usize, dphi: usize, rows: i32, c: usize,
+                                 du: usize, dh: usize, dx: usize): void {
+  const kind = fm.kind, d = fm.dim, m = fm.m, mp = fm.mp, Mp = fm.Mp, wt = fm.wt, hScale = fm.hScale, a = fm.a, eps = fm.eps;
   for (let i = 0; i < rows; i++) {
     const p = phi + (<usize>(i * Mp) << 2);
     const g = dphi + (<usize>(i * Mp) << 2);
@@ -95,7 +95,7 @@ export function feature_backward(kind: i32, x: usize, u: usize, phi: usize, dphi
  * stabilizers (top) in ws, dφ in g.dphi; writes g.dq (rows × dim, ∂loss/∂x) and leaves ∂loss/∂u in g.du.
  */
 export function feature_map_backward(fm: FeatureMap, ws: Workspace, g: Gradients, x: usize, rows: i32): void {
-  feature_backward(fm.kind, x, ws.u, ws.phi, g.dphi, rows, fm.dim, fm.m, fm.mp, fm.hScale, fm.a, fm.eps, ws.top, fm.wt, g.du, g.dh, g.dq);
+  feature_backward(fm, x, ws.u, ws.phi, g.dphi, rows, ws.top, g.du, g.dh, g.dq);
 }
 
 /** With g.dW set: adds Gᵀ·X of the rows at x just through feature_backward (G left in g.du). */
@@ -132,11 +132,7 @@ const GELU_C: f32 = 0.044715;
  * Σ φ(q_i) dden_i to g.dz (both f64); with g.dW, the projection gradient too.
  */
 export function favor_backward_queries(fm: FeatureMap, pass: Pass, ws: Workspace, g: Gradients): void {
-  const rows = pass.queries;
-  const C = pass.chunk;
-  const dv = pass.valueDim;
-  const qRow = <usize>fm.dim << 2;
-  const oRow = <usize>dv << 2;
+  const rows = pass.queries, C = pass.chunk, dv = pass.valueDim, qRow = <usize>fm.dim << 2, oRow = <usize>dv << 2;
   for (let i = 0; i < rows; i += C) {
     const n = min(C, rows - i);
     const q = pass.q + <usize>i * qRow;
@@ -147,23 +143,9 @@ export function favor_backward_queries(fm: FeatureMap, pass: Pass, ws: Workspace
 
 /** One chunk of favor_backward_queries: dq (rows × d) for the queries at q with their dOut. */
 function queriesChunk(fm: FeatureMap, ws: Workspace, g: Gradients, q: usize, dOut: usize, dq: usize, rows: i32, dv: i32): void {
-  const kind = fm.kind;
-  const d = fm.dim;
-  const wt = fm.wt;
-  const m = fm.m;
-  const mp = fm.mp;
-  const Mp = fm.Mp;
-  const S32 = ws.S32;
-  const z32 = ws.z32;
-  const u = ws.u;
-  const phi = ws.phi;
-  const top = ws.top;
-  const dnum = g.dnum;
-  const dden = g.dden;
-  const dphi = g.dphi;
-  const tmpS = ws.tmpS;
-  const colSum = ws.colSum;
-  queryFeatures(kind, q, rows, d, wt, m, mp, fm.hScale, fm.a, fm.eps, u, ws.h, top, phi);
+  const Mp = fm.Mp, S32 = ws.S32, z32 = ws.z32, u = ws.u, phi = ws.phi, top = ws.top, dnum = g.dnum, dden = g.dden;
+  const dphi = g.dphi, tmpS = ws.tmpS, colSum = ws.colSum;
+  queryFeatures(fm, q, rows, u, ws.h, top, phi);
   gemm_nn(phi, S32, dnum, rows, dv, Mp, Mp, dv, dv, 0); // num, turned into dnum below
   for (let i = 0; i < rows; i++) {
     normalizerGradients(dnum + (<usize>(i * dv) << 2), dOut + (<usize>(i * dv) << 2), dv,
@@ -172,7 +154,7 @@ function queriesChunk(fm: FeatureMap, ws: Workspace, g: Gradients, q: usize, dOu
   // dΦ_Q = dNum·Sᵀ + dden ⊗ z
   gemm_nt(dnum, S32, dphi, rows, Mp, dv, dv, dv, Mp, 0);
   addOuter(dphi, dden, z32, rows, Mp);
-  feature_backward(kind, q, u, phi, dphi, rows, d, m, mp, fm.hScale, fm.a, fm.eps, top, wt, g.du, g.dh, dq);
+  feature_backward(fm, q, u, phi, dphi, rows, top, g.du, g.dh, dq);
   // dS += Φ_Qᵀ dNum, dz += Φ_Qᵀ dden
   gemm_tn(phi, dnum, tmpS, Mp, dv, rows, Mp, dv, dv, 0);
   addToF64(g.dS, tmpS, Mp * dv);
@@ -186,11 +168,7 @@ function queriesChunk(fm: FeatureMap, ws: Workspace, g: Gradients, q: usize, dOu
  * dΦ_K = V·dSᵀ + 1 ⊗ dz from g.dS32, g.dz32 (f32): writes g.dk and g.dv. Masked rows get zero gradients.
  */
 export function favor_backward_keys(fm: FeatureMap, pass: Pass, ws: Workspace, g: Gradients): void {
-  const rows = pass.keys;
-  const C = pass.chunk;
-  const dv = pass.valueDim;
-  const kRow = <usize>fm.dim << 2;
-  const vRow = <usize>dv << 2;
+  const rows = pass.keys, C = pass.chunk, dv = pass.valueDim, kRow = <usize>fm.dim << 2, vRow = <usize>dv << 2;
   const mask = pass.mask;
   for (let j = 0; j < rows; j += C) {
     const n = min(C, rows - j);
@@ -202,28 +180,13 @@ export function favor_backward_keys(fm: FeatureMap, pass: Pass, ws: Workspace, g
 
 /** One chunk of favor_backward_keys: dk (rows × d) and dvOut (rows × dv). */
 function keysChunk(fm: FeatureMap, ws: Workspace, g: Gradients, k: usize, v: usize, mask: usize, dk: usize, dvOut: usize, rows: i32, dv: i32): void {
-  const kind = fm.kind;
-  const d = fm.dim;
-  const wt = fm.wt;
-  const m = fm.m;
-  const mp = fm.mp;
-  const Mp = fm.Mp;
-  const u = ws.u;
-  const phi = ws.phiK;
-  const top = ws.top;
-  const h = ws.h;
-  const cRow = ws.c;
-  const dS32 = g.dS32;
-  const dphi = g.dphi;
-  projectRowsOf(k, rows, d, wt, mp, u);
-  rowStatsOf(kind, k, u, rows, d, m, mp, fm.hScale, h, top);
-  mapFeaturesOf(kind, u, rows, m, mp, h, cRow, fm.a, fm.eps, phi);
-  zeroMaskedRows(phi, mask, rows, Mp);
+  const Mp = fm.Mp, u = ws.u, phi = ws.phiK, cRow = ws.c, dS32 = g.dS32, dphi = g.dphi;
+  keyFeatures(fm, k, rows, mask, u, ws.h, ws.top, cRow, phi);
   gemm_nn(phi, dS32, dvOut, rows, dv, Mp, Mp, dv, dv, 0);
   gemm_nt(v, dS32, dphi, rows, Mp, dv, dv, dv, Mp, 0);
   addRowToEach(dphi, g.dz32, rows, Mp);
   zeroMaskedRows(dphi, mask, rows, Mp);
-  feature_backward(kind, k, u, phi, dphi, rows, d, m, mp, fm.hScale, fm.a, fm.eps, cRow, wt, g.du, g.dh, dk);
+  feature_backward(fm, k, u, phi, dphi, rows, cRow, g.du, g.dh, dk);
 }
 
 /**
@@ -298,11 +261,7 @@ function addOuterT(out: usize, M: usize, w: usize, rows: i32, n: i32, f: v128): 
  * sweep, and moves the state on. g.tmpV holds the chunk's recomputed outputs.
  */
 export function favor_causal_backward_forward(fm: FeatureMap, pass: Pass, ws: Workspace, g: Gradients): void {
-  const rows = pass.queries;
-  const C = pass.chunk;
-  const dv = pass.valueDim;
-  const qRow = <usize>fm.dim << 2;
-  const vRow = <usize>dv << 2;
+  const rows = pass.queries, C = pass.chunk, dv = pass.valueDim, qRow = <usize>fm.dim << 2, vRow = <usize>dv << 2;
   const mask = pass.mask;
   for (let i = 0; i < rows; i += C) {
     const n = min(C, rows - i);
@@ -317,34 +276,8 @@ export function favor_causal_backward_forward(fm: FeatureMap, pass: Pass, ws: Wo
 /** One chunk of favor_causal_backward_forward. */
 function causalForwardChunk(fm: FeatureMap, ws: Workspace, g: Gradients, q: usize, k: usize, v: usize, mask: usize, dOut: usize,
                             cK: usize, dnum: usize, dden: usize, dq: usize, rows: i32, dv: i32): void {
-  const kind = fm.kind;
-  const d = fm.dim;
-  const wt = fm.wt;
-  const m = fm.m;
-  const mp = fm.mp;
-  const hScale = fm.hScale;
-  const a = fm.a;
-  const eps = fm.eps;
-  const Mp = fm.Mp;
-  const u = ws.u;
-  const phiQ = ws.phi;
-  const phiK = ws.phiK;
-  const h = ws.h;
-  const top = ws.top;
-  const den = ws.den;
-  const A = ws.A;
-  const S32 = ws.S32;
-  const z32 = ws.z32;
-  const S = ws.S;
-  const z = ws.z;
-  const run = ws.run;
-  const out = g.tmpV;
-  const dphi = g.dphi;
-  const du = g.du;
-  const dh = g.dh;
-  const B = g.B;
-  const cPrev = <f32>load<f64>(run);
-  causal_chunk_read(kind, q, k, v, rows, d, dv, wt, m, mp, hScale, a, eps, mask, u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
+  const Mp = fm.Mp, den = ws.den, S32 = ws.S32, z32 = ws.z32, out = g.tmpV, dphi = g.dphi, cPrev = <f32>load<f64>(ws.run);
+  causal_chunk_read(fm, ws, q, k, v, mask, cK, out, rows, dv);
   for (let i = 0; i < rows; i++) {
     const row = dnum + (<usize>(i * dv) << 2);
     memory.copy(row, out + (<usize>(i * dv) << 2), <usize>dv << 2);
@@ -361,10 +294,10 @@ function causalForwardChunk(fm: FeatureMap, ws: Workspace, g: Gradients, q: usiz
     if (f != 1) scaleRow(dphi + (<usize>(i * Mp) << 2), Mp, f);
   }
   // within the chunk: B = tril((dNum·Vᵀ + dden ⊗ 1) ⊙ exp(c_j − c_i)), dΦ_Q += B·Φ_K
-  blockGradient(dnum, v, dden, cK, B, rows, dv);
-  gemm_nn(B, phiK, dphi, rows, Mp, rows, rows, Mp, Mp, 1);
-  feature_backward(kind, q, u, phiQ, dphi, rows, d, m, mp, hScale, a, eps, top, wt, du, dh, dq);
-  causal_chunk_update(kind, v, rows, dv, mp, cK, phiK, S32, z32, S, z, run);
+  blockGradient(dnum, v, dden, cK, g.B, rows, dv);
+  gemm_nn(g.B, ws.phiK, dphi, rows, Mp, rows, rows, Mp, Mp, 1);
+  feature_backward(fm, q, ws.u, ws.phi, dphi, rows, ws.top, g.du, g.dh, dq);
+  causal_chunk_update(fm, ws, v, cK, rows, dv);
 }
 
 /** B = tril((dNum·Vᵀ + dden ⊗ 1) ⊙ exp(c_j − c_i)) (rows × rows). */
@@ -390,11 +323,7 @@ export function blockGradient(dnum: usize, v: usize, dden: usize, cK: usize, B: 
  * rescaled in place). ws.S32, ws.z32 hold R and r in f32; g.tmpK, g.tmpV are scratch.
  */
 export function favor_causal_backward_reverse(fm: FeatureMap, pass: Pass, ws: Workspace, g: Gradients): void {
-  const rows = pass.queries;
-  const C = pass.chunk;
-  const dv = pass.valueDim;
-  const qRow = <usize>fm.dim << 2;
-  const vRow = <usize>dv << 2;
+  const rows = pass.queries, C = pass.chunk, dv = pass.valueDim, qRow = <usize>fm.dim << 2, vRow = <usize>dv << 2;
   const mask = pass.mask;
   if (rows <= 0) return;
   for (let i = ((rows - 1) / C) * C; i >= 0; i -= C) {
@@ -410,40 +339,12 @@ export function favor_causal_backward_reverse(fm: FeatureMap, pass: Pass, ws: Wo
 /** One chunk of favor_causal_backward_reverse. */
 function causalReverseChunk(fm: FeatureMap, ws: Workspace, g: Gradients, q: usize, k: usize, v: usize, mask: usize,
                             cK: usize, dnum: usize, dden: usize, dk: usize, dvOut: usize, rows: i32, dv: i32): void {
-  const kind = fm.kind;
-  const d = fm.dim;
-  const wt = fm.wt;
-  const m = fm.m;
-  const mp = fm.mp;
-  const hScale = fm.hScale;
-  const a = fm.a;
-  const eps = fm.eps;
-  const Mp = fm.Mp;
-  const u = ws.u;
-  const phiQ = ws.phi;
-  const phiK = ws.phiK;
-  const h = ws.h;
-  const top = ws.top;
-  const A = ws.A;
-  const R32 = ws.S32;
-  const r32 = ws.z32;
-  const colSum = ws.colSum;
-  const B = g.B;
-  const dphi = g.dphi;
-  const du = g.du;
-  const dh = g.dh;
-  const R = g.dS;
-  const r = g.dz;
-  const rho = g.rho;
-  const tmpK = g.tmpK;
-  const tmpV = g.tmpV;
+  const Mp = fm.Mp, u = ws.u, phiQ = ws.phi, phiK = ws.phiK, h = ws.h, top = ws.top, A = ws.A, R32 = ws.S32, r32 = ws.z32;
+  const colSum = ws.colSum, B = g.B, dphi = g.dphi, R = g.dS, r = g.dz, rho = g.rho, tmpK = g.tmpK, tmpV = g.tmpV;
   const cFirst = load<f32>(cK);
   // queries first, then keys (so that u, h, top hold the keys' values for their feature backward)
-  queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
-  projectRowsOf(k, rows, d, wt, mp, u);
-  rowStatsOf(kind, k, u, rows, d, m, mp, hScale, h, top);
-  mapFeaturesOf(kind, u, rows, m, mp, h, cK, a, eps, phiK);
-  zeroMaskedRows(phiK, mask, rows, Mp);
+  queryFeatures(fm, q, rows, u, h, top, phiQ);
+  keyFeatures(fm, k, rows, mask, u, h, top, cK, phiK);
   const grows = cFirst != load<f32>(cK + (<usize>(rows - 1) << 2));
   // within the chunk
   gemm_nt(phiQ, phiK, A, rows, rows, Mp, Mp, Mp, rows, 0);
@@ -475,7 +376,7 @@ function causalReverseChunk(fm: FeatureMap, ws: Workspace, g: Gradients, q: usiz
   }
   zeroMaskedRows(dphi, mask, rows, Mp);
   zeroMaskedRowsOf(dvOut, mask, rows, dv);
-  feature_backward(kind, k, u, phiK, dphi, rows, d, m, mp, hScale, a, eps, cK, wt, du, dh, dk);
+  feature_backward(fm, k, u, phiK, dphi, rows, cK, g.du, g.dh, dk);
   // this chunk's queries join the suffix sums at scale ρ' = c of the first row
   if (cFirst == -Infinity) return; // only queries that saw no key, whose gradients are zero
   if (rhoNow != -Infinity) rescale64(R, r, Mp, dv, <f64>carry(cFirst, rhoNow));

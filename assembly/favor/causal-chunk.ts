@@ -20,17 +20,11 @@ const PANEL: i32 = 16;
 
 /** One chunk of `rows` aligned queries and keys: outputs to out, then the state (S, z, run and the packed S32, z32) takes the keys. */
 export function causalChunkPacked(fm: FeatureMap, ws: Workspace, q: usize, k: usize, v: usize, mask: usize, out: usize, rows: i32, dv: i32): void {
-  const Mp = fm.Mp;
-  const phi = ws.phi;
-  const phiKT = ws.phiK;
-  const cK = ws.c;
-  const A = ws.A;
-  const tmpS = ws.tmpS;
-  const colSum = ws.colSum;
+  const Mp = fm.Mp, phi = ws.phi, phiKT = ws.phiK, cK = ws.c, A = ws.A, tmpS = ws.tmpS, colSum = ws.colSum;
   const cPrev = <f32>load<f64>(ws.run);
 
   // keys: φ(k_j) at c_j, packed transposed for the block; then at c_last for the state's update
-  keyFeaturesCausal(fm.kind, k, rows, fm.dim, fm.wt, fm.m, fm.mp, fm.hScale, fm.a, fm.eps, mask, ws.u, ws.h, ws.top, cK, phi, cPrev);
+  keyFeaturesCausal(fm, k, rows, mask, ws.u, ws.h, ws.top, cK, phi, cPrev);
   gemm_pack_bt(phi, Mp, rows, Mp, phiKT);
   const cLast = load<f32>(cK + (<usize>(rows - 1) << 2));
   const grows = cLast != cPrev;
@@ -47,7 +41,7 @@ export function causalChunkPacked(fm: FeatureMap, ws: Workspace, q: usize, k: us
   }
 
   // queries: the state's part, the block's, then the division
-  queryFeatures(fm.kind, q, rows, fm.dim, fm.wt, fm.m, fm.mp, fm.hScale, fm.a, fm.eps, ws.u, ws.h, ws.top, phi);
+  queryFeatures(fm, q, rows, ws.u, ws.h, ws.top, phi);
   gemm_nn_packed(phi, ws.S32, out, rows, dv, Mp, Mp, dv, 0);
   gemm_nn_packed_lower(phi, phiKT, A, rows, rows, Mp, Mp, rows);
   trilScaled(A, cK, rows, grows);

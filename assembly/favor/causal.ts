@@ -6,8 +6,8 @@
 //   num_i = exp(c_prev − c_i)·φ(q_i)ᵀS + Σ_{j≤i} exp(c_j − c_i)·(φ(q_i)ᵀφ(k_j))·v_j,  den_i likewise,
 // where every exp(·) ≤ 1. The state then moves to c_last (the chunk's last c) before Φ_Kᵀ·V is added.
 // Memory contract as in favor.ts; A is rows × rows, cK and den are one f32 per row.
-import { mapFeaturesOf, rowStatsOf, isTwoBlock } from '../feature-maps/features';
-import { queryFeatures, projectRowsOf } from './favor';
+import { feature_map, feature_row_stats } from '../feature-maps/features';
+import { project_rows, queryFeatures } from './favor';
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { hsum } from '../linalg/simd';
 import { addChunkToState, carry, divideRow, dot, rescaleState, state_to_f32, stateToPacked, zeroMaskedRows } from './state';
@@ -44,39 +44,38 @@ export function favor_causal(fm: FeatureMap, pass: Pass, ws: Workspace): void {
 }
 
 /**
- * The read-out half of a chunk. Leaves in scratch what the backward pass needs too: φ(k_j) at c_j in
- * phiK (masked rows zero), the queries' φ in phiQ with their own stabilizers in top and their
- * projection in u, the prefix maxima c_j in cK, the masked and rescaled block A, the state before the
- * chunk in S32 and z32 (f32), each row's denominator in den, and the outputs in out.
+ * The read-out half of a chunk of `rows` aligned queries (q) and keys (k, v, mask), on the lane's state (ws.S, ws.z,
+ * ws.run). Leaves in scratch what the backward pass needs too: φ(k_j) at c_j in ws.phiK (masked rows zero), the
+ * queries' φ in ws.phi with their own stabilizers in ws.top and their projection in ws.u, the prefix maxima c_j in cK,
+ * the masked and rescaled block A (ws.A), the state before the chunk in ws.S32 and ws.z32 (f32), each row's
+ * denominator in ws.den, and the outputs in out.
  */
-export function causal_chunk_read(kind: i32, q: usize, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
-                                  hScale: f32, a: f32, eps: f32, mask: usize,
-                                  u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
-                                  S32: usize, z32: usize, out: usize, S: usize, z: usize, run: usize): void {
-  causal_chunk_parts(kind, q, k, v, rows, d, dv, wt, m, mp, hScale, a, eps, mask, u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
+export function causal_chunk_read(fm: FeatureMap, ws: Workspace, q: usize, k: usize, v: usize, mask: usize, cK: usize, out: usize,
+                                  rows: i32, dv: i32): void {
+  causal_chunk_parts(fm, ws, q, k, v, mask, cK, out, rows, dv);
+  const den = ws.den;
   for (let i = 0; i < rows; i++) divideRow(out + (<usize>(i * dv) << 2), dv, load<f32>(den + (<usize>i << 2)));
 }
 
 /**
- * causal_chunk_read before the division: out holds each query's numerator and den its denominator, both at the
+ * causal_chunk_read before the division: out holds each query's numerator and ws.den its denominator, both at the
  * query's scale exp(−top_i − cK_i) (the hybrid window, assembly/hybrid/window.ts, adds its exact part to them).
  */
-export function causal_chunk_parts(kind: i32, q: usize, k: usize, v: usize, rows: i32, d: i32, dv: i32, wt: usize, m: i32, mp: i32,
-                                   hScale: f32, a: f32, eps: f32, mask: usize,
-                                   u: usize, phiQ: usize, phiK: usize, h: usize, top: usize, cK: usize, den: usize, A: usize,
-                                   S32: usize, z32: usize, out: usize, S: usize, z: usize, run: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
-  const cPrev = <f32>load<f64>(run);
+export function causal_chunk_parts(fm: FeatureMap, ws: Workspace, q: usize, k: usize, v: usize, mask: usize, cK: usize, out: usize,
+                                   rows: i32, dv: i32): void {
+  const Mp = fm.Mp;
+  const phiQ = ws.phi, phiK = ws.phiK, A = ws.A, S32 = ws.S32, z32 = ws.z32;
+  const cPrev = <f32>load<f64>(ws.run);
 
   // keys: prefix maxima of the exponents, then φ(k_j) at c_j
-  keyFeaturesCausal(kind, k, rows, d, wt, m, mp, hScale, a, eps, mask, u, h, top, cK, phiK, cPrev);
+  keyFeaturesCausal(fm, k, rows, mask, ws.u, ws.h, ws.top, cK, phiK, cPrev);
 
   // queries, and the two parts of each output
-  queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
-  state_to_f32(S, z, S32, z32, Mp, dv);
+  queryFeatures(fm, q, rows, ws.u, ws.h, ws.top, phiQ);
+  state_to_f32(ws.S, ws.z, S32, z32, Mp, dv);
   gemm_nn(phiQ, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
   maskedBlock(phiQ, phiK, A, cK, rows, Mp, cPrev);
-  stateToQueries(out, den, phiQ, z32, A, cK, rows, Mp, dv, cPrev);
+  stateToQueries(out, ws.den, phiQ, z32, A, cK, rows, Mp, dv, cPrev);
   gemm_nn(A, v, out, rows, dv, rows, rows, dv, dv, 1);
 }
 
@@ -96,17 +95,17 @@ export function stateToQueries(out: usize, den: usize, phiQ: usize, z32: usize, 
 }
 
 /** Keys of a causal chunk: cK[j] = the running maximum of key exponents up to j (from cPrev), φ(k_j) at cK[j]. */
-export function keyFeaturesCausal(kind: i32, k: usize, rows: i32, d: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
-                                  mask: usize, u: usize, h: usize, top: usize, cK: usize, phiK: usize, cPrev: f32): void {
-  projectRowsOf(k, rows, d, wt, mp, u);
-  rowStatsOf(kind, k, u, rows, d, m, mp, hScale, h, top);
+export function keyFeaturesCausal(fm: FeatureMap, k: usize, rows: i32, mask: usize, u: usize, h: usize, top: usize, cK: usize, phiK: usize,
+                                  cPrev: f32): void {
+  project_rows(fm, k, rows, u);
+  feature_row_stats(fm, k, u, rows, h, top);
   let c = cPrev;
   for (let j = 0; j < rows; j++) {
     if (!mask || load<u8>(mask + j)) c = max(c, load<f32>(top + (<usize>j << 2)));
     store<f32>(cK + (<usize>j << 2), c);
   }
-  mapFeaturesOf(kind, u, rows, m, mp, h, cK, a, eps, phiK);
-  zeroMaskedRows(phiK, mask, rows, isTwoBlock(kind) ? 2 * mp : mp);
+  feature_map(fm, u, rows, h, cK, phiK);
+  zeroMaskedRows(phiK, mask, rows, fm.Mp);
 }
 
 /** A = tril(Φ_Q Φ_Kᵀ) with A_ij·exp(c_j − c_i): keys of a chunk sit at different scales, every factor ≤ 1. */
@@ -130,10 +129,13 @@ export function trilScaled(B: usize, cK: usize, rows: i32, grows: bool): void {
   }
 }
 
-/** The update half: the state moves to c_last, then takes this chunk's keys (phiK is rescaled in place). */
-export function causal_chunk_update(kind: i32, v: usize, rows: i32, dv: i32, mp: i32, cK: usize, phiK: usize,
-                                    S32: usize, z32: usize, S: usize, z: usize, run: usize): void {
-  const Mp = isTwoBlock(kind) ? 2 * mp : mp;
+/**
+ * The update half: the state (ws.S, ws.z, ws.run) moves to c_last, then takes this chunk's keys, φ(k_j) at cK[j] in
+ * ws.phiK (rescaled in place); ws.S32 and ws.z32 are scratch.
+ */
+export function causal_chunk_update(fm: FeatureMap, ws: Workspace, v: usize, cK: usize, rows: i32, dv: i32): void {
+  const Mp = fm.Mp;
+  const phiK = ws.phiK, S32 = ws.S32, z32 = ws.z32, S = ws.S, z = ws.z, run = ws.run;
   const cPrev = <f32>load<f64>(run);
   const cLast = load<f32>(cK + (<usize>(rows - 1) << 2));
   if (cLast == -Infinity) return; // no key yet

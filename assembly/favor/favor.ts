@@ -9,7 +9,7 @@
 // c, tmpS, colSum are the caller's scratch of sizes rows·mp, rows·Mp, rows, rows, rows, Mp·dv, Mp. S and z are
 // f64. mask is 0 or one byte per row (nonzero = keep). The one-block kernels (Mp = mp) write φ over u, which
 // is not read after φ (a smaller working set in cache), and leave phi unused.
-import { mapFeaturesOf, rowStatsOf, isTwoBlock } from '../feature-maps/features';
+import { feature_map, feature_row_stats } from '../feature-maps/features';
 import { gemm_nn, gemm_nn_packed, gemm_tn } from '../linalg/gemm';
 import { addChunkToState, divideRow, dot, rescaleState, state_to_f32, zeroMaskedRows } from './state';
 import { FeatureMap, Workspace } from '../descriptors';
@@ -21,11 +21,7 @@ import { PROJECTION_STRUCTURED, project_structured, projectionDescriptor } from 
  * padded to mp columns.
  */
 export function project_rows(fm: FeatureMap, x: usize, rows: i32, u: usize): void {
-  projectRowsOf(x, rows, fm.dim, fm.wt, fm.mp, u);
-}
-
-/** projectRowsOf for a projection region at wt (0: none) of d × mp. */
-export function projectRowsOf(x: usize, rows: i32, d: i32, wt: usize, mp: i32, u: usize): void {
+  const d = fm.dim, wt = fm.wt, mp = fm.mp;
   if (wt) {
     const desc = projectionDescriptor(wt, d, mp);
     if (load<i32>(desc) == PROJECTION_STRUCTURED) {
@@ -42,11 +38,18 @@ export function projectRowsOf(x: usize, rows: i32, d: i32, wt: usize, mp: i32, u
 }
 
 /** Query features: projection, row statistics, and φ with each row stabilized by its own largest exponent (top). */
-export function queryFeatures(kind: i32, x: usize, rows: i32, d: i32, wt: usize, m: i32, mp: i32, hScale: f32, a: f32, eps: f32,
-                              u: usize, h: usize, top: usize, phi: usize): void {
-  projectRowsOf(x, rows, d, wt, mp, u);
-  rowStatsOf(kind, x, u, rows, d, m, mp, hScale, h, top);
-  mapFeaturesOf(kind, u, rows, m, mp, h, top, a, eps, phi);
+export function queryFeatures(fm: FeatureMap, x: usize, rows: i32, u: usize, h: usize, top: usize, phi: usize): void {
+  project_rows(fm, x, rows, u);
+  feature_row_stats(fm, x, u, rows, h, top);
+  feature_map(fm, u, rows, h, top, phi);
+}
+
+/** Key features at given stabilizers: projection, row statistics (h, top), φ with row i at c[i]; masked rows zero. */
+export function keyFeatures(fm: FeatureMap, k: usize, rows: i32, mask: usize, u: usize, h: usize, top: usize, c: usize, phi: usize): void {
+  project_rows(fm, k, rows, u);
+  feature_row_stats(fm, k, u, rows, h, top);
+  feature_map(fm, u, rows, h, c, phi);
+  zeroMaskedRows(phi, mask, rows, fm.Mp);
 }
 
 /**
@@ -55,8 +58,6 @@ export function queryFeatures(kind: i32, x: usize, rows: i32, d: i32, wt: usize,
  * exp(c_old − c_new) (docs/design.md §1a). Masked rows are left out of the stabilizer, of S and of z.
  */
 export function accumulateChunk(fm: FeatureMap, ws: Workspace, k: usize, v: usize, mask: usize, rows: i32, dv: i32): void {
-  const kind = fm.kind;
-  const m = fm.m;
   const mp = fm.mp;
   const Mp = fm.Mp;
   const u = ws.u;
@@ -66,8 +67,8 @@ export function accumulateChunk(fm: FeatureMap, ws: Workspace, k: usize, v: usiz
   const S = ws.S;
   const z = ws.z;
   const run = ws.run;
-  projectRowsOf(k, rows, fm.dim, fm.wt, mp, u);
-  rowStatsOf(kind, k, u, rows, fm.dim, m, mp, fm.hScale, h, top);
+  project_rows(fm, k, rows, u);
+  feature_row_stats(fm, k, u, rows, h, top);
   let chunkMax: f32 = -Infinity;
   for (let i = 0; i < rows; i++) {
     if (mask && !load<u8>(mask + i)) continue;
@@ -82,7 +83,7 @@ export function accumulateChunk(fm: FeatureMap, ws: Workspace, k: usize, v: usiz
   const cNow = <f32>load<f64>(run);
   for (let i = 0; i < rows; i++) store<f32>(c + (<usize>i << 2), cNow);
   const phi = Mp == mp ? u : ws.phi; // the one-block maps write φ over u
-  mapFeaturesOf(kind, u, rows, m, mp, h, c, fm.a, fm.eps, phi);
+  feature_map(fm, u, rows, h, c, phi);
   zeroMaskedRows(phi, mask, rows, Mp);
   gemm_tn(phi, v, ws.tmpS, Mp, dv, rows, Mp, dv, dv, 0);
   addChunkToState(S, z, ws.tmpS, phi, rows, Mp, dv, ws.colSum);
@@ -96,7 +97,7 @@ export function accumulateChunk(fm: FeatureMap, ws: Workspace, k: usize, v: usiz
 export function readoutChunk(fm: FeatureMap, ws: Workspace, q: usize, out: usize, rows: i32, dv: i32): void {
   const Mp = fm.Mp;
   const phi = Mp == fm.mp ? ws.u : ws.phi;
-  queryFeatures(fm.kind, q, rows, fm.dim, fm.wt, fm.m, fm.mp, fm.hScale, fm.a, fm.eps, ws.u, ws.h, ws.top, phi);
+  queryFeatures(fm, q, rows, ws.u, ws.h, ws.top, phi);
   const S32 = ws.S32;
   const z32 = ws.z32;
   gemm_nn(phi, S32, out, rows, dv, Mp, Mp, dv, dv, 0);

@@ -90,13 +90,14 @@ export const NORMALIZED = 8;
 }
 
 /**
- * Per-row quantities of a block: h[i] = hScale·‖x_i‖² (= ‖x̂_i‖²/2 with hScale = 1/(2√d)) and
+ * Per-row quantities of `rows` rows x (rows × fm.dim) and their projection u (rows × fm.mp), for the feature map fm:
+ * h[i] = hScale·‖x_i‖² (= ‖x̂_i‖²/2 with hScale = 1/(2√d)) and
  * top[i] = the largest exponent in the row's features, the stabilizer that makes every exponent ≤ 0:
  * positive max_r u_r − h, hyperbolic max_r |u_r| − h, trig h, exp max(0, max_r u_r), others 0.
  * Normalized: u is shifted in place, h is the mean of the two log-sum-exps and top is 0 (normalized.ts).
  */
-export function rowStatsOf(kind: i32, x: usize, u: usize, rows: i32, d: i32, m: i32, mp: i32,
-                                  hScale: f32, h: usize, top: usize): void {
+export function feature_row_stats(fm: FeatureMap, x: usize, u: usize, rows: i32, h: usize, top: usize): void {
+  const kind = fm.kind, d = fm.dim, m = fm.m, mp = fm.mp, hScale = fm.hScale;
   if (kind == NORMALIZED) {
     normalizedRowStats(u, rows, m, mp, h, top);
     return;
@@ -117,16 +118,17 @@ export function rowStatsOf(kind: i32, x: usize, u: usize, rows: i32, d: i32, m: 
 }
 
 /**
- * φ for a block of rows, with the stabilizer c[i] subtracted from every exponent of row i and the
- * scale a (1/√m, 1/√(2m), or 1 without projection):
+ * φ of `rows` projected rows u (rows × fm.mp; h and c one f32 per row) into phi (rows × fm.Mp) for the feature map
+ * fm, with the stabilizer c[i] subtracted from every exponent of row i and the scale a (1/√m, 1/√(2m), or 1 without
+ * projection):
  *   positive    a·exp(u_r − h − c)
  *   hyperbolic  a·exp(u_r − h − c) | a·exp(−u_r − h − c)   (also the normalized map, see normalized.ts)
  *   trig        a·exp(h − c)·sin u_r | a·exp(h − c)·cos u_r
  *   relu, elu1, abs, gelu   a·f(u_r) + eps          (gelu: tanh approximation)
  *   exp         a·exp(u_r − c) + eps·exp(−c)
  */
-export function mapFeaturesOf(kind: i32, u: usize, rows: i32, m: i32, mp: i32, h: usize, c: usize,
-                            a: f32, eps: f32, phi: usize): void {
+export function feature_map(fm: FeatureMap, u: usize, rows: i32, h: usize, c: usize, phi: usize): void {
+  const kind = fm.kind, m = fm.m, mp = fm.mp, a = fm.a, eps = fm.eps;
   const Mp = isTwoBlock(kind) ? 2 * mp : mp;
   const log2a = Math.log2(<f64>a);
   for (let i = 0; i < rows; i++) {
@@ -234,14 +236,4 @@ function mapPointwise(kind: i32, urow: usize, prow: usize, m: i32, mp: i32, a: f
     const y = madd(pointwise(kind, v128.load(urow + off)), scale, floor);
     v128.store(prow + off, keepLanes(y, r, full, m));
   }
-}
-
-/** Row statistics (rowStatsOf) of `rows` rows x (rows × d) and their projection u, for the feature map fm. */
-export function feature_row_stats(fm: FeatureMap, x: usize, u: usize, rows: i32, h: usize, top: usize): void {
-  rowStatsOf(fm.kind, x, u, rows, fm.dim, fm.m, fm.mp, fm.hScale, h, top);
-}
-
-/** φ of `rows` projected rows u (mapFeaturesOf) for the feature map fm, row i stabilized by c[i]. */
-export function feature_map(fm: FeatureMap, u: usize, rows: i32, h: usize, c: usize, phi: usize): void {
-  mapFeaturesOf(fm.kind, u, rows, fm.m, fm.mp, h, c, fm.a, fm.eps, phi);
 }

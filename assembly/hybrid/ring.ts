@@ -18,9 +18,9 @@ import { FeatureMap, Hybrid, HybridRing, Pass, Workspace } from '../descriptors'
  * ws.c, ws.den count, hy.Lg, hy.G 16 × hybrid_tile_stride(w).
  */
 export function hybrid_decoder_step(fm: FeatureMap, pass: Pass, ws: Workspace, hy: Hybrid, ring: HybridRing): void {
-  const kind = fm.kind, d = fm.dim, wt = fm.wt, m = fm.m, mp = fm.mp, Mp = fm.Mp, hScale = fm.hScale, a = fm.a, eps = fm.eps;
+  const d = fm.dim, Mp = fm.Mp;
   const q = pass.q, k = pass.k, v = pass.v, out = pass.out, count = pass.queries, dv = pass.valueDim;
-  const u = ws.u, phiQ = ws.phi, phiK = ws.phiK, h = ws.h, top = ws.top, cRow = ws.c, den = ws.den, S = ws.S, z = ws.z, run = ws.run;
+  const phiQ = ws.phi, phiK = ws.phiK, top = ws.top, cRow = ws.c, den = ws.den, S = ws.S, z = ws.z, run = ws.run;
   const ringK = ring.keys, ringV = ring.values, kLag = ring.kLag, vLag = ring.vLag, vd = ring.vd, acc = ring.acc;
   const w = hy.window;
   const t = hy.position;
@@ -46,12 +46,12 @@ export function hybrid_decoder_step(fm: FeatureMap, pass: Pass, ws: Workspace, h
     memory.copy(vs + <usize>R * vRow, v + <usize>r * vRow, vRow);
   }
   if (leaves) {
-    decoderKeys(kind, kLag, count, d, dv, wt, m, mp, hScale, a, eps, u, phiK, h, top, cRow, S, z, run);
+    decoderKeys(fm, ws, kLag, count, dv);
   } else {
     memory.fill(phiK, 0, <usize>(count * Mp) << 2);
     for (let r = 0; r < count; r++) store<f32>(cRow + (<usize>r << 2), <f32>load<f64>(run + (<usize>r << 3)));
   }
-  queryFeatures(kind, q, count, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
+  queryFeatures(fm, q, count, ws.u, ws.h, top, phiQ);
 
   const stateBytes = <usize>(Mp * dv) << 3;
   const nb = min(t, w) + 1; // keys [t − nb + 1, t]

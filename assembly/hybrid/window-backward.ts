@@ -16,10 +16,9 @@
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { addOuter, blockGradient, feature_backward, weightedColumnSum } from '../favor/backward';
 import { causal_chunk_parts, causal_chunk_update, scaleRow } from '../favor/causal';
-import { mapFeaturesOf, rowStatsOf } from '../feature-maps/features';
-import { projectRowsOf, queryFeatures } from '../favor/favor';
+import { queryFeatures } from '../favor/favor';
 import { addToF64, carry, dot, zeroMaskedRows } from '../favor/state';
-import { BOTH_SIDES, hybrid_tile_stride, NO_KEY_LIMIT, PAST_ONLY, TILE, windowTiles } from './window';
+import { bandKeyFeatures, BOTH_SIDES, hybrid_tile_stride, NO_KEY_LIMIT, PAST_ONLY, TILE, windowTiles } from './window';
 import { FeatureMap, Hybrid, HybridGradients, Pass, Workspace } from '../descriptors';
 
 /**
@@ -29,27 +28,21 @@ import { FeatureMap, Hybrid, HybridGradients, Pass, Workspace } from '../descrip
  * ws.run of every key. Writes pass.out (the outputs, recomputed), grad.dq, grad.dkb, grad.dvb; adds to grad.dS, grad.dz.
  */
 export function hybrid_backward_chunk(fm: FeatureMap, pass: Pass, ws: Workspace, hy: Hybrid, grad: HybridGradients): void {
-  const kind = fm.kind, d = fm.dim, wt = fm.wt, m = fm.m, mp = fm.mp, Mp = fm.Mp, hScale = fm.hScale, a = fm.a, eps = fm.eps;
+  const d = fm.dim, Mp = fm.Mp;
   const q = pass.q, kb = pass.k, vb = pass.v, maskB = pass.mask, out = pass.out, rows = pass.queries, nb = pass.keys, dv = pass.valueDim;
-  const u = ws.u, h = ws.h, top = ws.top, cRow = ws.c, phiQ = ws.phi, phiK = ws.phiK, den = ws.den, tmpS = ws.tmpS, colSum = ws.colSum;
+  const u = ws.u, top = ws.top, cRow = ws.c, phiQ = ws.phi, phiK = ws.phiK, den = ws.den, tmpS = ws.tmpS, colSum = ws.colSum;
   const S32 = ws.S32, z32 = ws.z32;
   const cK = <f32>load<f64>(ws.run);
-  const hK = hy.hK, Lg = hy.Lg, G = hy.G, kb0 = hy.first, Lk = hy.keys, pFirst = hy.position, w = hy.window;
+  const Lg = hy.Lg, G = hy.G, kb0 = hy.first, Lk = hy.keys, pFirst = hy.position, w = hy.window;
   const dOut = grad.dOut, E = grad.E, tRow = grad.tRow, fsRow = grad.fsRow, gU = grad.gU, gam = grad.gam, dnum = grad.dnum, dden = grad.dden;
   const dphiQ = grad.dphiQ, dphiK = grad.dphiK, du = grad.du, dh = grad.dh, dS = grad.dS, dz = grad.dz;
   const dq = grad.dq, dqx = grad.dqx, dkx = grad.dkx, dkb = grad.dkb, dvb = grad.dvb;
   const stride = hybrid_tile_stride(w);
   // the forward pass of the chunk, keeping the window's weights (as hybrid_bidirectional, without reuse)
-  queryFeatures(kind, q, rows, d, wt, m, mp, hScale, a, eps, u, h, top, phiQ);
+  queryFeatures(fm, q, rows, u, ws.h, top, phiQ);
   gemm_nn(phiQ, S32, out, rows, dv, Mp, Mp, dv, dv, 0);
   for (let i = 0; i < rows; i++) store<f32>(den + (<usize>i << 2), dot(phiQ + (<usize>(i * Mp) << 2), z32, Mp));
-  if (nb > 0) {
-    projectRowsOf(kb, nb, d, wt, mp, u);
-    rowStatsOf(kind, kb, u, nb, d, m, mp, hScale, hK, cRow);
-    for (let j = 0; j < nb; j++) store<f32>(cRow + (<usize>j << 2), cK);
-    mapFeaturesOf(kind, u, nb, m, mp, hK, cRow, a, eps, phiK);
-    zeroMaskedRows(phiK, maskB, nb, Mp);
-  }
+  if (nb > 0) bandKeyFeatures(fm, ws, hy, kb, nb, maskB, cK, phiK);
   for (let i = 0; i < max(rows, nb); i++) store<f32>(cRow + (<usize>i << 2), cK);
   windowTiles(hy, q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, kb0, Lk, pFirst, BOTH_SIDES, out, changetype<usize>(grad));
 
@@ -71,11 +64,11 @@ export function hybrid_backward_chunk(fm: FeatureMap, pass: Pass, ws: Workspace,
   windowGradients(q, kb, vb, rows, d, dv, Mp, phiQ, phiK, dphiQ, dphiK, Lg, G, E, tRow, fsRow, gU, gam, kb0, Lk, pFirst, w, BOTH_SIDES, stride,
                   dqx, dkb, dvb);
   // through the feature maps (softmax kernels: u is not read), then the exact parts
-  feature_backward(kind, q, u, phiQ, dphiQ, rows, d, m, mp, hScale, a, eps, top, wt, du, dh, dq);
+  feature_backward(fm, q, u, phiQ, dphiQ, rows, top, du, dh, dq);
   addTo(dq, dqx, rows * d);
   if (nb > 0) {
     zeroMaskedRows(dphiK, maskB, nb, Mp);
-    feature_backward(kind, kb, u, phiK, dphiK, nb, d, m, mp, hScale, a, eps, cRow, wt, du, dh, dkx);
+    feature_backward(fm, kb, u, phiK, dphiK, nb, cRow, du, dh, dkx);
     addTo(dkb, dkx, nb * d);
   }
 }
@@ -97,10 +90,10 @@ function addTo(x: usize, y: usize, n: i32): void {
  * hy.position + pass.queries)), and moves the state ws.S, ws.z, ws.run on.
  */
 export function hybrid_causal_backward_forward(fm: FeatureMap, pass: Pass, ws: Workspace, hy: Hybrid, grad: HybridGradients): void {
-  const kind = fm.kind, d = fm.dim, wt = fm.wt, m = fm.m, mp = fm.mp, Mp = fm.Mp, hScale = fm.hScale, a = fm.a, eps = fm.eps;
+  const d = fm.dim, Mp = fm.Mp;
   const q = pass.q, out = pass.out, rows = pass.queries, dv = pass.valueDim;
-  const u = ws.u, h = ws.h, top = ws.top, cK = ws.c, phiQ = ws.phi, phiK = ws.phiK, den = ws.den, A = ws.A;
-  const S32 = ws.S32, z32 = ws.z32, S = ws.S, z = ws.z, run = ws.run;
+  const top = ws.top, cK = ws.c, phiQ = ws.phi, den = ws.den;
+  const S32 = ws.S32, z32 = ws.z32;
   const Lg = hy.Lg, G = hy.G, pFirst = hy.position, w = hy.window;
   const dOut = grad.dOut, E = grad.E, tRow = grad.tRow, fsRow = grad.fsRow, gU = grad.gU, gam = grad.gam, dnum = grad.dnum, dden = grad.dden;
   const dphiQ = grad.dphiQ, du = grad.du, dh = grad.dh, Bq = grad.Bq, dq = grad.dq, dqx = grad.dqx, dkb = grad.dkb, dvb = grad.dvb;
@@ -111,8 +104,8 @@ export function hybrid_causal_backward_forward(fm: FeatureMap, pass: Pass, ws: W
   const at = kb0 - hy.first;
   const kb = pass.k + (<usize>(at * d) << 2), vb = pass.v + (<usize>(at * dv) << 2), maskB = pass.mask + <usize>at;
   const stride = hybrid_tile_stride(w);
-  const cPrev = <f32>load<f64>(run);
-  causal_chunk_parts(kind, q, kLag, vLag, rows, d, dv, wt, m, mp, hScale, a, eps, maskLag, u, phiQ, phiK, h, top, cK, den, A, S32, z32, out, S, z, run);
+  const cPrev = <f32>load<f64>(ws.run);
+  causal_chunk_parts(fm, ws, q, kLag, vLag, maskLag, cK, out, rows, dv);
   windowTiles(hy, q, kb, vb, maskB, rows, d, dv, phiQ, 0, 0, top, cK, den, kb0, NO_KEY_LIMIT, pFirst, PAST_ONLY, out, changetype<usize>(grad));
   normalizerParts(dOut, out, den, fsRow, rows, dv, gU, gam, dnum, dden);
   // the FAVOR+ part, as favor_causal_backward_forward: from the state before the chunk, then within it
@@ -123,16 +116,16 @@ export function hybrid_causal_backward_forward(fm: FeatureMap, pass: Pass, ws: W
     if (f != 1) scaleRow(dphiQ + (<usize>(i * Mp) << 2), Mp, f);
   }
   blockGradient(dnum, vLag, dden, cK, Bq, rows, dv);
-  gemm_nn(Bq, phiK, dphiQ, rows, Mp, rows, rows, Mp, Mp, 1);
+  gemm_nn(Bq, ws.phiK, dphiQ, rows, Mp, rows, rows, Mp, Mp, 1);
   // the window (exact only: nothing was subtracted)
   memory.fill(dqx, 0, <usize>(rows * d) << 2);
   memory.fill(dkb, 0, <usize>(nb * d) << 2);
   memory.fill(dvb, 0, <usize>(nb * dv) << 2);
   windowGradients(q, kb, vb, rows, d, dv, Mp, 0, 0, 0, 0, Lg, G, E, tRow, fsRow, gU, gam, kb0, NO_KEY_LIMIT, pFirst, w, PAST_ONLY, stride,
                   dqx, dkb, dvb);
-  feature_backward(kind, q, u, phiQ, dphiQ, rows, d, m, mp, hScale, a, eps, top, wt, du, dh, dq);
+  feature_backward(fm, q, ws.u, phiQ, dphiQ, rows, top, du, dh, dq);
   addTo(dq, dqx, rows * d);
-  causal_chunk_update(kind, vLag, rows, dv, mp, cK, phiK, S32, z32, S, z, run);
+  causal_chunk_update(fm, ws, vLag, cK, rows, dv);
 }
 
 /** g_i = dOut_i / D_i (gU), γ_i = −(dOut_i·out_i)/D_i (gam), and the FAVOR+ part's dnum = f_i·g_i, dden = f_i·γ_i. */

@@ -20,8 +20,8 @@
 import { exp4 } from '../linalg/math';
 import { hmax, madd } from '../linalg/simd';
 import { gemm_nn, gemm_nt } from '../linalg/gemm';
-import { mapFeaturesOf, rowStatsOf } from '../feature-maps/features';
-import { projectRowsOf, queryFeatures } from '../favor/favor';
+import { feature_map, feature_row_stats } from '../feature-maps/features';
+import { project_rows, queryFeatures } from '../favor/favor';
 import { causal_chunk_parts, causal_chunk_update } from '../favor/causal';
 import { divideRow, dot, zeroMaskedRows } from '../favor/state';
 import { FeatureMap, Hybrid, HybridGradients, Pass, Workspace } from '../descriptors';
@@ -52,13 +52,7 @@ export function hybrid_tile_stride(w: i32): i32 {
  * calls give the same bits as one call.
  */
 export function hybrid_bidirectional(fm: FeatureMap, pass: Pass, ws: Workspace, hy: Hybrid): void {
-  const rows = pass.queries;
-  const C = pass.chunk;
-  const d = fm.dim;
-  const dv = pass.valueDim;
-  const w = hy.window;
-  const Lk = hy.keys;
-  const first = hy.first;
+  const rows = pass.queries, C = pass.chunk, d = fm.dim, dv = pass.valueDim, w = hy.window, Lk = hy.keys, first = hy.first;
   const p0 = hy.position;
   const k = pass.k, v = pass.v, mask = pass.mask, q = pass.q, out = pass.out;
   const cK = <f32>load<f64>(ws.run);
@@ -86,11 +80,11 @@ export function hybrid_bidirectional(fm: FeatureMap, pass: Pass, ws: Workspace, 
  */
 function bidirectionalChunk(fm: FeatureMap, ws: Workspace, hy: Hybrid, q: usize, kb: usize, vb: usize, maskB: usize, rows: i32, nb: i32,
                             dv: i32, cK: f32, kb0: i32, pFirst: i32, keep: i32, from: i32, out: usize): void {
-  const kind = fm.kind, d = fm.dim, m = fm.m, mp = fm.mp, Mp = fm.Mp, wt = fm.wt;
-  const u = ws.u, top = ws.top, cRow = ws.c, phiQ = ws.phi, phiK = ws.phiK, den = ws.den, hK = hy.hK;
+  const d = fm.dim, Mp = fm.Mp;
+  const top = ws.top, cRow = ws.c, phiQ = ws.phi, phiK = ws.phiK, den = ws.den;
   const z32 = ws.z32;
   // FAVOR+ over every key: num = φ(Q)·S, den = φ(Q)·z
-  queryFeatures(kind, q, rows, d, wt, m, mp, fm.hScale, fm.a, fm.eps, u, ws.h, top, phiQ);
+  queryFeatures(fm, q, rows, ws.u, ws.h, top, phiQ);
   gemm_nn(phiQ, ws.S32, out, rows, dv, Mp, Mp, dv, dv, 0);
   for (let i = 0; i < rows; i++) store<f32>(den + (<usize>i << 2), dot(phiQ + (<usize>(i * Mp) << 2), z32, Mp));
   // the band's φ(k) at the final key stabilizer, as in the state (masked rows zero)
@@ -98,16 +92,23 @@ function bidirectionalChunk(fm: FeatureMap, ws: Workspace, hy: Hybrid, q: usize,
   if (keep > 0 && from > 0) memory.copy(phiK, phiK + <usize>from * rowBytes, <usize>keep * rowBytes);
   const fresh = nb - keep;
   if (fresh > 0) {
-    const kNew = kb + (<usize>(keep * d) << 2);
-    const phiNew = phiK + <usize>keep * rowBytes;
-    projectRowsOf(kNew, fresh, d, wt, mp, u);
-    rowStatsOf(kind, kNew, u, fresh, d, m, mp, fm.hScale, hK, cRow);
-    for (let j = 0; j < fresh; j++) store<f32>(cRow + (<usize>j << 2), cK);
-    mapFeaturesOf(kind, u, fresh, m, mp, hK, cRow, fm.a, fm.eps, phiNew);
-    zeroMaskedRows(phiNew, maskB ? maskB + <usize>keep : 0, fresh, Mp);
+    bandKeyFeatures(fm, ws, hy, kb + (<usize>(keep * d) << 2), fresh, maskB ? maskB + <usize>keep : 0, cK, phiK + <usize>keep * rowBytes);
   }
   for (let i = 0; i < rows; i++) store<f32>(cRow + (<usize>i << 2), cK);
   windowTiles(hy, q, kb, vb, maskB, rows, d, dv, phiQ, phiK, Mp, top, cRow, den, kb0, hy.keys, pFirst, BOTH_SIDES, out, KEEP_NOTHING);
+}
+
+/**
+ * φ of `rows` band keys at k (masked rows zero) at the one key stabilizer cK, as the state holds them, into phi; ws.u,
+ * hy.hK and ws.c are scratch (ws.top keeps the queries' stabilizers), ws.c is left holding cK.
+ */
+export function bandKeyFeatures(fm: FeatureMap, ws: Workspace, hy: Hybrid, k: usize, rows: i32, mask: usize, cK: f32, phi: usize): void {
+  const u = ws.u, hK = hy.hK, cRow = ws.c;
+  project_rows(fm, k, rows, u);
+  feature_row_stats(fm, k, u, rows, hK, cRow);
+  for (let j = 0; j < rows; j++) store<f32>(cRow + (<usize>j << 2), cK);
+  feature_map(fm, u, rows, hK, cRow, phi);
+  zeroMaskedRows(phi, mask, rows, fm.Mp);
 }
 
 /**
@@ -118,12 +119,7 @@ function bidirectionalChunk(fm: FeatureMap, ws: Workspace, hy: Hybrid, q: usize,
  * before key 0 zero and masked) hold keys [hy.position − w − 1, hy.position + pass.queries) from hy.first.
  */
 export function hybrid_causal(fm: FeatureMap, pass: Pass, ws: Workspace, hy: Hybrid): void {
-  const rows = pass.queries;
-  const C = pass.chunk;
-  const d = fm.dim;
-  const dv = pass.valueDim;
-  const w = hy.window;
-  const first = hy.first;
+  const rows = pass.queries, C = pass.chunk, d = fm.dim, dv = pass.valueDim, w = hy.window, first = hy.first;
   const p0 = hy.position;
   const k = pass.k, v = pass.v, mask = pass.mask, q = pass.q, out = pass.out;
   for (let i = 0; i < rows; i += C) {
@@ -140,12 +136,10 @@ export function hybrid_causal(fm: FeatureMap, pass: Pass, ws: Workspace, hy: Hyb
 /** One causal chunk: the FAVOR+ part on the lagged keys kLag, vLag, maskLag, the window over the band kb, vb, maskB of keys [kb0, pFirst + rows). */
 function causalChunk(fm: FeatureMap, ws: Workspace, hy: Hybrid, q: usize, kLag: usize, vLag: usize, maskLag: usize,
                      kb: usize, vb: usize, maskB: usize, rows: i32, dv: i32, kb0: i32, pFirst: i32, out: usize): void {
-  const kind = fm.kind, mp = fm.mp;
-  const cK = ws.c, phiK = ws.phiK, S32 = ws.S32, z32 = ws.z32, S = ws.S, z = ws.z, run = ws.run;
-  causal_chunk_parts(kind, q, kLag, vLag, rows, fm.dim, dv, fm.wt, fm.m, mp, fm.hScale, fm.a, fm.eps, maskLag,
-                     ws.u, ws.phi, phiK, ws.h, ws.top, cK, ws.den, ws.A, S32, z32, out, S, z, run);
+  const cK = ws.c;
+  causal_chunk_parts(fm, ws, q, kLag, vLag, maskLag, cK, out, rows, dv);
   windowTiles(hy, q, kb, vb, maskB, rows, fm.dim, dv, ws.phi, 0, 0, ws.top, cK, ws.den, kb0, NO_KEY_LIMIT, pFirst, PAST_ONLY, out, KEEP_NOTHING);
-  causal_chunk_update(kind, vLag, rows, dv, mp, cK, phiK, S32, z32, S, z, run);
+  causal_chunk_update(fm, ws, vLag, cK, rows, dv);
 }
 
 /**

@@ -19,17 +19,22 @@ export type StagedRegions = Record<'fm' | 'pass' | 'ws' | 'k' | 'v' | 'mask' | '
  */
 export function accumulateStaged(rt: Runtime, f: PreparedFeatures, s: ResolvedShape, head: number, B: number, C: number,
                                  k: Float32Array, v: Float32Array, mask: Uint8Array | undefined, r: StagedRegions): void {
-  const { dim: d, valueDim: dv, keys: Lk } = s;
-  const b = Math.floor(head / s.heads);
-  rt.exports.state_clear(r.S, r.z, r.run, f.Mp, dv);
-  for (let j = 0; j < Lk; j += B) {
-    const rows = Math.min(B, Lk - j);
-    rt.write(r.k, k.subarray((head * Lk + j) * d, (head * Lk + j + rows) * d));
-    rt.write(r.v, v.subarray((head * Lk + j) * dv, (head * Lk + j + rows) * dv));
-    if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + rows), r.mask);
-    writePass(rt.data, r.pass, { k: r.k, v: r.v, mask: mask ? r.mask : 0, queries: 0, keys: rows, prefix: 0, valueDim: dv, chunk: C });
+  rt.exports.state_clear(r.S, r.z, r.run, f.Mp, s.valueDim);
+  for (let j = 0; j < s.keys; j += B) {
+    stageKeys(rt, s, head, j, Math.min(B, s.keys - j), C, k, v, mask, r);
     rt.exports.favor_accumulate(r.fm, r.pass, r.ws);
   }
+}
+
+/** Keys j .. j + n − 1 of one head (values and mask with them) into the staging rows r.k, r.v, r.mask, and r.pass naming them. */
+export function stageKeys(rt: Runtime, s: ResolvedShape, head: number, j: number, n: number, C: number, k: Float32Array, v: Float32Array,
+                          mask: Uint8Array | undefined, r: StagedRegions): void {
+  const { dim: d, valueDim: dv, keys: Lk } = s;
+  const b = Math.floor(head / s.heads);
+  rt.write(r.k, k.subarray((head * Lk + j) * d, (head * Lk + j + n) * d));
+  rt.write(r.v, v.subarray((head * Lk + j) * dv, (head * Lk + j + n) * dv));
+  if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + n), r.mask);
+  writePass(rt.data, r.pass, { k: r.k, v: r.v, mask: mask ? r.mask : 0, queries: 0, keys: n, prefix: 0, valueDim: dv, chunk: C });
 }
 
 /** The pass under withKernel (guard.ts): a wasm trap becomes KERNEL_FAULT and the module is rebuilt. */

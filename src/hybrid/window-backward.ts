@@ -3,8 +3,8 @@
 // (dS, dz); keys again → their FAVOR+ gradients from (dS, dz) (favor_backward_keys, as in backward.ts). The
 // workspace depends on the chunk, w, dim, valueDim and features, never on the sequence length.
 import type { Gradients } from '../favor/backward.ts';
-import { accumulateStaged, type StagedRegions } from '../favor/bidirectional.ts';
-import { descriptorFloats, hybridFields, windowSizes, writeRows } from './window.ts';
+import { accumulateStaged, stageKeys, type StagedRegions } from '../favor/bidirectional.ts';
+import { descriptorFloats, hybridFields, passSizes, writeRows } from './window.ts';
 import { clearState } from '../favor/causal.ts';
 import { GRADIENTS_BYTES, HYBRID_GRADIENTS_BYTES, writeGradients, writeHybrid, writeHybridGradients, writePass, writeWorkspace } from '../runtime/descriptors.ts';
 import { writeFeatures, type PreparedFeatures } from '../feature-maps/features.ts';
@@ -27,9 +27,7 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
                                v: Float32Array, dOut: Float32Array, mask: Uint8Array | undefined, g: Gradients): void {
   const rt = runtime();
   const e = rt.exports;
-  const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
-  const { mp, Mp } = f;
-  const { w, C } = windowSizes(chunk, window, s);
+  const { d, dv, Lq, Lk, mp, Mp, w, C } = passSizes(f, chunk, window, s);
   const band = Math.min(Lk, C + 2 * w);
   const rowsMax = Math.max(C, band);
   const Bk = stagingRows(C, Lk); // keys per block of the state
@@ -80,10 +78,7 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
       rt.f32.fill(cK, r.c >>> 2, (r.c >>> 2) + C);
       for (let j = 0; j < Lk; j += C) {
         const n = Math.min(C, Lk - j);
-        rt.write(r.k, k.subarray((head * Lk + j) * d, (head * Lk + j + n) * d));
-        rt.write(r.v, v.subarray((head * Lk + j) * dv, (head * Lk + j + n) * dv));
-        if (mask) rt.u8.set(mask.subarray(b * Lk + j, b * Lk + j + n), r.mask);
-        writePass(rt.data, r.pass, { k: r.k, v: r.v, mask: mask ? r.mask : 0, queries: 0, keys: n, prefix: 0, valueDim: dv, chunk: C });
+        stageKeys(rt, s, head, j, n, C, k, v, mask, r as StagedRegions);
         e.favor_backward_keys(r.fm, r.pass, r.ws, r.grads);
         addInto(g.dk, (head * Lk + j) * d, rt.view(r.dkx, n * d));
         addInto(g.dv, (head * Lk + j) * dv, rt.view(r.dvb, n * dv));
@@ -102,9 +97,7 @@ export function windowCausalBackward(f: PreparedFeatures, chunk: number, window:
                                      v: Float32Array, dOut: Float32Array, mask: Uint8Array | undefined, g: Gradients): void {
   const rt = runtime();
   const e = rt.exports;
-  const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
-  const { mp, Mp } = f;
-  const { w, C } = windowSizes(chunk, window, s);
+  const { d, dv, Lq, Lk, mp, Mp, w, C } = passSizes(f, chunk, window, s);
   const shift = Lk - Lq;
   const blind = Math.max(0, -shift);
   const older = Math.max(0, blind + shift - w - 1);

@@ -20,6 +20,11 @@ export function windowSizes(chunk: number, window: number, s: ResolvedShape): { 
   return { w: Math.min(window, s.queries + s.keys), C: Math.min(chunk, Math.max(s.queries, s.keys)) };
 }
 
+/** The sizes a hybrid pass works with: the shape's, the feature map's and the window's (windowSizes). */
+export function passSizes(f: PreparedFeatures, chunk: number, window: number, s: ResolvedShape) {
+  return { d: s.dim, dv: s.valueDim, Lq: s.queries, Lk: s.keys, mp: f.mp, Mp: f.Mp, ...windowSizes(chunk, window, s) };
+}
+
 /** Floats of the descriptor regions every hybrid workspace starts with (fm, pass, ws, hy). */
 export function descriptorFloats(f: PreparedFeatures) {
   return { fm: featureMapFloats(f), pass: PASS_BYTES / 4, ws: WORKSPACE_BYTES / 4, hy: HYBRID_BYTES / 4 };
@@ -68,9 +73,7 @@ function bidirectionalPass(f: PreparedFeatures, chunk: number, window: number, b
                            v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
   const rt = runtime();
   const e = rt.exports;
-  const { dim: d, valueDim: dv, queries: Lq, keys: Lk } = s;
-  const { mp, Mp } = f;
-  const { w, C } = windowSizes(chunk, window, s);
+  const { d, dv, Lq, Lk, mp, Mp, w, C } = passSizes(f, chunk, window, s);
   const Bq = stagingRows(C, Lq); // queries per block
   const Bk = stagingRows(C, Lk); // keys per block of the state
   const staged = Math.max(Bk, Math.min(Lk, Bq + 2 * w)); // key rows staged: a block of the state, or a query block's band

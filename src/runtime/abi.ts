@@ -31,12 +31,23 @@ export interface KernelExports {
    */
   max_abs_bits(x: number, n: number): number;
   /**
-   * φ of `rows` projected rows u (mapFeaturesOf) for the feature map fm, row i stabilized by c[i].
+   * φ of `rows` projected rows u (rows × fm.mp; h and c one f32 per row) into phi (rows × fm.Mp) for the feature map
+   * fm, with the stabilizer c[i] subtracted from every exponent of row i and the scale a (1/√m, 1/√(2m), or 1 without
+   * projection):
+   *   positive    a·exp(u_r − h − c)
+   *   hyperbolic  a·exp(u_r − h − c) | a·exp(−u_r − h − c)   (also the normalized map, see normalized.ts)
+   *   trig        a·exp(h − c)·sin u_r | a·exp(h − c)·cos u_r
+   *   relu, elu1, abs, gelu   a·f(u_r) + eps          (gelu: tanh approximation)
+   *   exp         a·exp(u_r − c) + eps·exp(−c)
    * Source: assembly/feature-maps/features.ts.
    */
   feature_map(fm: Pointer<'FeatureMap'>, u: number, rows: number, h: number, c: number, phi: number): void;
   /**
-   * Row statistics (rowStatsOf) of `rows` rows x (rows × d) and their projection u, for the feature map fm.
+   * Per-row quantities of `rows` rows x (rows × fm.dim) and their projection u (rows × fm.mp), for the feature map fm:
+   * h[i] = hScale·‖x_i‖² (= ‖x̂_i‖²/2 with hScale = 1/(2√d)) and
+   * top[i] = the largest exponent in the row's features, the stabilizer that makes every exponent ≤ 0:
+   * positive max_r u_r − h, hyperbolic max_r |u_r| − h, trig h, exp max(0, max_r u_r), others 0.
+   * Normalized: u is shifted in place, h is the mean of the two log-sum-exps and top is 0 (normalized.ts).
    * Source: assembly/feature-maps/features.ts.
    */
   feature_row_stats(fm: Pointer<'FeatureMap'>, x: number, u: number, rows: number, h: number, top: number): void;
