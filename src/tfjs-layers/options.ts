@@ -14,7 +14,11 @@ export const ATTENTION_MODES: readonly AttentionMode[] = ['exact', 'favor', 'hyb
 /** Initializers, regularizers and constraints as tfjs-layers takes them: an instance, a name, or { className, config }. */
 export type Serializable = string | { className: string; config?: Record<string, unknown> } | { getClassName(): string };
 
-export interface MultiHeadAttentionArgs {
+/** The names of Keras's initializer, regularizer and constraint arguments. */
+export const WEIGHT_ARGUMENTS = ['kernelInitializer', 'biasInitializer', 'kernelRegularizer', 'biasRegularizer', 'activityRegularizer',
+                                 'kernelConstraint', 'biasConstraint'] as const;
+
+export interface MultiHeadAttentionArgs extends Partial<Record<(typeof WEIGHT_ARGUMENTS)[number], Serializable>> {
   numHeads: number;
   keyDim: number;
   /** Default keyDim. */
@@ -27,13 +31,6 @@ export interface MultiHeadAttentionArgs {
   outputShape?: number | number[];
   /** The sequence axis only: 1 (or -2, [1], [-2]) for inputs [batch, seq, dim]; default that. */
   attentionAxes?: number | number[];
-  kernelInitializer?: Serializable;
-  biasInitializer?: Serializable;
-  kernelRegularizer?: Serializable;
-  biasRegularizer?: Serializable;
-  activityRegularizer?: Serializable;
-  kernelConstraint?: Serializable;
-  biasConstraint?: Serializable;
   /** The shapes the layer was built for (read by fromConfig; getConfig writes them). */
   queryShape?: (number | null)[];
   keyShape?: (number | null)[];
@@ -71,8 +68,7 @@ export interface MultiHeadAttentionArgs {
   inputDType?: string;
 }
 
-const KERAS_KEYS = ['numHeads', 'keyDim', 'valueDim', 'dropout', 'useBias', 'outputShape', 'attentionAxes', 'kernelInitializer',
-  'biasInitializer', 'kernelRegularizer', 'biasRegularizer', 'activityRegularizer', 'kernelConstraint', 'biasConstraint', 'queryShape',
+const KERAS_KEYS = ['numHeads', 'keyDim', 'valueDim', 'dropout', 'useBias', 'outputShape', 'attentionAxes', ...WEIGHT_ARGUMENTS, 'queryShape',
   'keyShape', 'valueShape'] as const;
 const OUR_KEYS = ['attention', 'features', 'kernel', 'projection', 'seed', 'window', 'centerKeys', 'estimateLogScale', 'trainableProjection'] as const;
 const BASE_KEYS = ['name', 'trainable', 'dtype', 'inputShape', 'batchInputShape', 'batchSize', 'inputDType', 'weights'] as const;
