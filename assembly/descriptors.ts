@@ -90,7 +90,7 @@
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Hybrid attention (exact window + FAVOR+, docs/design.md §1b): assembly/hybrid/window.ts and the files beside it.
+// Hybrid attention (exact window + FAVOR+, docs/design.md §1b): assembly/hybrid/forward.ts and the files beside it.
 // The pass's k, v, mask hold a run of keys starting at absolute key `first` (causal: rows before key 0 zero and
 // masked, so that each chunk's lagged keys and its band are both read in place); the Workspace gives the FAVOR+
 // scratch and state (phi = φ(q) of a chunk, phiK = φ(k) of a chunk's band or lagged keys, c = their stabilizers).
@@ -136,7 +136,7 @@
 }
 
 /**
- * The backward pass's regions (assembly/hybrid/window-backward.ts), one chunk of `rows` queries and its band of nb
+ * The backward pass's regions (assembly/hybrid/backward.ts), one chunk of `rows` queries and its band of nb
  * keys: dOut rows × dv (in); E rows × stride; tRow, fsRow, gam, dden rows; gU, dnum rows × dv; dphiQ rows × Mp;
  * dphiK nb × Mp; du max(rows, nb) × mp; dh max(rows, nb); dS, dz f64 (added to); dq rows × dim (out); dqx rows × dim,
  * dkx nb × dim scratch; dkb nb × dim, dvb nb × dv (out: the band keys' window gradients); Bq rows × rows.

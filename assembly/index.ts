@@ -24,10 +24,10 @@ export { favor_backward_keys, favor_backward_queries, favor_causal_backward_forw
 // recurrent decoding
 export { decoder_step } from './decoder/decoder';
 // hybrid attention (exact window + FAVOR+)
-export { hybrid_bidirectional, hybrid_causal, hybrid_tile_stride } from './hybrid/window';
+export { hybrid_bidirectional, hybrid_causal, hybrid_tile_stride } from './hybrid/forward';
 export { hybrid_bidirectional_head, hybrid_causal_head } from './hybrid/heads';
 export { hybrid_decoder_step } from './hybrid/ring';
-export { hybrid_backward_chunk, hybrid_causal_backward_forward } from './hybrid/window-backward';
+export { hybrid_backward_chunk, hybrid_causal_backward_forward } from './hybrid/backward';
 // exact attention
 export { exact_attention, exact_scratch_bytes } from './exact/exact';
 export { exact_attention_backward, exact_backward_scratch_bytes } from './exact/exact-backward';

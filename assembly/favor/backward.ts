@@ -9,7 +9,7 @@
 // and, causally, the same sums restricted to j ≤ i (assembly/favor/causal.ts for the scales exp(c_j − c_i)).
 // Memory contract as in favor.ts and causal.ts; every gradient buffer is f32 unless said. The exports are the
 // chunk loops (fm, pass, ws, g: assembly/descriptors.ts), called for staged blocks of whole chunks
-// (src/favor/backward.ts) or for one chunk (src/hybrid/window-backward.ts).
+// (src/favor/backward.ts) or for one chunk (src/hybrid/backward.ts).
 import { causal_chunk_read, causal_chunk_update, scaleRow, trilScaled } from './causal';
 import { keyFeatures, queryFeatures } from './favor';
 import { ABS, ELU1, EXP, GELU, HYPERBOLIC, NORMALIZED, POSITIVE, RELU, TRIG } from '../feature-maps/features';

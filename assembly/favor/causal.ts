@@ -59,7 +59,7 @@ export function causal_chunk_read(fm: FeatureMap, ws: Workspace, q: usize, k: us
 
 /**
  * causal_chunk_read before the division: out holds each query's numerator and ws.den its denominator, both at the
- * query's scale exp(−top_i − cK_i) (the hybrid window, assembly/hybrid/window.ts, adds its exact part to them).
+ * query's scale exp(−top_i − cK_i) (the hybrid window, assembly/hybrid/forward.ts, adds its exact part to them).
  */
 export function causal_chunk_parts(fm: FeatureMap, ws: Workspace, q: usize, k: usize, v: usize, mask: usize, cK: usize, out: usize,
                                    rows: i32, dv: i32): void {

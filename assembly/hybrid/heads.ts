@@ -1,9 +1,9 @@
-// The whole-head drivers of hybrid attention (exact window + FAVOR+, assembly/hybrid/window.ts) for the thread pool:
+// The whole-head drivers of hybrid attention (exact window + FAVOR+, assembly/hybrid/forward.ts) for the thread pool:
 // one job per head, the same chunk loops as the one-thread pass (hybrid_bidirectional, hybrid_causal), so a head's
 // result is bit-identical to it.
 import { FeatureMap, Hybrid, Pass, Workspace } from '../descriptors';
 import { accumulateRows, favor_accumulate } from '../favor/bidirectional';
-import { hybrid_bidirectional, hybrid_causal } from './window';
+import { hybrid_bidirectional, hybrid_causal } from './forward';
 import { state_clear, state_to_f32 } from '../favor/state';
 
 /**

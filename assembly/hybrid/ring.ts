@@ -1,4 +1,4 @@
-// Recurrent decoding with the exact window (hybrid attention, docs/design.md §1b; assembly/hybrid/window.ts): each
+// Recurrent decoding with the exact window (hybrid attention, docs/design.md §1b; assembly/hybrid/forward.ts): each
 // sequence keeps a ring of its last R = w + 1 keys and values beside its FAVOR+ state. Step t reads the key
 // t − R (it leaves the window) out of the ring into the state, writes key t in its place, and reads out
 // query t against the state (keys ≤ t − R) plus the window [t − w, t] exactly, in one normalizer.
@@ -7,7 +7,7 @@
 // j mod R and j mod R + R, so that the last R keys always sit in one contiguous run (rows s + 1 .. s + R after key t
 // went to slot s = t mod R). ring.kLag, ring.vLag: count × d, count × dv scratch; ring.vd, ring.acc: dv f64 each.
 import { queryFeatures } from '../favor/favor';
-import { NO_KEY_LIMIT, PAST_ONLY, KEEP_NOTHING, windowTiles } from './window';
+import { NO_KEY_LIMIT, PAST_ONLY, KEEP_NOTHING, windowTiles } from './forward';
 import { decoderKeys, updateAndReadParts } from '../decoder/decoder';
 import { FeatureMap, Hybrid, HybridRing, Pass, Workspace } from '../descriptors';
 

@@ -6,7 +6,7 @@ import type { BytesResult, Float32Result } from '../arguments/buffers.ts';
 import { CausalWorkspace, type StatePointers } from '../favor/causal.ts';
 import { shiftChecksum, type StateHeader } from './decoder-state.ts';
 import { featureRows, loadSavedState, readSavedState, writeSavedState, type DecoderIdentity, type StateLayout } from './saved-state.ts';
-import { hybridCausalWorkspace, runHybridCausalHead } from '../hybrid/window.ts';
+import { hybridCausalWorkspace, runHybridCausalHead } from '../hybrid/forward.ts';
 import { PerformerError } from '../arguments/errors.ts';
 import { featureMapFloats, writeFeatures, type PreparedFeatures } from '../feature-maps/features.ts';
 import { DECODER_STEP_BYTES, fieldOffset, HYBRID_BYTES, HYBRID_LAYOUT, HYBRID_RING_BYTES, PASS_BYTES, WORKSPACE_BYTES, writeDecoderStep, writeHybrid,

@@ -1,5 +1,5 @@
 // FavorAttention: the public FAVOR+ module. It owns the configuration and the projection; the passes
-// themselves live in bidirectional.ts, causal.ts and window.ts, its options and their checks in options.ts.
+// themselves live in bidirectional.ts, causal.ts and ../hybrid/forward.ts, its options and their checks in options.ts.
 import type { Float32Result } from '../arguments/buffers.ts';
 import { bidirectionalForward } from './bidirectional.ts';
 import { causalForward } from './causal.ts';
@@ -15,13 +15,13 @@ import { lengthRule, resolveShape, type AttentionShape, type ResolvedShape } fro
 import { threadsPart } from '../runtime/threads-registry.ts';
 import { favorBackward, type Gradients } from './backward.ts';
 import { featureGradients, type FeatureGradients } from '../feature-maps/feature-gradients.ts';
-import { windowBackward, windowCausalBackward } from '../hybrid/window-backward.ts';
+import { hybridBackward, hybridCausalBackward } from '../hybrid/backward.ts';
 import { withKernel } from '../runtime/guard.ts';
 import { checkInput, checkInputMax } from '../runtime/finite.ts';
 import { checkBoolean, checkChoice, checkKeyMask, checkOptions, checkOut, checkSize, describe } from '../arguments/validate.ts';
 import { withValueScale } from './value-scale.ts';
 import { runtime } from '../runtime/wasm.ts';
-import { windowBidirectionalForward, windowCausalForward } from '../hybrid/window.ts';
+import { hybridBidirectionalForward, hybridCausalForward } from '../hybrid/forward.ts';
 import { centredKeys, centreGradient, checkCentering } from '../hybrid/centering.ts';
 import {
   BACKWARD_KEYS, checkEpsilon, checkEstimateLogScale, checkGradientBuffers, checkWindow, DECODER_KEYS, FORWARD_KEYS, OPTION_KEYS,
@@ -160,11 +160,11 @@ export class FavorAttention {
     const part = pool && worthThreads(s, this.causal) ? threadsPart() : undefined; // a pool comes with its part
     withValueScale(v, vMax, out, (values) => {
       if (this.window > 0 && pool && part && s.batch * s.heads > 1) { // one hybrid head stays on one thread
-        withKernel(() => part.windowForward(pool, this.prepared, this.chunkSize, Math.min(this.window, s.queries + s.keys), this.estimateLogScale, this.causal,
+        withKernel(() => part.hybridForward(pool, this.prepared, this.chunkSize, Math.min(this.window, s.queries + s.keys), this.estimateLogScale, this.causal,
                                             s, q, keys, values, mask, out));
-      } else if (this.window > 0) { // hybrid (src/hybrid/window.ts)
-        if (this.causal) windowCausalForward(this.prepared, this.chunkSize, this.window, this.estimateLogScale, s, q, keys, values, mask, out);
-        else windowBidirectionalForward(this.prepared, this.chunkSize, this.window, this.estimateLogScale, s, q, keys, values, mask, out);
+      } else if (this.window > 0) { // hybrid (src/hybrid/forward.ts)
+        if (this.causal) hybridCausalForward(this.prepared, this.chunkSize, this.window, this.estimateLogScale, s, q, keys, values, mask, out);
+        else hybridBidirectionalForward(this.prepared, this.chunkSize, this.window, this.estimateLogScale, s, q, keys, values, mask, out);
       } else if (pool && part) {
         withKernel(() => part.forward(pool, this.prepared, this.chunkSize, s, q, keys, values, mask, out, this.causal));
       } else if (this.causal) causalForward(this.prepared, this.chunkSize, s, q, keys, values, mask, out);
@@ -198,7 +198,7 @@ export class FavorAttention {
     }
     const keys = centredKeys(this.centering, k, s, mask);
     if (this.window > 0) {
-      const pass = this.causal ? windowCausalBackward : windowBackward;
+      const pass = this.causal ? hybridCausalBackward : hybridBackward;
       withKernel(() => pass(this.prepared, this.chunkSize, this.window, this.estimateLogScale, s, q, keys, v, dOut, mask, g));
     }
     else withKernel(() => favorBackward(this.prepared, this.chunkSize, s, q, keys, v, dOut, mask, this.causal, g));

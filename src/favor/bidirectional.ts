@@ -15,7 +15,7 @@ export type StagedRegions = Record<'fm' | 'pass' | 'ws' | 'k' | 'v' | 'mask' | '
 
 /**
  * One head's keys and values into an emptied state (ws's S, z, run), blocks of B rows (whole chunks of C) copied into
- * wasm and added by favor_accumulate: the first half of the pass (also of the hybrid's, window.ts).
+ * wasm and added by favor_accumulate: the first half of the pass (also of the hybrid's, ../hybrid/forward.ts).
  */
 export function accumulateStaged(rt: Runtime, f: PreparedFeatures, s: ResolvedShape, head: number, B: number, C: number,
                                  k: Float32Array, v: Float32Array, mask: Uint8Array | undefined, r: StagedRegions): void {

@@ -168,7 +168,7 @@ export interface KernelExports {
    * from absolute key hy.first. φ(k) of the keys two consecutive chunks share is computed once: hy.cached, hy.cachedEnd
    * say which keys ws.phiK holds (0, 0 at a head's start) and are moved on, so blocks of whole chunks in successive
    * calls give the same bits as one call.
-   * Source: assembly/hybrid/window.ts.
+   * Source: assembly/hybrid/forward.ts.
    */
   hybrid_bidirectional(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>): void;
   /**
@@ -177,12 +177,12 @@ export interface KernelExports {
    * the FAVOR+ part from the state and from its lagged keys (key p − w − 1 beside the query on key p), then the
    * window [p − w, p] exactly; then the state takes the lagged keys. pass.k, pass.v and pass.mask (required: rows
    * before key 0 zero and masked) hold keys [hy.position − w − 1, hy.position + pass.queries) from hy.first.
-   * Source: assembly/hybrid/window.ts.
+   * Source: assembly/hybrid/forward.ts.
    */
   hybrid_causal(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>): void;
   /**
    * Floats per row of the Lg and G tiles for window w (TILE + 2w keys, padded to whole f32x4 lanes).
-   * Source: assembly/hybrid/window.ts.
+   * Source: assembly/hybrid/forward.ts.
    */
   hybrid_tile_stride(w: number): number;
   /**
@@ -211,7 +211,7 @@ export interface KernelExports {
    * with their grad.dOut; pass.k, pass.v, pass.mask hold the chunk's band, the pass.keys keys from hy.first =
    * max(0, hy.position − w) (windows clipped to [0, hy.keys)); the f32 state ws.S32, ws.z32 and the key stabilizer
    * ws.run of every key. Writes pass.out (the outputs, recomputed), grad.dq, grad.dkb, grad.dvb; adds to grad.dS, grad.dz.
-   * Source: assembly/hybrid/window-backward.ts.
+   * Source: assembly/hybrid/backward.ts.
    */
   hybrid_backward_chunk(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>, grad: Pointer<'HybridGradients'>): void;
   /**
@@ -224,7 +224,7 @@ export interface KernelExports {
    * writes grad.dq, keeps grad.dnum, grad.dden and ws.c (cK) for the reverse sweep (favor_causal_backward_reverse on the
    * lagged keys), writes the band keys' window gradients grad.dkb, grad.dvb (keys [max(0, hy.position − w),
    * hy.position + pass.queries)), and moves the state ws.S, ws.z, ws.run on.
-   * Source: assembly/hybrid/window-backward.ts.
+   * Source: assembly/hybrid/backward.ts.
    */
   hybrid_causal_backward_forward(fm: Pointer<'FeatureMap'>, pass: Pointer<'Pass'>, ws: Pointer<'Workspace'>, hy: Pointer<'Hybrid'>, grad: Pointer<'HybridGradients'>): void;
   /**

@@ -4,7 +4,7 @@
 // shared-memory builds (two wasm modules, ~230 kB of base64).
 import type { Pool } from '../threads/pool.ts';
 import type { threadedForward } from '../threads/threaded.ts';
-import type { threadedWindowForward } from '../threads/threaded-window.ts';
+import type { threadedHybridForward } from '../threads/threaded-hybrid.ts';
 
 export interface ThreadsPart {
   /** Why threads cannot run here (no shared memory, a page's main thread, no workers), or undefined. */
@@ -17,8 +17,8 @@ export interface ThreadsPart {
   start: typeof Pool.start;
   /** FavorAttention.forward on the pool (src/threads/threaded.ts). */
   forward: typeof threadedForward;
-  /** Hybrid (window > 0) FavorAttention.forward on the pool, whole heads per job (src/threads/threaded-window.ts). */
-  windowForward: typeof threadedWindowForward;
+  /** Hybrid (window > 0) FavorAttention.forward on the pool, whole heads per job (src/threads/threaded-hybrid.ts). */
+  hybridForward: typeof threadedHybridForward;
 }
 
 let registered: ThreadsPart | undefined;

@@ -8,7 +8,7 @@ import { registerThreads } from '../runtime/threads-registry.ts';
 import { POOL_BYTES } from './pool-protocol.ts';
 import { Pool, threadSupport } from './pool.ts';
 import { threadedForward } from './threaded.ts';
-import { threadedWindowForward } from './threaded-window.ts';
+import { threadedHybridForward } from './threaded-hybrid.ts';
 
 let baseline: Uint8Array | undefined;
 let relaxed: Uint8Array | undefined;
@@ -19,5 +19,5 @@ registerThreads({
   controlBytes: POOL_BYTES,
   start: Pool.start,
   forward: threadedForward,
-  windowForward: threadedWindowForward,
+  hybridForward: threadedHybridForward,
 });

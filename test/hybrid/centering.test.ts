@@ -7,10 +7,10 @@ import '../support/setup.ts';
 import { exactAttention, FavorAttention } from '../../src/index.ts';
 import { randn, relError } from '../support/data.ts';
 import { throwsCode } from '../support/expect.ts';
-import { windowReference } from '../reference/window.ts';
+import { windowReference } from '../reference/hybrid.ts';
 import type { Shape } from '../reference/favor.ts';
 
-const EXACT = 1e-6; // float32 exact softmax (the window holds every key), as in test/hybrid/window.test.ts
+const EXACT = 1e-6; // float32 exact softmax (the window holds every key), as in test/hybrid/hybrid.test.ts
 const FIDELITY = 1e-5;
 
 /** Keys with a common offset μ (the case centring is for): k = μ + N(0, σ²). */

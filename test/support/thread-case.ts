@@ -1,4 +1,4 @@
-// One attention call of the thread tests (threads.test.ts, window-threads.test.ts): fixed inputs from the case,
+// One attention call of the thread tests (threads.test.ts, hybrid-threads.test.ts): fixed inputs from the case,
 // every 7th key masked when `masked`; run once on one thread and once on the pool, the outputs are compared.
 import { FavorAttention } from '../../src/index.ts';
 import { randn } from './data.ts';

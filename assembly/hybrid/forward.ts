@@ -146,7 +146,7 @@ function causalChunk(fm: FeatureMap, ws: Workspace, hy: Hybrid, q: usize, kLag: 
  * The window part of every query of a chunk, TILE queries at a time; then out = num / den. β (hy.beta) weighs the
  * FAVOR+ part by e^β against the exact one: the exact exponents are taken relative to s_i + β instead of s_i, so
  * that out_i = (F_i + e^{−β}Σ κ_ij v_j) / (f_i + e^{−β}Σ κ_ij). Where the FAVOR+ part is empty β cancels. hy.Lg and
- * hy.G are one tile's scratch, unless `keep` is a HybridGradients (the backward pass, window-backward.ts): then Lg, G
+ * hy.G are one tile's scratch, unless `keep` is a HybridGradients (the backward pass, backward.ts): then Lg, G
  * and keep.E are the whole chunk's (rows × hybrid_tile_stride(w)) and keep, per row, the weights B (in Lg), the
  * exponents e (−∞ outside the window, in E), and t and the FAVOR+ factor exp(−t) (in keep.tRow, keep.fsRow).
  * phiK = 0: nothing is subtracted from the FAVOR+ part (it does not hold the window's keys).

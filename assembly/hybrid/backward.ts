@@ -1,4 +1,4 @@
-// Backward pass of bidirectional hybrid attention (assembly/hybrid/window.ts, docs/design.md §1b), one chunk of
+// Backward pass of bidirectional hybrid attention (assembly/hybrid/forward.ts, docs/design.md §1b), one chunk of
 // queries: the vector–Jacobian products of out_i = Σ_j A_ij v_j / Σ_j A_ij with A_ij = κ_ij = exp(q̂_i·k̂_j) on the
 // window and φ(q_i)·φ(k_j) elsewhere. All at the query's scale (stabilizers and the common factor exp(−t_i) are
 // constants that cancel, as in backward.ts). With D_i the normalizer, g_i = dOut_i / D_i, γ_i = −(dOut_i·out_i)/D_i,
@@ -11,14 +11,14 @@
 // With β (estimateLogScale) the window's weights are e^{−β}κ_ij at the same scale: E_ij = exp(ℓ_ij − s_i − β − t_i),
 // as windowTiles keeps them, and nothing else changes.
 //
-// Memory contract: as hybrid_bidirectional / hybrid_causal (window.ts) for one chunk, plus the HybridGradients
+// Memory contract: as hybrid_bidirectional / hybrid_causal (forward.ts) for one chunk, plus the HybridGradients
 // regions (assembly/descriptors.ts); hy.Lg, hy.G and grad.E hold the whole chunk: pass.chunk × hybrid_tile_stride(w).
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { addOuter, blockGradient, feature_backward, weightedColumnSum } from '../favor/backward';
 import { causal_chunk_parts, causal_chunk_update, scaleRow } from '../favor/causal';
 import { queryFeatures } from '../favor/favor';
 import { addToF64, carry, dot, zeroMaskedRows } from '../favor/state';
-import { bandKeyFeatures, BOTH_SIDES, hybrid_tile_stride, NO_KEY_LIMIT, PAST_ONLY, TILE, windowTiles } from './window';
+import { bandKeyFeatures, BOTH_SIDES, hybrid_tile_stride, NO_KEY_LIMIT, PAST_ONLY, TILE, windowTiles } from './forward';
 import { FeatureMap, Hybrid, HybridGradients, Pass, Workspace } from '../descriptors';
 
 /**

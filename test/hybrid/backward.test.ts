@@ -1,11 +1,11 @@
-// Gradients of hybrid attention (src/hybrid/window-backward.ts), bidirectional and causal, against float64 central
-// differences of the hybrid estimator's reference (test/reference/window.ts), for the softmax kernels, on odd shapes.
+// Gradients of hybrid attention (src/hybrid/backward.ts), bidirectional and causal, against float64 central
+// differences of the hybrid estimator's reference (test/reference/hybrid.ts), for the softmax kernels, on odd shapes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import '../support/setup.ts';
 import { FavorAttention, type KernelName } from '../../src/index.ts';
 import { attentionInputs } from '../support/data.ts';
-import { windowReference } from '../reference/window.ts';
+import { windowReference } from '../reference/hybrid.ts';
 import type { Shape } from '../reference/favor.ts';
 
 // wasm float32 gradients against float64 differences (step 1e-5: truncation ~h², rounding ~1e-16/h, both ≪ 1e-7):

@@ -1,10 +1,10 @@
-// Gradients of bidirectional hybrid attention (assembly/hybrid/window-backward.ts for the math): keys → (S, z) as in
+// Gradients of bidirectional hybrid attention (assembly/hybrid/backward.ts for the math): keys → (S, z) as in
 // the forward pass; query chunks → dq, the window's gradients of their band of keys (added into dk, dv), and
 // (dS, dz); keys again → their FAVOR+ gradients from (dS, dz) (favor_backward_keys, as in backward.ts). The
 // workspace depends on the chunk, w, dim, valueDim and features, never on the sequence length.
 import type { Gradients } from '../favor/backward.ts';
 import { accumulateStaged, stageKeys, type StagedRegions } from '../favor/bidirectional.ts';
-import { descriptorFloats, hybridFields, passSizes, writeRows } from './window.ts';
+import { descriptorFloats, hybridFields, passSizes, writeRows } from './forward.ts';
 import { clearState } from '../favor/causal.ts';
 import { GRADIENTS_BYTES, HYBRID_GRADIENTS_BYTES, writeGradients, writeHybrid, writeHybridGradients, writePass, writeWorkspace } from '../runtime/descriptors.ts';
 import { writeFeatures, type PreparedFeatures } from '../feature-maps/features.ts';
@@ -23,7 +23,7 @@ function place(rt: Runtime, f: PreparedFeatures, plan: { offsets: Record<string,
   return r;
 }
 
-export function windowBackward(f: PreparedFeatures, chunk: number, window: number, beta: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
+export function hybridBackward(f: PreparedFeatures, chunk: number, window: number, beta: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
                                v: Float32Array, dOut: Float32Array, mask: Uint8Array | undefined, g: Gradients): void {
   const rt = runtime();
   const e = rt.exports;
@@ -89,11 +89,11 @@ export function windowBackward(f: PreparedFeatures, chunk: number, window: numbe
 
 /**
  * Gradients of causal hybrid attention: the FAVOR+ part is the causal estimator on the keys w + 1 rows behind the
- * queries (as in the forward pass, window.ts), so its gradients are backward.ts's two sweeps on those lagged keys
+ * queries (as in the forward pass, forward.ts), so its gradients are ../favor/backward.ts's two sweeps on those lagged keys
  * with the hybrid's normalizer gradients; the window's exact part comes from hybrid_causal_backward_forward.
  * Extra memory: O(L·(dv + 2)) floats in JS (dnum, dden, c per query, as backward.ts) plus the fixed workspace.
  */
-export function windowCausalBackward(f: PreparedFeatures, chunk: number, window: number, beta: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
+export function hybridCausalBackward(f: PreparedFeatures, chunk: number, window: number, beta: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
                                      v: Float32Array, dOut: Float32Array, mask: Uint8Array | undefined, g: Gradients): void {
   const rt = runtime();
   const e = rt.exports;

@@ -1,5 +1,5 @@
 // Hybrid attention (docs/design.md §1b): an exact window of w keys around each query, FAVOR+ for the others, in one
-// normalizer. The chunk loops are in assembly/hybrid/window.ts (hybrid_bidirectional, hybrid_causal); these passes
+// normalizer. The chunk loops are in assembly/hybrid/forward.ts (hybrid_bidirectional, hybrid_causal); these passes
 // stage blocks of whole chunks of a head into a fixed workspace and call them. The workspace depends on the chunk,
 // w, dim, valueDim and features, never on the length.
 //
@@ -65,7 +65,7 @@ export function cachedBand(p: number, first: boolean, C: number, w: number, Lk: 
 }
 
 /** The pass under withKernel (guard.ts): a wasm trap becomes KERNEL_FAULT and the module is rebuilt. */
-export function windowBidirectionalForward(...args: Parameters<typeof bidirectionalPass>): void {
+export function hybridBidirectionalForward(...args: Parameters<typeof bidirectionalPass>): void {
   withKernel(() => bidirectionalPass(...args));
 }
 
@@ -188,7 +188,7 @@ export function runHybridCausalHead(ws: HybridCausalWorkspace, st: StatePointers
 }
 
 /** The pass under withKernel (guard.ts). */
-export function windowCausalForward(...args: Parameters<typeof causalPass>): void {
+export function hybridCausalForward(...args: Parameters<typeof causalPass>): void {
   withKernel(() => causalPass(...args));
 }
 

@@ -1,8 +1,8 @@
-// Hybrid attention (src/hybrid/window.ts) on the thread pool: heads go in rounds, one head per lane, each head whole
+// Hybrid attention (src/hybrid/forward.ts) on the thread pool: heads go in rounds, one head per lane, each head whole
 // inside wasm (hybrid_bidirectional_head / hybrid_causal_head, assembly/hybrid/heads.ts: the same chunk loops
 // as the one-thread pass), so that a head's result is bit-identical to it.
 import type { PreparedFeatures } from '../feature-maps/features.ts';
-import { descriptorFloats, hybridFields } from '../hybrid/window.ts';
+import { descriptorFloats, hybridFields } from '../hybrid/forward.ts';
 import type { Job, Pool } from './pool.ts';
 import type { ResolvedShape } from '../arguments/shapes.ts';
 import { writeHybrid, writePass, writeWorkspace } from '../runtime/descriptors.ts';
@@ -25,7 +25,7 @@ function laneLayout(f: PreparedFeatures, C: number, w: number, pad: number, tile
 }
 
 /** Every (batch, head) of a hybrid forward pass on the pool, w the effective window. */
-export function threadedWindowForward(pool: Pool, f: PreparedFeatures, chunk: number, w: number, beta: number, causal: boolean, s: ResolvedShape,
+export function threadedHybridForward(pool: Pool, f: PreparedFeatures, chunk: number, w: number, beta: number, causal: boolean, s: ResolvedShape,
                                       q: Float32Array, k: Float32Array, v: Float32Array, mask: Uint8Array | undefined, out: Float32Array): void {
   const rt = runtime();
   const heads = s.batch * s.heads;

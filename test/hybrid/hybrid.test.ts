@@ -1,5 +1,5 @@
 // Hybrid attention (exact window + FAVOR+, docs/design.md §1b): against the float64 reference of the hybrid
-// estimator (test/reference/window.ts), against exact attention when the window holds every key, bit for bit
+// estimator (test/reference/hybrid.ts), against exact attention when the window holds every key, bit for bit
 // against plain FAVOR+ with window 0, and the bad options.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -7,7 +7,7 @@ import '../support/setup.ts';
 import { exactAttention, FavorAttention, type KernelName } from '../../src/index.ts';
 import { allFinite, randn, relError } from '../support/data.ts';
 import { throwsCode } from '../support/expect.ts';
-import { windowReference } from '../reference/window.ts';
+import { windowReference } from '../reference/hybrid.ts';
 import type { Shape } from '../reference/favor.ts';
 
 // Against the float64 hybrid estimator: float32 features, logits and read-out sums (a few 1e-7 relative, as in

@@ -1,5 +1,5 @@
 // estimateLogScale β of hybrid attention (docs/hybrid-attention.md): the FAVOR+ part weighs e^β against the exact
-// window. Against the float64 hybrid reference with β (test/reference/window.ts) on odd shapes, every pass (forward
+// window. Against the float64 hybrid reference with β (test/reference/hybrid.ts) on odd shapes, every pass (forward
 // bidirectional and causal, decoder step and prefill, saved states, threads, backward, the tfjs op); β = 0 is today's
 // result bit for bit; bad values.
 import { test } from 'uvu';
@@ -12,13 +12,13 @@ import { favorAttention } from '../../src/tfjs.ts';
 import { threading } from '../../src/favor/attention.ts';
 import { allFinite, attentionInputs, randn, relError } from '../support/data.ts';
 import { throwsCode } from '../support/expect.ts';
-import { windowReference } from '../reference/window.ts';
+import { windowReference } from '../reference/hybrid.ts';
 import type { Shape } from '../reference/favor.ts';
 
 tf.enableProdMode();
 await tf.setBackend('cpu');
 
-// as test/hybrid/window.test.ts: float32 features, logits and sums against float64
+// as test/hybrid/hybrid.test.ts: float32 features, logits and sums against float64
 const FIDELITY = 1e-5;
 const bits = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
 

@@ -1,5 +1,5 @@
 // Hybrid attention on the thread pool: each head runs whole on one thread (assembly/hybrid/heads.ts),
-// so the results are bit-identical to the one-thread pass (src/hybrid/window.ts).
+// so the results are bit-identical to the one-thread pass (src/hybrid/forward.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import '../support/setup.ts';
