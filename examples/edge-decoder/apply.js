@@ -28,11 +28,15 @@ export function answerOf(config, input, outputs) {
   return input.kind === 'prefill-last' ? outputs.subarray((input.tokens - 1) * config.heads * config.valueDim) : outputs;
 }
 
-/** Blocks [a][b][width] → [b][a][width]. */
+/** Blocks [a][b][width] → [b][a][width] (plain index loops: a view per block costs more than its copy). */
 function transpose(x, a, b, width) {
   const out = new Float32Array(x.length);
   for (let i = 0; i < a; i++) {
-    for (let j = 0; j < b; j++) out.set(x.subarray((i * b + j) * width, (i * b + j + 1) * width), (j * a + i) * width);
+    for (let j = 0; j < b; j++) {
+      const from = (i * b + j) * width;
+      const to = (j * a + i) * width;
+      for (let c = 0; c < width; c++) out[to + c] = x[from + c];
+    }
   }
   return out;
 }

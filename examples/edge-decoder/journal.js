@@ -6,7 +6,7 @@
 // the replayed state, and the answers, are the ones the service computed the first time.
 import { answerOf, applyRequest } from './apply.js';
 import { fingerprint } from './config.js';
-import { decodeRecord, encodeRecord } from './log-record.js';
+import { decodeRecord, encodeRecord, recordLength } from './log-record.js';
 import { fnv1aWords, ServiceError } from './protocol.js';
 import { appendRecord, checkStateSize, loadSession, saveSnapshot, storedBytes } from './storage.js';
 
@@ -19,9 +19,12 @@ function replayRecord(decoder, config, input) {
   }
 }
 
-/** What a retry of the last request is recognized by, and answered with. */
+/**
+ * What a retry of the last request is recognized by, and answered with. digestWords: the digest is
+ * fnv1aWords of the floats (a snapshot stored without it has fnv1a of their bytes).
+ */
 export function lastRequest(input, answer) {
-  return { kind: input.kind, from: input.position, tokens: input.tokens, digest: input.digest, answer };
+  return { kind: input.kind, from: input.position, tokens: input.tokens, digest: input.digest, digestWords: true, answer };
 }
 
 const bytesOf = (floats) => new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength);
@@ -102,12 +105,13 @@ export class Journal {
    */
   async commit(id, decoder, input, answer) {
     const { snapshotTokens, snapshotLogBytes } = this.config;
-    const record = encodeRecord(input, fnv1aWords(answer));
-    if (this.logTokens + input.tokens >= snapshotTokens || this.logBytes + record.length > snapshotLogBytes || record.length >= this.meta.stateBytes) {
+    const recordBytes = recordLength(input); // a request stored as a snapshot is never encoded as a record
+    if (this.logTokens + input.tokens >= snapshotTokens || this.logBytes + recordBytes > snapshotLogBytes || recordBytes >= this.meta.stateBytes) {
       const { answer: _, ...last } = lastRequest(input, answer);
       await this.snapshot({ id, config: fingerprint(this.config), position: decoder.position, last }, decoder.saveState(), bytesOf(answer));
       return;
     }
+    const record = encodeRecord(input, fnv1aWords(answer));
     const { keys, written } = await appendRecord(this.storage, input.position, record);
     this.logKeys.push(...keys);
     this.logTokens += input.tokens;

@@ -10,9 +10,14 @@ import { fnv1aWords, KINDS, request, ServiceError } from './protocol.js';
 const MAGIC = 0x474c5750; // "PWLG"
 const HEADER = 32;
 
+/** Bytes of the record of a request. */
+export function recordLength(input) {
+  return HEADER + input.floats.byteLength;
+}
+
 /** The record of an applied request (from protocol.js's request()) whose answer had digest `answerDigest`. */
 export function encodeRecord(input, answerDigest) {
-  const bytes = new Uint8Array(HEADER + input.floats.byteLength);
+  const bytes = new Uint8Array(recordLength(input));
   const view = new DataView(bytes.buffer);
   view.setUint32(0, MAGIC, true);
   view.setUint32(4, KINDS.indexOf(input.kind), true);

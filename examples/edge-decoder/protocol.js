@@ -103,13 +103,16 @@ function decodeBinary(shape, body, route) {
   if (body.byteLength !== expected) {
     throw new ServiceError(400, 'INVALID_LENGTH', `${tokens} tokens of heads ${shape.heads}, dim ${shape.dim}, valueDim ${shape.valueDim} take ${expected} bytes, got ${body.byteLength}`);
   }
-  // copy out of the body: the floats may not be 4-byte aligned in it
-  return request(shape, kind, position, tokens, new Float32Array(body.slice(HEADER_BYTES).buffer));
+  // the floats in place when they are 4-byte aligned in the body (the body is the request's own), else a copy
+  const at = body.byteOffset + HEADER_BYTES;
+  const floats = at % 4 ? new Float32Array(body.slice(HEADER_BYTES).buffer) : new Float32Array(body.buffer, at, (body.byteLength - HEADER_BYTES) / 4);
+  return request(shape, kind, position, tokens, floats);
 }
 
 /**
  * A decoded request: its floats (q, k, v one after the other, as sent and as logged), views of them,
- * and the digest that recognizes its retry (computed when first read: a replayed log needs only its last).
+ * and the digest that recognizes its retry (fnv1aWords of the floats, computed when first read: a
+ * replayed log needs only its last).
  */
 export function request(shape, kind, position, tokens, floats) {
   const qn = tokens * tokenSizes(shape).q;
@@ -117,7 +120,7 @@ export function request(shape, kind, position, tokens, floats) {
   return {
     kind, position, tokens, floats, q: floats.subarray(0, qn), k: floats.subarray(qn, 2 * qn), v: floats.subarray(2 * qn),
     get digest() {
-      return (digest ??= fnv1a(floats));
+      return (digest ??= fnv1aWords(floats));
     },
   };
 }
@@ -202,7 +205,7 @@ export function decodeResult(bytes) {
   };
 }
 
-/** FNV-1a (32-bit) of the bytes of a typed array: the digest that recognizes a retried request. */
+/** FNV-1a (32-bit) of the bytes of a typed array: the retry digest of a request stored before digests were over words. */
 export function fnv1a(array) {
   let h = 0x811c9dc5;
   const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
@@ -213,7 +216,7 @@ export function fnv1a(array) {
 /**
  * FNV-1a's steps over the 32-bit words of a typed array (4-byte aligned), four times fewer than over its
  * bytes; any single changed word changes the result. The digest of an answer and the checksum of a log
- * record (a restart hashes every record). `h`: the hash of the words before these (to hash in parts).
+ * record (a restart hashes every record), and the retry digest of a request. `h`: the hash of the words before these (to hash in parts).
  */
 export function fnv1aWords(array, h = 0x811c9dc5) {
   const words = new Uint32Array(array.buffer, array.byteOffset, array.byteLength >>> 2);
