@@ -104,10 +104,11 @@ export async function loadSession(storage) {
   }
   const answerChunks = meta.last?.answerChunks ?? 0;
   const keys = [...Array.from({ length: meta.stateChunks }, (_, i) => stateKey(i)), ...Array.from({ length: answerChunks }, (_, i) => answerKey(i))];
-  const values = keys.length ? await storage.get(keys) : new Map();
+  // the snapshot's values and the whole log in two reads at once
+  const [values, log] = await Promise.all([keys.length ? storage.get(keys) : new Map(), storage.list({ prefix: LOG })]);
   const state = join(values, stateKey, meta.stateChunks, meta.stateBytes, (reason) => snapshotError(`state ${reason}`));
   const answer = meta.format === 1 ? meta.last?.outputs : meta.last && join(values, answerKey, answerChunks, meta.last.answerBytes, (reason) => snapshotError(`answer ${reason}`));
-  return { meta, state, answer, records: groupRecords(await storage.list({ prefix: LOG })) };
+  return { meta, state, answer, records: groupRecords(log) };
 }
 
 /** The log's values (key → bytes, in key order) as records { position, keys, bytes }. */
