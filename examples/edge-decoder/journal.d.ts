@@ -7,9 +7,12 @@ export interface LastRequest {
   from: number;
   tokens: number;
   digest: number;
+  /** The digest is fnv1aWords of the request's floats (absent: fnv1a of their bytes, an older snapshot's). */
+  digestWords?: boolean;
   answer: Float32Array;
 }
 export declare function lastRequest(input: Request, answer: Float32Array): LastRequest;
+export declare function isRetryOf(last: LastRequest | undefined, input: Request): boolean;
 export declare class Journal {
   constructor(storage: KeyValueStorage, config: Record<string, unknown>);
   restore(attn: FavorAttention): Promise<{ id: string; decoder: FavorDecoder; last: LastRequest } | undefined>;

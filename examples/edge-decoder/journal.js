@@ -7,7 +7,7 @@
 import { answerOf, applyRequest } from './apply.js';
 import { fingerprint } from './config.js';
 import { decodeRecord, encodeRecord, recordLength } from './log-record.js';
-import { fnv1aWords, ServiceError } from './protocol.js';
+import { fnv1a, fnv1aWords, ServiceError } from './protocol.js';
 import { appendRecord, checkStateSize, loadSession, saveSnapshot, storedBytes } from './storage.js';
 
 /** A record's request applied again; a refusal by the decoder means a damaged log (500 INVALID_LOG). */
@@ -25,6 +25,11 @@ function replayRecord(decoder, config, input) {
  */
 export function lastRequest(input, answer) {
   return { kind: input.kind, from: input.position, tokens: input.tokens, digest: input.digest, digestWords: true, answer };
+}
+
+/** Whether `input` is a retry of `last` (lastRequest()'s, or a restored snapshot's): the same kind, position and tokens. */
+export function isRetryOf(last, input) {
+  return !!last && input.kind === last.kind && input.position === last.from && input.tokens === last.tokens && (last.digestWords ? input.digest : fnv1a(input.floats)) === last.digest;
 }
 
 const bytesOf = (floats) => new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength);

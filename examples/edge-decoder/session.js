@@ -6,8 +6,8 @@
 import { FavorAttention, init, PerformerError } from 'performer-wasm';
 import { answerOf, applyRequest } from './apply.js';
 import { describeConfig, MAX_VALUES, readConfig, VALUE_BYTES } from './config.js';
-import { Journal, lastRequest } from './journal.js';
-import { BINARY, decodeRequest, encodeResult, fnv1a, JSON_TYPE, ServiceError } from './protocol.js';
+import { isRetryOf, Journal, lastRequest } from './journal.js';
+import { BINARY, decodeRequest, encodeResult, JSON_TYPE, ServiceError } from './protocol.js';
 
 // One wasm module and one FavorAttention (the projection) per isolate, shared by its sessions.
 // init() runs once: a second init() would retire the decoders built on the first module.
@@ -173,7 +173,7 @@ export class DecoderSession {
   replay(s, input) {
     const at = s.decoder.position;
     const last = s.last;
-    if (last && input.kind === last.kind && input.position === last.from && input.tokens === last.tokens && (last.digestWords ? input.digest : fnv1a(input.floats)) === last.digest) {
+    if (isRetryOf(last, input)) {
       return { position: last.from + last.tokens, rows: last.kind === 'prefill-last' ? 1 : last.tokens, outputs: last.answer, replayed: true };
     }
     if (input.position < at) {

@@ -14,9 +14,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { answerOf, applyRequest } from '../../examples/edge-decoder/apply.js';
 import { readConfig, VALUE_BYTES } from '../../examples/edge-decoder/config.js';
-import { Journal } from '../../examples/edge-decoder/journal.js';
+import { isRetryOf, Journal } from '../../examples/edge-decoder/journal.js';
 import { encodeRecord } from '../../examples/edge-decoder/log-record.js';
-import { request, type RequestKind } from '../../examples/edge-decoder/protocol.js';
+import { fnv1a, request, type RequestKind } from '../../examples/edge-decoder/protocol.js';
 import { checkStateSize, loadSession, saveSnapshot, STORAGE_FORMAT, type KeyValueStorage } from '../../examples/edge-decoder/storage.js';
 import { uniform } from '../package/runtimes/smoke.js';
 import { bits } from '../support/edge-reference.ts';
@@ -181,6 +181,30 @@ test('the journal: a record per request, a snapshot (one transaction deleting th
   assert.equal(bits(applyRequest(restored!.decoder, config, next)), bits(applyRequest(decoder, config, next)));
   restored!.decoder.dispose();
   decoder.dispose();
+});
+
+test('a retry of the last request is recognized after a restore: from a record, from a snapshot, from an older snapshot whose digest is over bytes', async () => {
+  const inputs = requests(7); // 17 tokens: a snapshot at 14 (the prefill of 5), then records
+  const changed = (input: (typeof inputs)[number]) => request(config, input.kind, input.position, input.tokens, input.floats.map((x, i) => (i ? x : x + 1)));
+  for (const [name, count] of [['a record', 7], ['a snapshot', 5]] as const) {
+    const { storage, data } = memoryStorage();
+    const { decoder } = await journalOf(storage, inputs.slice(0, count));
+    const last = inputs[count - 1]!;
+    const restored = await new Journal(storage, config).restore(attn);
+    assert.ok(isRetryOf(restored!.last, last), name);
+    assert.not.ok(isRetryOf(restored!.last, changed(last)), `${name}: another float`);
+    restored!.decoder.dispose();
+    if (count === 5) {
+      const meta = data.get('meta') as { last: Record<string, unknown> };
+      const { digestWords: _, ...older } = meta.last;
+      data.set('meta', { ...meta, last: { ...older, digest: fnv1a(last.floats) } });
+      const again = await new Journal(storage, config).restore(attn);
+      assert.ok(isRetryOf(again!.last, last), 'an older snapshot');
+      assert.not.ok(isRetryOf(again!.last, changed(last)), 'an older snapshot: another float');
+      again!.decoder.dispose();
+    }
+    decoder.dispose();
+  }
 });
 
 test('the journal with snapshotTokens 1: a snapshot at every request, no log', async () => {
