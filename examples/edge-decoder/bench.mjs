@@ -9,7 +9,7 @@
 // with 1, 8 and 32 concurrent sessions: steps/s, p50/p99 latency, bytes written per token (the runs of
 // each row interleaved with the other rows', medians over the runs); the bytes per token over a long
 // session; a prompt through the prefill route against the same tokens as single steps; the first
-// request after a restart (SIGKILL) of a session with `replay` logged steps against one with a snapshot.
+// request after a restart (SIGKILL) of a session of `replay` steps (its log replayed) against one with a snapshot.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,7 +169,7 @@ try {
   const prefillMs = median(prefill);
   console.log(`the same ${promptTokens} tokens as one prefill request (answer: the last output): ${prefillMs.toFixed(1)} ms, ${(stepsMs / prefillMs).toFixed(1)}× faster`);
 
-  // restart: a session with `replayTokens` logged steps after its snapshot, against one whose snapshot covers all
+  // restart: a session of `replayTokens` steps (the log after its last snapshot replayed), against one whose snapshot covers all
   await created(origin('log'), 'replayed');
   await stepLoop(origin('log'), 'replayed', 9, replayTokens, 'http');
   const logged = (await session(origin('log'), 'replayed')).body;
@@ -186,7 +186,7 @@ try {
       if (answer.status !== 200) throw new Error(`${id} after the restart: ${JSON.stringify(answer.body)}`);
     }
   }
-  console.log(`restart (SIGKILL, then the first GET of the session): ${logged.logTokens} logged steps (${logged.logBytes} bytes of log) after the snapshot ${median(restarts.replayed).toFixed(1)} ms; a snapshot only ${median(restarts.snapshot).toFixed(1)} ms (medians of ${runs} restarts)`);
+  console.log(`restart (SIGKILL, then the first GET of the session): ${replayTokens} steps, the last ${logged.logTokens} logged (${logged.logBytes} bytes of log) after the snapshot at ${logged.snapshotPosition}: ${median(restarts.replayed).toFixed(1)} ms; a snapshot only ${median(restarts.snapshot).toFixed(1)} ms (medians of ${runs} restarts)`);
 } finally {
   httpAgent.destroy();
   for (const d of Object.values(deployments)) await d.server.stop('SIGTERM');

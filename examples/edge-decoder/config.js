@@ -12,8 +12,12 @@ export const VALUE_BYTES = 120 * 1024;
 export const MAX_VALUES = 127;
 const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
 const DEFAULT_LOG_BYTES = 8 * 1024 * 1024;
-/** The default snapshot interval bounds the replay's work: tokens · heads · M · (dim + valueDim) ≤ 2^27 multiply-adds (~35 ms of steps at dim 64, 8 heads, m 128). */
-const REPLAY_WORK = 2 ** 27;
+/**
+ * The default snapshot interval bounds the replay's work: tokens · heads · M · (dim + valueDim) ≤ 2^25
+ * multiply-adds (256 tokens at dim 64, 8 heads, m 128: a restart reads and applies ~120 µs of each
+ * record in workerd, the read about half of it).
+ */
+const REPLAY_WORK = 2 ** 25;
 const MAX_SNAPSHOT_TOKENS = 4096;
 
 /**
