@@ -18,11 +18,9 @@ export interface StatePointers {
   run: number;
 }
 
-/** Sets a state to empty: S = 0, z = 0, c = −∞. */
+/** Sets a state to empty: S = 0, z = 0, c = −∞ (the wasm state_clear). */
 export function clearState(rt: Runtime, st: StatePointers, f: PreparedFeatures, dv: number): void {
-  rt.f64.fill(0, st.S >>> 3, (st.S >>> 3) + f.Mp * dv);
-  rt.f64.fill(0, st.z >>> 3, (st.z >>> 3) + f.Mp);
-  rt.f64[st.run >>> 3] = -Infinity;
+  rt.exports.state_clear(st.S, st.z, st.run, f.Mp, dv);
 }
 
 /** Staging blocks of B rows (whole chunks of C) and the scratch of favor_causal, with descriptors written once. */

@@ -44,7 +44,6 @@ export function allocate(rt: Runtime, f: PreparedFeatures, lanes: number, lane: 
   return { fm, wt: projectionAddress(f, fm), lane: (l) => base + fmBytes + l * lane.bytes };
 }
 
-export const at: (base: number, offsets: Regions) => Regions = regionAddresses;
 
 /** Every (batch, head) of a forward pass on the pool; causal or not. */
 export function threadedForward(pool: Pool, f: PreparedFeatures, chunk: number, s: ResolvedShape, q: Float32Array, k: Float32Array,
@@ -64,7 +63,7 @@ export function threadedForward(pool: Pool, f: PreparedFeatures, chunk: number, 
     const ranges: [number, Regions][] = [];
     for (let l = 0; l < lanes && first + l < heads; l++) {
       const head = first + l;
-      const r = at(mem.lane(l), layout.offsets);
+      const r = regionAddresses(mem.lane(l), layout.offsets);
       const m = mask ? r.mask : 0;
       writeWorkspace(rt.data, r.ws, r);
       if (causal) {
@@ -113,9 +112,9 @@ function splitHead(pool: Pool, f: PreparedFeatures, chunk: number, s: ResolvedSh
   const layout = laneLayout(f, C, s, false);
   const lanes = pool.threads;
   const mem = allocate(rt, f, lanes, layout);
-  const io = at(mem.lane(0), layout.offsets); // the head's inputs and output live in lane 0's regions
+  const io = regionAddresses(mem.lane(0), layout.offsets); // the head's inputs and output live in lane 0's regions
   const share = (n: number, l: number) => [Math.floor((n * l) / lanes), Math.floor((n * (l + 1)) / lanes)];
-  const regions = Array.from({ length: lanes }, (_, l) => at(mem.lane(l), layout.offsets));
+  const regions = Array.from({ length: lanes }, (_, l) => regionAddresses(mem.lane(l), layout.offsets));
   const keyRanges = regions.map((_, l) => share(Lk, l));
 
   const keyJobs: Job[] = regions.map((r, l) => {
