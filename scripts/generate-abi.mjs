@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const FIELD_TYPES = { i32: 'Int32', u32: 'Uint32', usize: 'Uint32', f32: 'Float32' };
+const FIELD_TYPES = new Set(['i32', 'u32', 'usize', 'f32']);
 const NUMBER_TYPES = new Set(['i32', 'u32', 'usize', 'f32', 'f64', 'bool', 'i64', 'u8']);
 
 /** The doc comment that ends right before `end` in `text` (its lines, without the stars), or []. */
@@ -28,7 +28,7 @@ export function readDescriptors(dir = root) {
     const bodyStart = match.index + match[0].indexOf('{') + 1;
     const fields = [];
     for (const f of match[2].matchAll(/(\w+): (\w+);/g)) {
-      if (!FIELD_TYPES[f[2]]) throw new Error(`${match[1]}.${f[1]}: ${f[2]} is not a 4-byte field type (${Object.keys(FIELD_TYPES)})`);
+      if (!FIELD_TYPES.has(f[2])) throw new Error(`${match[1]}.${f[1]}: ${f[2]} is not a 4-byte field type (${[...FIELD_TYPES]})`);
       fields.push({ name: f[1], type: f[2], doc: docBefore(text, bodyStart + f.index), offset: 4 * fields.length });
     }
     classes.push({ name: match[1], doc: docBefore(text, match.index), fields, bytes: 4 * fields.length });
@@ -83,10 +83,6 @@ function comment(lines, indent) {
   if (!lines.length) return [];
   if (lines.length === 1) return [`${indent}/** ${lines[0]} */`];
   return [`${indent}/**`, ...lines.map((l) => `${indent} *${l ? ' ' + l : ''}`), `${indent} */`];
-}
-
-function lowerCamel(name) {
-  return name.replace(/^[A-Z]+(?=[A-Z][a-z]|$)|^[A-Z]/, (s) => s.toLowerCase());
 }
 
 function constantName(name) {

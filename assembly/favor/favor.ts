@@ -11,7 +11,7 @@
 // is not read after φ (a smaller working set in cache), and leave phi unused.
 import { feature_map, feature_row_stats } from '../feature-maps/features';
 import { gemm_nn, gemm_nn_packed, gemm_tn } from '../linalg/gemm';
-import { addChunkToState, divideRow, dot, rescaleState, state_to_f32, zeroMaskedRows } from './state';
+import { addChunkToState, divideRow, dot, rescaleState, zeroMaskedRows } from './state';
 import { FeatureMap, Workspace } from '../descriptors';
 import { PROJECTION_STRUCTURED, project_structured, projectionDescriptor } from '../projection/structured';
 

@@ -1,6 +1,6 @@
 // FAVOR+ backward passes over [batch, heads, seq, ·] buffers (assembly/favor/backward.ts for the math).
 // Bidirectional: keys → (S, z); queries → dq, (dS, dz); keys again → dk, dv. Extra memory O(M·dv +
-// chunk·M), whatever L is. Causal: a forward sweep over the chunks recomputes the outputs and gives dq,
+// chunk·M + staged rows·d), bounded whatever L is. Causal: a forward sweep over the chunks recomputes the outputs and gives dq,
 // keeping per row dnum (dv values), dden and the stabilizer c; a reverse sweep carries the suffix sums
 // of the later queries (R, r) and gives dk, dv. No per-token states are stored and no state is rebuilt
 // by subtraction: extra memory O(L·(dv + 2)) floats in JS plus the fixed wasm workspace.

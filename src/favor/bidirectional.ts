@@ -1,7 +1,7 @@
 // Bidirectional FAVOR+ over [batch, heads, seq, dim] buffers, streamed through a fixed workspace: per (batch, head),
 // blocks of keys and values are copied into wasm memory and added to the state (S, z) by the kernel's chunk loop
-// (assembly/favor/bidirectional.ts), then blocks of queries are read out. The workspace depends on the chunk size,
-// dim, valueDim and features, never on the sequence length.
+// (assembly/favor/bidirectional.ts), then blocks of queries are read out. The workspace is bounded whatever the
+// sequence length: at most STAGING_ROWS rows are staged (../runtime/workspace.ts), plus the chunk's scratch and the state.
 import { featureMapFloats, writeFeatures, type PreparedFeatures } from '../feature-maps/features.ts';
 import { PASS_BYTES, WORKSPACE_BYTES, writePass, writeWorkspace } from '../runtime/descriptors.ts';
 import { withKernel } from '../runtime/guard.ts';

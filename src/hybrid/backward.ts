@@ -1,7 +1,7 @@
 // Gradients of bidirectional hybrid attention (assembly/hybrid/backward.ts for the math): keys → (S, z) as in
 // the forward pass; query chunks → dq, the window's gradients of their band of keys (added into dk, dv), and
 // (dS, dz); keys again → their FAVOR+ gradients from (dS, dz) (favor_backward_keys, as in backward.ts). The
-// workspace depends on the chunk, w, dim, valueDim and features, never on the sequence length.
+// workspace depends on the chunk, w, dim, valueDim and features, and on L only up to STAGING_ROWS staged keys.
 import type { Gradients } from '../favor/backward.ts';
 import { accumulateStaged, stageKeys, type StagedRegions } from '../favor/bidirectional.ts';
 import { descriptorFloats, hybridFields, passSizes, writeRows } from './forward.ts';
