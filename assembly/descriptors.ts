@@ -42,7 +42,7 @@
   v: usize;
   /** 0, or one byte per key (nonzero = keep). */
   mask: usize;
-  /** Outputs (queries × valueDim f32). */
+  /** Outputs (queries × valueDim f32); causal: 0 when only the aligned rows' keys are wanted (favor_causal). */
   out: usize;
   /** Rows of q and out. */
   queries: i32;

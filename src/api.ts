@@ -11,6 +11,6 @@ export type { DecoderOptions, FavorAttentionOptions, FavorBackwardOptions, Favor
 export type { FeatureGradients } from './feature-maps/feature-gradients.ts';
 export { fitFeatureMap, type FitFeatureMapOptions, type FitProgress, type FitResult, type FitSample, type FittableKernel, type FittedMapOptions } from './fit/fit.ts';
 export type { Gradients } from './favor/backward.ts';
-export { FavorDecoder } from './decoder/decoder.ts';
+export { FavorDecoder, type PrefillOptions } from './decoder/decoder.ts';
 export type { KernelName } from './feature-maps/kernels.ts';
 export type { ProjectionKind, RowNorms } from './projection/projection.ts';

@@ -20,30 +20,15 @@ const PANEL: i32 = 16;
 
 /** One chunk of `rows` aligned queries and keys: outputs to out, then the state (S, z, run and the packed S32, z32) takes the keys. */
 export function causalChunkPacked(fm: FeatureMap, ws: Workspace, q: usize, k: usize, v: usize, mask: usize, out: usize, rows: i32, dv: i32): void {
-  const Mp = fm.Mp, phi = ws.phi, phiKT = ws.phiK, cK = ws.c, A = ws.A, tmpS = ws.tmpS, colSum = ws.colSum;
+  const Mp = fm.Mp, phi = ws.phi, cK = ws.c, A = ws.A;
   const cPrev = <f32>load<f64>(ws.run);
-
-  // keys: φ(k_j) at c_j, packed transposed for the block; then at c_last for the state's update
-  keyFeaturesCausal(fm, k, rows, mask, ws.u, ws.h, ws.top, cK, phi, cPrev);
-  gemm_pack_bt(phi, Mp, rows, Mp, phiKT);
-  const cLast = load<f32>(cK + (<usize>(rows - 1) << 2));
+  const cLast = chunkKeys(fm, ws, k, v, mask, rows, dv, cPrev, true);
   const grows = cLast != cPrev;
-  const anyKey = cLast != -Infinity;
-  if (anyKey) {
-    if (grows) {
-      for (let j = 0; j < rows; j++) {
-        const f = carry(load<f32>(cK + (<usize>j << 2)), cLast);
-        if (f != 1) scaleRow(phi + (<usize>(j * Mp) << 2), Mp, f);
-      }
-    }
-    gemm_tn(phi, v, tmpS, Mp, dv, rows, Mp, dv, dv, 0);
-    columnSums(phi, rows, Mp, colSum);
-  }
 
   // queries: the state's part, the block's, then the division
   queryFeatures(fm, q, rows, ws.u, ws.h, ws.top, phi);
   gemm_nn_packed(phi, ws.S32, out, rows, dv, Mp, Mp, dv, 0);
-  gemm_nn_packed_lower(phi, phiKT, A, rows, rows, Mp, Mp, rows);
+  gemm_nn_packed_lower(phi, ws.phiK, A, rows, rows, Mp, Mp, rows);
   trilScaled(A, cK, rows, grows);
   stateToQueries(out, ws.den, phi, ws.z32, A, cK, rows, Mp, dv, cPrev);
   for (let i = 0; i < rows; i += PANEL) {
@@ -53,8 +38,42 @@ export function causalChunkPacked(fm: FeatureMap, ws: Workspace, q: usize, k: us
   const den = ws.den;
   for (let i = 0; i < rows; i++) divideRow(out + (<usize>(i * dv) << 2), dv, load<f32>(den + (<usize>i << 2)));
 
-  if (anyKey) {
-    updateStatePacked(ws.S, ws.z, tmpS, colSum, grows ? <f64>carry(cPrev, cLast) : 1, Mp, dv, ws.S32, ws.z32);
-    store<f64>(ws.run, <f64>cLast);
+  updateState(fm, ws, cPrev, cLast, dv);
+}
+
+/** One chunk of `rows` keys whose queries are not read: the state takes exactly what causalChunkPacked gives it. */
+export function causalChunkKeys(fm: FeatureMap, ws: Workspace, k: usize, v: usize, mask: usize, rows: i32, dv: i32): void {
+  const cPrev = <f32>load<f64>(ws.run);
+  updateState(fm, ws, cPrev, chunkKeys(fm, ws, k, v, mask, rows, dv, cPrev, false), dv);
+}
+
+/**
+ * The keys' half of a chunk: cK = ws.c (the keys' c_j) and φ(k_j) at c_j, packed transposed into ws.phiK for the
+ * block when `forQueries`; then, unless no key is kept, φ(k_j) at c_last in ws.phi, Φ_Kᵀ·V in ws.tmpS and the
+ * column sums in ws.colSum. Returns c_last.
+ */
+@inline function chunkKeys(fm: FeatureMap, ws: Workspace, k: usize, v: usize, mask: usize, rows: i32, dv: i32, cPrev: f32,
+                           forQueries: bool): f32 {
+  const Mp = fm.Mp, phi = ws.phi, cK = ws.c;
+  keyFeaturesCausal(fm, k, rows, mask, ws.u, ws.h, ws.top, cK, phi, cPrev);
+  if (forQueries) gemm_pack_bt(phi, Mp, rows, Mp, ws.phiK);
+  const cLast = load<f32>(cK + (<usize>(rows - 1) << 2));
+  if (cLast != -Infinity) {
+    if (cLast != cPrev) {
+      for (let j = 0; j < rows; j++) {
+        const f = carry(load<f32>(cK + (<usize>j << 2)), cLast);
+        if (f != 1) scaleRow(phi + (<usize>(j * Mp) << 2), Mp, f);
+      }
+    }
+    gemm_tn(phi, v, ws.tmpS, Mp, dv, rows, Mp, dv, dv, 0);
+    columnSums(phi, rows, Mp, ws.colSum);
   }
+  return cLast;
+}
+
+/** The state moves to c_last and takes the chunk's Φ_Kᵀ·V (ws.tmpS) and column sums (nothing when no key was kept). */
+@inline function updateState(fm: FeatureMap, ws: Workspace, cPrev: f32, cLast: f32, dv: i32): void {
+  if (cLast == -Infinity) return;
+  updateStatePacked(ws.S, ws.z, ws.tmpS, ws.colSum, cLast != cPrev ? <f64>carry(cPrev, cLast) : 1, fm.Mp, dv, ws.S32, ws.z32);
+  store<f64>(ws.run, <f64>cLast);
 }

@@ -11,14 +11,15 @@ import { project_rows, queryFeatures } from './favor';
 import { gemm_nn, gemm_nt, gemm_tn } from '../linalg/gemm';
 import { hsum } from '../linalg/simd';
 import { addChunkToState, carry, divideRow, dot, rescaleState, state_to_f32, stateToPacked, zeroMaskedRows } from './state';
-import { causalChunkPacked } from './causal-chunk';
+import { causalChunkKeys, causalChunkPacked } from './causal-chunk';
 import { accumulateRows } from './bidirectional';
 import { FeatureMap, Pass, Workspace } from '../descriptors';
 
 /**
  * Causal FAVOR+ on the lane's state (ws.S, ws.z, ws.run), which it continues (the caller empties it for a new head):
  * first pass.prefix keys that every query sees (added to the state), then pass.queries queries against the next
- * pass.queries keys, pass.chunk rows per chunk from the first of each. k, v and mask (0 or one byte per key) start
+ * pass.queries keys, pass.chunk rows per chunk from the first of each (with out left out, 0, the keys only: q is not
+ * read, and the state takes the bits it takes when the outputs are read). k, v and mask (0 or one byte per key) start
  * at the first prefix key; q and out (pass.queries rows × dim, × valueDim) at the first aligned row; pass.keys is
  * not read. Scratch in ws (causal-chunk.ts): u, phi, phiK, h, top, c, den, A, tmpS, colSum, and S32, z32 (the
  * state's packed f32 copy, written from S and z first: a pure function of them). Every caller cuts a head into the
@@ -38,8 +39,10 @@ export function favor_causal(fm: FeatureMap, pass: Pass, ws: Workspace): void {
   const rows = pass.queries;
   stateToPacked(ws.S, ws.z, ws.S32, ws.z32, fm.Mp, dv);
   for (let i = 0; i < rows; i += C) {
-    causalChunkPacked(fm, ws, pass.q + <usize>i * xRow, k + <usize>i * xRow, v + <usize>i * vRow, mask ? mask + <usize>i : 0,
-                      pass.out + <usize>i * vRow, min(C, rows - i), dv);
+    const n = min(C, rows - i);
+    const kc = k + <usize>i * xRow, vc = v + <usize>i * vRow, mc = mask ? mask + <usize>i : 0;
+    if (!pass.out) causalChunkKeys(fm, ws, kc, vc, mc, n, dv);
+    else causalChunkPacked(fm, ws, pass.q + <usize>i * xRow, kc, vc, mc, pass.out + <usize>i * vRow, n, dv);
   }
 }
 

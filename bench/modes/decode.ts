@@ -23,6 +23,8 @@ export const decode = defineMode({
     `step: one call = one token for every (batch, head), cycling through ${POOL} preallocated tokens, out preallocated;`,
     `  the decoder is reset every ${RESET_EVERY} tokens inside the timed loop (amortized: < 0.01%). tokens/s = batch / step time.`,
     'prefill: reset() then prefill(<n> tokens) per call, out preallocated; tokens/s = batch·<n> / call time.',
+    '  "prefill <n>, last output": prefill(…, { outputs: \'last\' }) (the queries before the last chunk unread); "vs every',
+    '  output": timed in alternation with the prefill of every output, the median of the paired ratios every / last.',
     '--window w: the decoder of hybrid attention (a ring of the last w + 1 keys); "vs plain" times each call in alternation',
     '  with the plain decoder\'s (same projection, same tokens): the median of the paired ratios hybrid / plain.',
     'vs orthogonal (--projection iid or structured): a decoder with the orthogonal projection (seed 0) timed in alternation',
@@ -87,6 +89,15 @@ export const decode = defineMode({
       if (plainDec) preRow.vsPlain = 1 / (await ctx.measurePair(`plain decoder prefill heads=${heads}`, prefiller(dec), prefiller(plainDec))).ratio;
       if (denseDec) preRow.vsDense = (await ctx.measurePair(`orthogonal prefill ${prefill} heads=${heads}`, prefiller(dec), prefiller(denseDec))).ratio;
       rows.push(preRow);
+      const lastOut = new Float32Array(count * dim);
+      const lastPrefiller = (d: typeof dec) => () => {
+        d.reset();
+        d.prefill(pq, pk, pv, prefill, lastOut, { outputs: 'last' });
+      };
+      const last = ctx.measure(`decoder prefill ${prefill} last heads=${heads}`, lastPrefiller(dec));
+      rows.push({ op: `prefill ${prefill}, last output`, tokensPerCall: batch * prefill, ...fields, ...last, usPerCall: last.medianMs * 1e3,
+                  tokensPerSecond: (batch * prefill) / (last.medianMs / 1e3),
+                  vsAll: (await ctx.measurePair(`prefill ${prefill} last vs every output heads=${heads}`, lastPrefiller(dec), prefiller(dec))).ratio });
       const table: Table = {
         mode: 'decode',
         title: `FavorDecoder (batch ${batch}, heads ${heads}, d = ${dim}, M = ${M}, kernel ${kernel}, projection ${projection}${window ? `, window ${window}` : ''})`,
@@ -99,6 +110,7 @@ export const decode = defineMode({
           { key: 'samples', label: 'samples', format: String },
           { key: 'vsPlain', label: 'vs plain', format: (x) => `${x.toFixed(2)}×`, optional: true },
           { key: 'vsDense', label: 'vs orthogonal', format: (x) => `${x.toFixed(2)}×`, optional: true },
+          { key: 'vsAll', label: 'vs every output', format: (x) => `${x.toFixed(2)}×`, optional: true },
         ],
         rows,
       };

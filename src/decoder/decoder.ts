@@ -14,7 +14,7 @@ import { DECODER_STEP_BYTES, fieldOffset, HYBRID_BYTES, HYBRID_LAYOUT, HYBRID_RI
 import { withKernel } from '../runtime/guard.ts';
 import { checkWorkspaceBytes } from '../runtime/heap.ts';
 import { checkInput } from '../runtime/finite.ts';
-import { checkOut, checkSize } from '../arguments/validate.ts';
+import { checkOptions, checkOut, checkSize } from '../arguments/validate.ts';
 import { runtime, type Runtime } from '../runtime/wasm.ts';
 import { planWorkspace } from '../runtime/workspace.ts';
 
@@ -26,6 +26,19 @@ const HYBRID_POSITION = fieldOffset(HYBRID_LAYOUT, 'position');
 const finalizer = typeof FinalizationRegistry === 'undefined'
   ? undefined
   : new FinalizationRegistry<{ rt: Runtime; ptr: number }>(({ rt, ptr }) => rt.heap.release(ptr));
+
+/** Options of FavorDecoder.prefill. */
+export interface PrefillOptions {
+  /** 'all' (default): the outputs of every token; 'last': those of the last token only. */
+  outputs?: 'all' | 'last';
+}
+
+/** The outputs a prefill answers ('all' or 'last'), checked before any work. */
+function prefillOutputs(options: unknown): 'all' | 'last' {
+  const { outputs = 'all' } = checkOptions<PrefillOptions>('prefill', options, ['outputs']);
+  if (outputs !== 'all' && outputs !== 'last') throw new PerformerError('INVALID_OPTION', `prefill: outputs must be 'all' or 'last', got ${JSON.stringify(outputs)}`);
+  return outputs;
+}
 
 /** The scratch of one step of `count` sequences (and, with a window, its descriptors, tiles and the keys leaving the ring). */
 function stepWorkspace(f: PreparedFeatures, count: number, d: number, dv: number, tile: number) {
@@ -167,24 +180,35 @@ export class FavorDecoder {
 
   /**
    * A block of tokens for every (batch, head): q, k [batch, heads, tokens, dim], v [batch, heads, tokens,
-   * valueDim]. Returns the outputs of every position [batch, heads, tokens, valueDim].
+   * valueDim]. Returns the outputs of every position [batch, heads, tokens, valueDim], or with
+   * `{ outputs: 'last' }` those of the last token only [batch, heads, 1, valueDim]: the same bits as the last row
+   * of every output, and the same state, with the queries before the last chunk left unread (less than half the
+   * work at m ≥ 2·dim).
    */
-  prefill(q: Float32Array, k: Float32Array, v: Float32Array, tokens: number, out?: Float32Array): Float32Result {
+  prefill(q: Float32Array, k: Float32Array, v: Float32Array, tokens: number, out?: Float32Array, options?: PrefillOptions): Float32Result {
     this.live();
     const n = checkSize('tokens', tokens);
+    const last = prefillOutputs(options) === 'last';
     const { count, dim: d, valueDim: dv } = this;
     const rule = (cols: string, c: number) => () => `batch·heads·tokens·${cols} = ${this.batch}·${this.heads}·${n}·${c}`;
     checkInput('q', q, count * n * d, rule('dim', d));
     checkInput('k', k, count * n * d, rule('dim', d));
     checkInput('v', v, count * n * dv, rule('valueDim', dv));
-    const result = checkOut(out, count * n * dv, [q, k, v]) ?? new Float32Array(count * n * dv);
+    const rows = last ? 1 : n;
+    const result = checkOut(out, count * rows * dv, [q, k, v]) ?? new Float32Array(count * rows * dv);
     const keys = this.shifted(k);
     withKernel(() => { // (guard.ts) as in step()
-      if (this.id.window > 0) return this.prefillWindow(q, keys, v, n, result);
-      const ws = new CausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), n, dv, false, this.fm);
+      if (this.id.window > 0) return this.prefillWindow(q, keys, v, n, result, last);
+      const C = Math.min(this.id.chunkSize, n);
+      const ws = new CausalWorkspace(this.id.features, C, n, dv, false, this.fm);
+      // 'last': the whole chunks before the last one add their keys only; the last chunk runs as in a full prefill
+      const skip = last ? Math.floor((n - 1) / C) * C : 0;
+      const tail = last ? new Float32Array((n - skip) * dv) : result;
       for (let r = 0; r < count; r++) {
         ws.useState(this.statePointers(r));
-        ws.run(0, n, q, r * n, keys, v, r * n, undefined, 0, result, r * n);
+        ws.runKeys(skip, keys, v, r * n);
+        ws.run(0, n - skip, q, r * n + skip, keys, v, r * n + skip, undefined, 0, tail, last ? 0 : r * n);
+        if (last) result.set(tail.subarray((n - skip - 1) * dv), r * dv);
       }
     });
     this.tokens += n;
@@ -195,8 +219,9 @@ export class FavorDecoder {
    * prefill with the window: per sequence, the causal window pass over [the ring's keys; the block's keys] (the
    * queries aligned to the block), on the persistent state; then the ring takes the last w + 1 keys.
    */
-  private prefillWindow(q: Float32Array, k: Float32Array, v: Float32Array, n: number, result: Float32Array): void {
+  private prefillWindow(q: Float32Array, k: Float32Array, v: Float32Array, n: number, result: Float32Array, last: boolean): void {
     const { count, dim: d, valueDim: dv } = this;
+    const all = last ? new Float32Array(count * n * dv) : result; // (the window's exact part reads every query)
     const R = this.id.window + 1;
     const held = Math.min(this.tokens, R); // keys in the ring
     const ws = hybridCausalWorkspace(this.id.features, Math.min(this.id.chunkSize, n), this.id.window, this.id.estimateLogScale, dv, n, held + n);
@@ -206,7 +231,8 @@ export class FavorDecoder {
       for (let j = 0; j < held; j++) this.readRing(r, this.tokens - held + j, kExt, vExt, j);
       kExt.set(k.subarray(r * n * d, (r + 1) * n * d), held * d);
       vExt.set(v.subarray(r * n * dv, (r + 1) * n * dv), held * dv);
-      runHybridCausalHead(ws, this.statePointers(r), q, r * n, n, kExt, vExt, 0, held + n, undefined, 0, result, r * n);
+      runHybridCausalHead(ws, this.statePointers(r), q, r * n, n, kExt, vExt, 0, held + n, undefined, 0, all, r * n);
+      if (last) result.set(all.subarray((r * n + n - 1) * dv, (r * n + n) * dv), r * dv);
       for (let j = Math.max(0, held + n - R); j < held + n; j++) this.writeRing(r, this.tokens - held + j, kExt, vExt, j);
     }
   }

@@ -84,18 +84,30 @@ export class CausalWorkspace {
     }
   }
 
-  /** One staged block through favor_causal: `aligned` query/key rows, or (aligned = 0) `prefix` keys only. */
-  private block(aligned: number, prefix: number, q: Float32Array, qOff: number, k: Float32Array, v: Float32Array, kOff: number,
+  /**
+   * Continues the state in use with `rows` aligned rows (a multiple of the chunk) whose outputs are not wanted: their
+   * keys only (k, v rows from kOff), which the state takes exactly as run() takes them, so that a run() of the rows
+   * after them gives the outputs one run() over all the rows gives.
+   */
+  runKeys(rows: number, k: Float32Array, v: Float32Array, kOff: number): void {
+    for (let i = 0; i < rows; i += this.B) this.block(Math.min(this.B, rows - i), 0, undefined, 0, k, v, kOff + i, undefined, 0);
+  }
+
+  /**
+   * One staged block through favor_causal: `aligned` query/key rows (without q: their keys only), or (aligned = 0)
+   * `prefix` keys only.
+   */
+  private block(aligned: number, prefix: number, q: Float32Array | undefined, qOff: number, k: Float32Array, v: Float32Array, kOff: number,
                 mask: Uint8Array | undefined, maskOff: number): void {
     const { rt, at, dv } = this;
     const d = this.f.dim;
     const keys = aligned + prefix;
-    if (aligned) rt.write(at.q, q.subarray(qOff * d, (qOff + aligned) * d));
+    if (aligned && q) rt.write(at.q, q.subarray(qOff * d, (qOff + aligned) * d));
     rt.write(at.k, k.subarray(kOff * d, (kOff + keys) * d));
     rt.write(at.v, v.subarray(kOff * dv, (kOff + keys) * dv));
     if (mask) rt.u8.set(mask.subarray(maskOff, maskOff + keys), at.mask);
-    writePass(rt.data, at.pass, { q: at.q, k: at.k, v: at.v, mask: mask ? at.mask : 0, out: at.out, queries: aligned, keys, prefix,
-                                  valueDim: dv, chunk: this.C });
+    writePass(rt.data, at.pass, { q: q ? at.q : 0, k: at.k, v: at.v, mask: mask ? at.mask : 0, out: q ? at.out : 0, queries: aligned, keys,
+                                  prefix, valueDim: dv, chunk: this.C });
     rt.exports.favor_causal(this.fm, at.pass, at.ws);
   }
 }

@@ -97,7 +97,8 @@ export interface KernelExports {
   /**
    * Causal FAVOR+ on the lane's state (ws.S, ws.z, ws.run), which it continues (the caller empties it for a new head):
    * first pass.prefix keys that every query sees (added to the state), then pass.queries queries against the next
-   * pass.queries keys, pass.chunk rows per chunk from the first of each. k, v and mask (0 or one byte per key) start
+   * pass.queries keys, pass.chunk rows per chunk from the first of each (with out left out, 0, the keys only: q is not
+   * read, and the state takes the bits it takes when the outputs are read). k, v and mask (0 or one byte per key) start
    * at the first prefix key; q and out (pass.queries rows × dim, × valueDim) at the first aligned row; pass.keys is
    * not read. Scratch in ws (causal-chunk.ts): u, phi, phiK, h, top, c, den, A, tmpS, colSum, and S32, z32 (the
    * state's packed f32 copy, written from S and z first: a pure function of them). Every caller cuts a head into the

@@ -39,6 +39,8 @@ test('performer-bench: every mode, --json and --svg', () => {
         for (const [key, value] of times) assert.ok(positive(value), `${table.mode}: ${key} = ${String(value)}`);
       }
     }
+    const decode = report.tables.find((t) => t.mode === 'decode')!;
+    assert.ok(decode.rows.some((r) => String(r.op).endsWith('last output') && positive(r.vsAll)), 'the last-output prefill row, timed against every output');
     const gemm = report.tables.find((t) => t.mode === 'gemm')!;
     assert.ok(gemm.rows.some((r) => r.kernel === 'gemm_nn_packed' && positive(r.gflops)), 'the packed GEMM row');
     const charts = ['time', 'accuracy'].map((chart) => readFileSync(join(dir, `chart-${chart}.svg`), 'utf8'));
