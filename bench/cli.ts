@@ -119,6 +119,7 @@ function header(requestedRelaxed: boolean, budget: number, wasmFile: string | un
   const pkg = createRequire(import.meta.url)('performer-wasm/package.json') as { name: string; version: string };
   const build = runtime().build;
   const cpus = os.cpus();
+  const vector = vectors();
   return {
     package: `${pkg.name}@${pkg.version}`,
     build,
@@ -127,9 +128,21 @@ function header(requestedRelaxed: boolean, budget: number, wasmFile: string | un
     node: process.version,
     cpu: cpus[0]?.model.trim() ?? 'unknown',
     cores: cpus.length,
+    ...(vector ? { vectors: vector } : {}),
     budgetSeconds: budget,
     date: new Date().toISOString(),
   };
+}
+
+/** The CPU's vector extensions that native peers can use (Linux: /proc/cpuinfo's flags), e.g. "AVX-512, AVX2, FMA". */
+function vectors(): string | undefined {
+  try {
+    const flags = new Set(/^(?:flags|Features)\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1].split(/\s+/));
+    const names = [['avx512f', 'AVX-512'], ['avx2', 'AVX2'], ['fma', 'FMA'], ['asimd', 'NEON'], ['sve', 'SVE']];
+    return names.filter(([flag]) => flags.has(flag)).map(([, name]) => name).join(', ') || undefined;
+  } catch {
+    return undefined; // not Linux
+  }
 }
 
 /** A one-line status on stderr, redrawn in place; only on a terminal. */
@@ -165,7 +178,7 @@ async function main(): Promise<void> {
   const head = header(wasmFile === undefined && !flags.baseline, budget, wasmFile);
   if (!flags.json) {
     const build = head.wasmFile === undefined ? head.build : `${head.build} (${head.wasmFile})`;
-    console.log(`${head.package} bench | build: ${build} | node ${head.node} | ${head.cpu} (${head.cores} cores)`);
+    console.log(`${head.package} bench | build: ${build} | node ${head.node} | ${head.cpu} (${head.cores} cores${head.vectors ? `, ${head.vectors}` : ''})`);
     if (head.relaxedUnavailable) console.log('(relaxed SIMD not accepted by this engine; on Node 20 run node with --experimental-wasm-relaxed-simd)');
   }
   const tables: Table[] = [];
