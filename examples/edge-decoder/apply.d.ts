@@ -2,4 +2,3 @@
 import type { FavorDecoder } from 'performer-wasm';
 import type { Request, StepShape } from './protocol.js';
 export declare function applyRequest(decoder: FavorDecoder, config: StepShape, input: Request): Float32Array;
-export declare function answerOf(config: StepShape, input: Request, outputs: Float32Array): Float32Array;

@@ -4,7 +4,11 @@
 import { PerformerError } from 'performer-wasm';
 import { ServiceError } from './protocol.js';
 
-/** The outputs of every token of `input` (token-major), applied to `decoder`; the decoder advances by input.tokens. */
+/**
+ * The answer of `input` applied to `decoder` (which advances by input.tokens): the outputs of every token
+ * (token-major), or the last token's for 'prefill-last' (whose prefill leaves the queries before the last
+ * chunk unread: the same last row and the same state as a prefill of every output, bit for bit).
+ */
 export function applyRequest(decoder, config, input) {
   const { heads, dim, valueDim } = config;
   const n = input.tokens;
@@ -18,14 +22,11 @@ export function applyRequest(decoder, config, input) {
     }
     return outputs;
   }
-  // the wire is token-major [tokens, heads, ·]; prefill takes (batch 1) [heads, tokens, ·]
-  const out = tokenError(input, undefined, () => decoder.prefill(transpose(input.q, n, heads, dim), transpose(input.k, n, heads, dim), transpose(input.v, n, heads, valueDim), n));
-  return transpose(out, heads, n, valueDim);
-}
-
-/** The answer of a request from the outputs of its tokens: all of them, or the last token's for 'prefill-last'. */
-export function answerOf(config, input, outputs) {
-  return input.kind === 'prefill-last' ? outputs.subarray((input.tokens - 1) * config.heads * config.valueDim) : outputs;
+  // the wire is token-major [tokens, heads, ·]; prefill takes (batch 1) [heads, tokens, ·] and answers [heads, tokens or 1, ·]
+  const outputs = input.kind === 'prefill-last' ? 'last' : 'all';
+  const out = tokenError(input, undefined, () => decoder.prefill(transpose(input.q, n, heads, dim), transpose(input.k, n, heads, dim),
+    transpose(input.v, n, heads, valueDim), n, undefined, { outputs }));
+  return outputs === 'last' ? out : transpose(out, heads, n, valueDim);
 }
 
 /** Blocks [a][b][width] → [b][a][width] (plain index loops: a view per block costs more than its copy). */

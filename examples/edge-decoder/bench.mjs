@@ -8,7 +8,7 @@
 // keep-alive) or one WebSocket)
 // with 1, 8 and 32 concurrent sessions: steps/s, p50/p99 latency, bytes written per token (the runs of
 // each row interleaved with the other rows', medians over the runs); the bytes per token over a long
-// session; a prompt through the prefill route against the same tokens as single steps; the first
+// session; a prompt in one prefill request against the same tokens as single steps, over HTTP and a WebSocket; the first
 // request after a restart (SIGKILL) of a session of `replay` steps (its log replayed) against one with a snapshot.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -92,16 +92,21 @@ async function run(origin, n, transport, tag) {
   return { stepsPerSecond: (n * steps) / seconds, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), bytes };
 }
 
-/** A prompt of `promptTokens` tokens through /prefill (answer: the last output); returns ms. */
-async function prefillOnce(origin, id) {
+/** A prompt of `promptTokens` tokens through /prefill or one WebSocket frame (answer: the last output); returns ms. */
+async function prefillOnce(origin, id, transport) {
   await created(origin, id);
   const [q, k, v] = tokens(7, promptTokens);
   const body = encodeRequest(shape, 'prefill-last', 0, q, k, v);
-  const t0 = performance.now();
-  const answer = await postBinary(origin, id, 'prefill', body);
-  const ms = performance.now() - t0;
-  if (answer.status !== 200) throw new Error(`prefill: ${JSON.stringify(answer.error)}`);
-  return ms;
+  const socket = transport === 'ws' ? await SessionSocket.open(origin, id) : undefined;
+  try {
+    const t0 = performance.now();
+    const answer = socket ? await socket.request(body) : await postBinary(origin, id, 'prefill', body);
+    const ms = performance.now() - t0;
+    if (answer.status !== 200) throw new Error(`prefill: ${JSON.stringify(answer.error)}`);
+    return ms;
+  } finally {
+    socket?.close();
+  }
 }
 
 /** Median µs of FavorDecoder.step, and ms of one prefill of the prompt, in Node (baseline build). */
@@ -153,21 +158,27 @@ try {
     }
   }
 
-  // a long session: bytes per token with its snapshots, and the time of the prompt as single steps
-  const long = [];
-  const prefill = [];
+  // a long session: bytes per token with its snapshots, and the time of the prompt as single steps, against
+  // the same prompt in one prefill request (three a run: they are short), over HTTP and over a WebSocket
+  const long = { http: [], ws: [] };
+  const prefill = { http: [], ws: [] };
   for (let r = 0; r < runs; r++) {
-    const id = `long-r${r}`;
-    const before = await created(origin('log'), id);
-    const t0 = performance.now();
-    await stepLoop(origin('log'), id, 7, promptTokens, 'http');
-    long.push({ ms: performance.now() - t0, bytes: ((await written(origin('log'), id)) - before) / promptTokens });
-    prefill.push(await prefillOnce(origin('log'), `prefill-r${r}`));
+    for (const transport of ['http', 'ws']) {
+      const id = `long-${transport}-r${r}`;
+      const before = await created(origin('log'), id);
+      const t0 = performance.now();
+      await stepLoop(origin('log'), id, 7, promptTokens, transport);
+      long[transport].push({ ms: performance.now() - t0, bytes: ((await written(origin('log'), id)) - before) / promptTokens });
+      for (let i = 0; i < 3; i++) prefill[transport].push(await prefillOnce(origin('log'), `prefill-${transport}-r${r}-${i}`, transport));
+    }
   }
-  const stepsMs = median(long.map((x) => x.ms));
-  console.log(`\nlog mode, one session of ${promptTokens} single steps over HTTP: ${median(long.map((x) => x.bytes)).toFixed(0)} bytes written per token (snapshots included), ${stepsMs.toFixed(0)} ms`);
-  const prefillMs = median(prefill);
-  console.log(`the same ${promptTokens} tokens as one prefill request (answer: the last output): ${prefillMs.toFixed(1)} ms, ${(stepsMs / prefillMs).toFixed(1)}× faster`);
+  console.log(`\nlog mode, one session of ${promptTokens} single steps over HTTP: ${median(long.http.map((x) => x.bytes)).toFixed(0)} bytes written per token (snapshots included)`);
+  console.log(`transport  ${promptTokens} single steps ms  one prefill ms (answer: the last output; median of ${prefill.http.length})  faster`);
+  for (const transport of ['http', 'ws']) {
+    const stepsMs = median(long[transport].map((x) => x.ms));
+    const prefillMs = median(prefill[transport]);
+    console.log(`${transport.padEnd(9)}  ${pad(stepsMs.toFixed(0), 20)}  ${pad(prefillMs.toFixed(1), 55)}  ${pad((stepsMs / prefillMs).toFixed(1), 5)}×`);
+  }
 
   // restart: a session of `replayTokens` steps (the log after its last snapshot replayed), against one whose snapshot covers all
   await created(origin('log'), 'replayed');
@@ -179,7 +190,7 @@ try {
     await d.server.stop('SIGKILL');
     d.server = await startEdge(d.config, d.port);
     await session(d.server.origin, 'n1-warm'); // the isolate's start (wasm compile) is not a session's
-    for (const [key, id] of [['snapshot', 'long-r0'], ['replayed', 'replayed']]) {
+    for (const [key, id] of [['snapshot', 'long-http-r0'], ['replayed', 'replayed']]) {
       const t0 = performance.now();
       const answer = await session(d.server.origin, id);
       restarts[key].push(performance.now() - t0);

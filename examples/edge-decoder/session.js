@@ -3,8 +3,9 @@
 // durable (journal.js: a log record, or a snapshot) before it answers. When the object starts (a fresh
 // process, an eviction, a restart, a wake from hibernation) it restores the decoder from the snapshot and
 // the log; a snapshot or a record that fails its checks is reported, never skipped or reset.
+import { DurableObject } from 'cloudflare:workers';
 import { FavorAttention, init, PerformerError } from 'performer-wasm';
-import { answerOf, applyRequest } from './apply.js';
+import { applyRequest } from './apply.js';
 import { describeConfig, MAX_VALUES, readConfig, VALUE_BYTES } from './config.js';
 import { isRetryOf, Journal, lastRequest } from './journal.js';
 import { BINARY, decodeRequest, encodeResult, JSON_TYPE, ServiceError } from './protocol.js';
@@ -21,8 +22,9 @@ function attention(config) {
 /** The methods of each route of a session (worker.js routes /sessions/:id[/step|/prefill|/socket] here). */
 const METHODS = { session: ['GET', 'PUT', 'DELETE'], step: ['POST'], prefill: ['POST'], socket: ['GET'] };
 
-export class DecoderSession {
+export class DecoderSession extends DurableObject {
   constructor(ctx, env) {
+    super(ctx, env);
     this.ctx = ctx;
     this.session = undefined; // { id, decoder, last } (last: the request a retry is answered from)
     this.failure = undefined; // a ServiceError when the configuration or the stored session is unusable
@@ -53,15 +55,28 @@ export class DecoderSession {
       if (method === 'PUT') return await this.serially(() => this.create(id));
       if (method === 'GET') return await this.serially(() => json(200, this.describe(this.existing(id))));
       const body = await readBody(request, this.config.maxBodyBytes); // before the queue: a slow upload does not hold up the session's other requests
-      const type = request.headers.get('content-type');
+      return asResponse(await this.post(id, route, body, request.headers.get('content-type')));
+    } catch (error) {
+      return asResponse(errorAnswer(error));
+    }
+  }
+
+  /**
+   * POST …/step or …/prefill with its body read: { status, headers, body } (a plain object, so that
+   * worker.js can call it as an RPC method with the bytes, one copy instead of a streamed body).
+   */
+  async post(id, route, body, type) {
+    try {
+      if (this.failure) throw this.failure;
+      if (!(body instanceof Uint8Array)) throw new ServiceError(400, 'BAD_REQUEST', 'the body must be bytes');
+      if (body.byteLength > this.config.maxBodyBytes) throw new ServiceError(413, 'BODY_TOO_LARGE', `the body has ${body.byteLength} bytes; the limit is ${this.config.maxBodyBytes}`);
       const input = decodeRequest(this.config, body, type, route);
       const answer = await this.serially(() => this.apply(id, input));
       const headers = { 'x-position': String(answer.position), 'x-replayed': String(answer.replayed) };
-      if ((type ?? '').startsWith(BINARY)) return new Response(encodeAnswer(answer), { status: 200, headers: { ...headers, 'content-type': BINARY } });
-      return json(200, { position: answer.position, tokens: answer.rows, outputs: Array.from(answer.outputs), replayed: answer.replayed }, headers);
+      if ((type ?? '').startsWith(BINARY)) return { status: 200, headers: { ...headers, 'content-type': BINARY }, body: encodeAnswer(answer) };
+      return jsonAnswer(200, { position: answer.position, tokens: answer.rows, outputs: Array.from(answer.outputs), replayed: answer.replayed }, headers);
     } catch (error) {
-      const e = asServiceError(error);
-      return json(e.status, errorBody(e));
+      return errorAnswer(error);
     }
   }
 
@@ -152,7 +167,7 @@ export class DecoderSession {
     }
     let outputs;
     try {
-      outputs = answerOf(this.config, input, applyRequest(s.decoder, this.config, input));
+      outputs = applyRequest(s.decoder, this.config, input);
     } catch (error) {
       // a refused token after others were applied, or a wasm trap: back to the stored session
       if (s.decoder.position !== input.position || error.code === 'KERNEL_FAULT') await this.rollback();
@@ -214,8 +229,22 @@ function errorBody(e) {
   return { status: e.status, error: { code: e.code, message: e.message, ...e.extra } };
 }
 
+function jsonAnswer(status, body, headers = {}) {
+  return { status, headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+function errorAnswer(error) {
+  const e = asServiceError(error);
+  return jsonAnswer(e.status, errorBody(e));
+}
+
+/** An answer { status, headers, body } as a Response. */
+export function asResponse(answer) {
+  return new Response(answer.body, { status: answer.status, headers: answer.headers });
+}
+
 function json(status, body, headers = {}) {
-  return new Response(JSON.stringify(body), { status, headers: { ...headers, 'content-type': 'application/json' } });
+  return asResponse(jsonAnswer(status, body, headers));
 }
 
 /** A PerformerError keeps its code (a 400: the input was refused before any work); anything else is a 500. */

@@ -11,6 +11,8 @@
 //   GET    /                      the service's configuration (a readiness probe)
 import { describeConfig, readConfig } from './config.js';
 
+import { asResponse } from './session.js';
+
 export { DecoderSession } from './session.js';
 
 const ROUTE = /^\/sessions\/([A-Za-z0-9._~-]{1,128})(\/step|\/prefill|\/socket)?$/;
@@ -40,10 +42,15 @@ export default {
     if (!match) {
       return Response.json({ error: { code: 'NOT_FOUND', message: `no route ${url.pathname}: /sessions/:id (id: 1–128 of A–Z a–z 0–9 . _ ~ -) or /sessions/:id/step, /prefill, /socket` } }, { status: 404 });
     }
-    // the object reads the session id from the same path: the request goes on as it came, its body
-    // read here first when its declared length is within maxBodyBytes (a body streamed on to the
-    // object arrives in many small parts: 6 MB took 50 ms more that way in workerd)
     const stub = env.SESSIONS.get(env.SESSIONS.idFromName(match[1]));
-    return stub.fetch(withinLimit(request, env) ? new Request(request, { body: await request.arrayBuffer() }) : request);
+    if (match[2] && match[2] !== '/socket' && withinLimit(request, env)) {
+      // a step or prefill whose declared length is within maxBodyBytes: its bytes read here and handed
+      // to the object by RPC (a body passed on with fetch() is streamed again in small parts: a 6 MB
+      // prefill took 35 ms more that way in workerd, and a step about 0.4 ms)
+      const body = new Uint8Array(await request.arrayBuffer());
+      return asResponse(await stub.post(match[1], match[2].slice(1), body, request.headers.get('content-type')));
+    }
+    // anything else goes on as it came (the object reads the session id from the same path)
+    return stub.fetch(request);
   },
 };

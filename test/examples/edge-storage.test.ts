@@ -12,7 +12,7 @@
 import { FavorAttention, init } from 'performer-wasm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { answerOf, applyRequest } from '../../examples/edge-decoder/apply.js';
+import { applyRequest } from '../../examples/edge-decoder/apply.js';
 import { readConfig, VALUE_BYTES } from '../../examples/edge-decoder/config.js';
 import { isRetryOf, Journal } from '../../examples/edge-decoder/journal.js';
 import { encodeRecord } from '../../examples/edge-decoder/log-record.js';
@@ -153,7 +153,7 @@ async function journalOf(storage: KeyValueStorage, inputs: ReturnType<typeof req
   await journal.create('j', decoder);
   const answers = [];
   for (const input of inputs) {
-    const answer = answerOf(config, input, applyRequest(decoder, config, input));
+    const answer = applyRequest(decoder, config, input);
     await journal.commit('j', decoder, input, answer);
     answers.push(answer);
   }
@@ -212,7 +212,7 @@ test('the journal with snapshotTokens 1: a snapshot at every request, no log', a
   const journal = new Journal(storage, readConfig({ dim: 8, heads: 2, valueDim: 6, features: 12, seed: 3, snapshotTokens: 1 }));
   const decoder = attn.decoder({ heads: 2, valueDim: 6 });
   await journal.create('j', decoder);
-  for (const input of requests(4)) await journal.commit('j', decoder, input, answerOf(config, input, applyRequest(decoder, config, input)));
+  for (const input of requests(4)) await journal.commit('j', decoder, input, applyRequest(decoder, config, input));
   assert.is([...data.keys()].filter((k) => k.startsWith('log/')).length, 0);
   assert.is(journal.describe().snapshotPosition, decoder.position);
   decoder.dispose();
