@@ -1,5 +1,6 @@
-// One chunk of favor_causal (causal.ts), the same estimator as causal_chunk_read + causal_chunk_update (which stay
-// the reference that the backward pass and the hybrid run) with less work per row (docs/design.md §1):
+// One chunk of favor_causal (causal.ts) and of hybrid_causal (assembly/hybrid/forward.ts), the same estimator as
+// causal_chunk_read + causal_chunk_update (which stay the reference that the backward passes run) with less work per
+// row (docs/design.md §1):
 // - the masked block A = tril(Φ_Q Φ_Kᵀ) is computed block-lower only (16-column panels of Φ_Kᵀ that start at or
 //   before a row), and A·V reads only those columns: about 5/8 of the square products at C = 64;
 // - Φ_Kᵀ·V and the column sums of Φ_K are taken while φ(k) is in hand, before the queries reuse its rows;
@@ -20,25 +21,35 @@ const PANEL: i32 = 16;
 
 /** One chunk of `rows` aligned queries and keys: outputs to out, then the state (S, z, run and the packed S32, z32) takes the keys. */
 export function causalChunkPacked(fm: FeatureMap, ws: Workspace, q: usize, k: usize, v: usize, mask: usize, out: usize, rows: i32, dv: i32): void {
-  const Mp = fm.Mp, phi = ws.phi, cK = ws.c, A = ws.A;
   const cPrev = <f32>load<f64>(ws.run);
-  const cLast = chunkKeys(fm, ws, k, v, mask, rows, dv, cPrev, true);
-  const grows = cLast != cPrev;
+  const cLast = causalChunkPackedParts(fm, ws, q, k, v, mask, out, rows, dv, cPrev);
+  const den = ws.den;
+  for (let i = 0; i < rows; i++) divideRow(out + (<usize>(i * dv) << 2), dv, load<f32>(den + (<usize>i << 2)));
+  updateState(fm, ws, cPrev, cLast, dv);
+}
 
-  // queries: the state's part, the block's, then the division
+/**
+ * causalChunkPacked before the division and the state's update: out holds each query's numerator and ws.den its
+ * denominator at the query's scale, as causal_chunk_parts (causal.ts) leaves them for the hybrid window to add its
+ * exact part (assembly/hybrid/forward.ts); ws.phi the queries' φ, ws.top their stabilizers, ws.c the keys' c_j, and
+ * ws.tmpS, ws.colSum what updateState adds. The state (cPrev = ws.run) is read from the packed S32, z32. Returns c_last.
+ */
+export function causalChunkPackedParts(fm: FeatureMap, ws: Workspace, q: usize, k: usize, v: usize, mask: usize, out: usize, rows: i32, dv: i32,
+                                       cPrev: f32): f32 {
+  const Mp = fm.Mp, phi = ws.phi, cK = ws.c, A = ws.A;
+  const cLast = chunkKeys(fm, ws, k, v, mask, rows, dv, cPrev, true);
+
+  // queries: the state's part, then the block's
   queryFeatures(fm, q, rows, ws.u, ws.h, ws.top, phi);
   gemm_nn_packed(phi, ws.S32, out, rows, dv, Mp, Mp, dv, 0);
   gemm_nn_packed_lower(phi, ws.phiK, A, rows, rows, Mp, Mp, rows);
-  trilScaled(A, cK, rows, grows);
+  trilScaled(A, cK, rows, cLast != cPrev);
   stateToQueries(out, ws.den, phi, ws.z32, A, cK, rows, Mp, dv, cPrev);
   for (let i = 0; i < rows; i += PANEL) {
     const n = min(PANEL, rows - i);
     gemm_nn(A + (<usize>(i * rows) << 2), v, out + (<usize>(i * dv) << 2), n, dv, i + n, rows, dv, dv, 1);
   }
-  const den = ws.den;
-  for (let i = 0; i < rows; i++) divideRow(out + (<usize>(i * dv) << 2), dv, load<f32>(den + (<usize>i << 2)));
-
-  updateState(fm, ws, cPrev, cLast, dv);
+  return cLast;
 }
 
 /** One chunk of `rows` keys whose queries are not read: the state takes exactly what causalChunkPacked gives it. */
@@ -72,7 +83,7 @@ export function causalChunkKeys(fm: FeatureMap, ws: Workspace, k: usize, v: usiz
 }
 
 /** The state moves to c_last and takes the chunk's Φ_Kᵀ·V (ws.tmpS) and column sums (nothing when no key was kept). */
-@inline function updateState(fm: FeatureMap, ws: Workspace, cPrev: f32, cLast: f32, dv: i32): void {
+@inline export function updateState(fm: FeatureMap, ws: Workspace, cPrev: f32, cLast: f32, dv: i32): void {
   if (cLast == -Infinity) return;
   updateStatePacked(ws.S, ws.z, ws.tmpS, ws.colSum, cLast != cPrev ? <f64>carry(cPrev, cLast) : 1, fm.Mp, dv, ws.S32, ws.z32);
   store<f64>(ws.run, <f64>cLast);

@@ -22,8 +22,8 @@ import { hmax, madd } from '../linalg/simd';
 import { gemm_nn, gemm_nt } from '../linalg/gemm';
 import { feature_map, feature_row_stats } from '../feature-maps/features';
 import { project_rows, queryFeatures } from '../favor/favor';
-import { causal_chunk_parts, causal_chunk_update } from '../favor/causal';
-import { divideRow, dot, zeroMaskedRows } from '../favor/state';
+import { causalChunkPackedParts, updateState } from '../favor/causal-chunk';
+import { divideRow, dot, stateToPacked, zeroMaskedRows } from '../favor/state';
 import { FeatureMap, Hybrid, HybridGradients, Pass, Workspace } from '../descriptors';
 
 /** Queries per tile of the window part: a tile reads the TILE + 2w keys its rows need (not the whole band). */
@@ -122,6 +122,7 @@ export function hybrid_causal(fm: FeatureMap, pass: Pass, ws: Workspace, hy: Hyb
   const rows = pass.queries, C = pass.chunk, d = fm.dim, dv = pass.valueDim, w = hy.window, first = hy.first;
   const p0 = hy.position;
   const k = pass.k, v = pass.v, mask = pass.mask, q = pass.q, out = pass.out;
+  stateToPacked(ws.S, ws.z, ws.S32, ws.z32, fm.Mp, dv); // the read-out's packed f32 copy (causal-chunk.ts)
   for (let i = 0; i < rows; i += C) {
     const n = min(C, rows - i);
     const pFirst = p0 + i;
@@ -136,10 +137,10 @@ export function hybrid_causal(fm: FeatureMap, pass: Pass, ws: Workspace, hy: Hyb
 /** One causal chunk: the FAVOR+ part on the lagged keys kLag, vLag, maskLag, the window over the band kb, vb, maskB of keys [kb0, pFirst + rows). */
 function causalChunk(fm: FeatureMap, ws: Workspace, hy: Hybrid, q: usize, kLag: usize, vLag: usize, maskLag: usize,
                      kb: usize, vb: usize, maskB: usize, rows: i32, dv: i32, kb0: i32, pFirst: i32, out: usize): void {
-  const cK = ws.c;
-  causal_chunk_parts(fm, ws, q, kLag, vLag, maskLag, cK, out, rows, dv);
-  windowTiles(hy, q, kb, vb, maskB, rows, fm.dim, dv, ws.phi, 0, 0, ws.top, cK, ws.den, kb0, NO_KEY_LIMIT, pFirst, PAST_ONLY, out, KEEP_NOTHING);
-  causal_chunk_update(fm, ws, vLag, cK, rows, dv);
+  const cPrev = <f32>load<f64>(ws.run);
+  const cLast = causalChunkPackedParts(fm, ws, q, kLag, vLag, maskLag, out, rows, dv, cPrev);
+  windowTiles(hy, q, kb, vb, maskB, rows, fm.dim, dv, ws.phi, 0, 0, ws.top, ws.c, ws.den, kb0, NO_KEY_LIMIT, pFirst, PAST_ONLY, out, KEEP_NOTHING);
+  updateState(fm, ws, cPrev, cLast, dv);
 }
 
 /**
