@@ -24,8 +24,7 @@ const METHODS = { session: ['GET', 'PUT', 'DELETE'], step: ['POST'], prefill: ['
 
 export class DecoderSession extends DurableObject {
   constructor(ctx, env) {
-    super(ctx, env);
-    this.ctx = ctx;
+    super(ctx, env); // (sets this.ctx)
     this.session = undefined; // { id, decoder, last } (last: the request a retry is answered from)
     this.failure = undefined; // a ServiceError when the configuration or the stored session is unusable
     this.queue = Promise.resolve();

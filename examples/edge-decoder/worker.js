@@ -10,7 +10,6 @@
 //   DELETE /sessions/:id          forget the session
 //   GET    /                      the service's configuration (a readiness probe)
 import { describeConfig, readConfig } from './config.js';
-
 import { asResponse } from './session.js';
 
 export { DecoderSession } from './session.js';
@@ -46,7 +45,7 @@ export default {
     if (match[2] && match[2] !== '/socket' && withinLimit(request, env)) {
       // a step or prefill whose declared length is within maxBodyBytes: its bytes read here and handed
       // to the object by RPC (a body passed on with fetch() is streamed again in small parts: a 6 MB
-      // prefill took 35 ms more that way in workerd, and a step about 0.4 ms)
+      // prefill took 15–20 ms more that way in workerd; docs/edge.md)
       const body = new Uint8Array(await request.arrayBuffer());
       return asResponse(await stub.post(match[1], match[2].slice(1), body, request.headers.get('content-type')));
     }

@@ -8,7 +8,8 @@ import { FavorAttention, PerformerError } from '../../src/index.ts';
 import { KERNEL_NAMES } from '../../src/feature-maps/kernels.ts';
 import { randn } from '../support/data.ts';
 
-const bits = (x: Float32Array | Uint8Array) => Array.from(new Uint32Array(x.slice().buffer.slice(0, x.byteLength - (x.byteLength % 4))));
+/** The bits of floats (a NaN or a signed zero compares as itself). */
+const bits = (x: Float32Array) => Array.from(new Uint32Array(x.slice().buffer));
 
 /** The last token's rows of every (batch, head) of a [count, n, dv] prefill answer. */
 function lastRows(all: Float32Array, count: number, n: number, dv: number): Float32Array {
@@ -39,7 +40,7 @@ function compare(c: Case, batch: number, heads: number, before: number, n: numbe
   assert.is(out.length, count * valueDim, label);
   assert.equal(bits(out), bits(lastRows(all, count, n, valueDim)), `${label}: the last outputs`);
   assert.is(last.position, full.position, label);
-  assert.equal(bits(last.saveState()), bits(full.saveState()), `${label}: the state`);
+  assert.equal(Array.from(last.saveState()), Array.from(full.saveState()), `${label}: the state`);
   // and the next step of each gives the same bits
   const [q1, k1, v1] = [randn(count * dim, 7, sigma), randn(count * dim, 8, sigma), randn(count * valueDim, 9)];
   assert.equal(bits(last.step(q1, k1, v1)), bits(full.step(q1, k1, v1)), `${label}: the next step`);
@@ -57,7 +58,6 @@ test("prefill outputs 'last': the last row and the state of a full prefill, bit 
   for (const c of cases) {
     // n: one token, under a chunk, a chunk, one past it, several chunks and a part; staged blocks of ≤ 2048 rows past one block
     for (const n of [1, c.chunkSize - 1, c.chunkSize, c.chunkSize + 1, 3 * c.chunkSize + 2, 2100]) {
-      if (n < 1) continue;
       for (const before of [0, 5]) compare(c, n > 1000 ? 1 : 2, n > 1000 ? 1 : 3, before, n, `d ${c.dim} dv ${c.valueDim} m ${c.features} C ${c.chunkSize} n ${n} after ${before}`);
     }
   }
@@ -80,7 +80,7 @@ test("prefill outputs 'last' with centred keys: bit for bit", () => {
   const q = randn(2 * n * 4, 4, 0.5), k = randn(2 * n * 4, 5, 0.5), v = randn(2 * n * 4, 6);
   const all = a.prefill(q, k, v, n);
   assert.equal(bits(b.prefill(q, k, v, n, undefined, { outputs: 'last' })), bits(lastRows(all, 2, n, 4)));
-  assert.equal(bits(b.saveState()), bits(a.saveState()));
+  assert.equal(Array.from(b.saveState()), Array.from(a.saveState()));
 });
 
 test("prefill outputs 'last': a caller's out of one row per sequence; bad options refused before any work", () => {
@@ -88,14 +88,14 @@ test("prefill outputs 'last': a caller's out of one row per sequence; bad option
   const dec = attn.decoder({ heads: 2 });
   const n = 5;
   const q = randn(2 * n * 4, 1, 0.5), k = randn(2 * n * 4, 2, 0.5), v = randn(2 * n * 4, 3);
-  const state = dec.saveState();
+  const state = Array.from(dec.saveState());
   const refuse = (run: () => unknown, code: string) => {
     try {
       run();
     } catch (error) {
       assert.instance(error, PerformerError);
       assert.is((error as PerformerError).code, code, (error as Error).message);
-      assert.equal(bits(dec.saveState()), bits(state), 'the state did not move');
+      assert.equal(Array.from(dec.saveState()), state, 'the state did not move');
       return;
     }
     assert.unreachable(`accepted (expected ${code})`);
